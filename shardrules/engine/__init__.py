@@ -1,0 +1,1 @@
+"""From rules to a plan, a sharded model and a denoising run. Never parses text itself."""

@@ -1,0 +1,91 @@
+"""Building a model from its ``config.json`` without reading or allocating its weights."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+
+
+@contextlib.contextmanager
+def parameters_on_meta() -> Iterator[None]:
+    """Create every parameter on the meta device while buffers and plain tensors stay real.
+
+    Non-persistent buffers (RoPE tables) and tensor attributes (Qwen-Image's ``pos_freqs``) are computed in
+    ``__init__`` and are not in checkpoints, so they must survive; building under ``torch.device("meta")``
+    would lose them. Each parameter is moved to meta as it is registered, so its initialiser runs on meta.
+    """
+    original = nn.Module.register_parameter
+
+    def register_parameter(self: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        original(self, name, param)
+        if param is not None and param.device.type != "meta":
+            kwargs = dict(param.__dict__)
+            meta = type(param)(param.to("meta"), requires_grad=param.requires_grad)
+            meta.__dict__.update(kwargs)  # keeps weight_loader and similar attributes
+            self._parameters[name] = meta
+
+    nn.Module.register_parameter = register_parameter  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = original  # type: ignore[method-assign]
+
+
+def read_config(model_dir: str | Path) -> dict:
+    path = Path(model_dir) / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} not found: a model folder holds config.json and *.safetensors",
+                              path=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}", path=str(path)) from None
+
+
+def model_class(config: dict, path: str = "config.json") -> type[nn.Module]:
+    """The class a ``config.json`` describes: diffusers' ``_class_name`` or transformers' ``architectures``."""
+    if "_class_name" in config:
+        import diffusers
+
+        name = config["_class_name"]
+        cls = getattr(diffusers, name, None)
+        if cls is None:
+            raise CheckpointError(f"{path}: diffusers {diffusers.__version__} has no class '{name}'", path=path)
+        return cls
+    if config.get("architectures"):
+        try:
+            import transformers
+        except ImportError:
+            raise CheckpointError(f"{path} describes a transformers model; install shardrules[encoders]",
+                                  path=path) from None
+        name = config["architectures"][0]
+        cls = getattr(transformers, name, None)
+        if cls is None:
+            raise CheckpointError(f"{path}: transformers has no class '{name}'", path=path)
+        return cls
+    raise CheckpointError(f"{path} names no model class ('_class_name' or 'architectures')", path=path)
+
+
+def build_model(model_dir: str | Path, *, meta: str = "params", dtype: torch.dtype | None = None) -> nn.Module:
+    """Build the model of ``model_dir`` from its config. ``meta="all"`` puts buffers on meta too (planning
+    only); ``meta="params"`` keeps buffers real (loading)."""
+    config = read_config(model_dir)
+    cls = model_class(config, str(Path(model_dir) / "config.json"))
+    context = torch.device("meta") if meta == "all" else parameters_on_meta()
+    with context:
+        if "_class_name" in config:
+            model = cls.from_config(config)
+        else:
+            import transformers
+
+            model = cls(transformers.AutoConfig.from_pretrained(str(model_dir)))
+    if dtype is not None:
+        model = model.to(dtype)
+    return model.eval()

@@ -1,0 +1,70 @@
+"""Plain-text and JSON views of a :class:`ShardPlan` (what ``shardrules plan`` prints)."""
+
+from __future__ import annotations
+
+import json
+
+from .resolve import ShardPlan
+
+
+def _size(count: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(count) >= scale:
+            return f"{count / scale:.2f}{unit}"
+    return str(int(count))
+
+
+def _mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.2f}"
+
+
+def plan_as_dict(p: ShardPlan, world_size: int) -> dict:
+    return {
+        "model_class": p.model_class,
+        "source": p.source,
+        "model_rule": p.model_rule,
+        "world_size": world_size,
+        "total_params": p.total_params,
+        "bytes_per_rank": p.bytes_per_rank(world_size),
+        "root": {"params": p.root_params, "bytes_per_rank": p.root_bytes_per_rank(world_size)},
+        "units": [
+            {
+                "name": u.name,
+                "class": u.class_name,
+                "params": u.params,
+                "bytes_per_rank": u.bytes_per_rank(world_size),
+                "rule": u.rule,
+                "where": str(u.where) if u.where else None,
+                "options": dict(u.options),
+            }
+            for u in p.units_info
+        ],
+        "attempts": [{"strategy": a.strategy, "selected": a.selected, "detail": a.detail} for a in p.attempts],
+    }
+
+
+def plan_as_json(p: ShardPlan, world_size: int) -> str:
+    return json.dumps(plan_as_dict(p, world_size), indent=2)
+
+
+def plan_as_text(p: ShardPlan, world_size: int) -> str:
+    chosen_by = f"model '{p.model_rule}'" if p.model_rule else p.source
+    lines = [
+        f"{p.model_class}: {len(p.units)} units chosen by {p.source} ({chosen_by}), "
+        f"{_size(p.total_params)} parameters, world size {world_size}",
+    ]
+    rows = [("unit", "class", "params", "MiB/rank", "rule")]
+    for u in p.units_info:
+        rows.append((u.name, u.class_name, _size(u.params), _mib(u.bytes_per_rank(world_size)),
+                     str(u.where) if u.where else u.rule))
+    rows.append(("<root>", p.model_class, _size(p.root_params), _mib(p.root_bytes_per_rank(world_size)),
+                 "everything outside the units"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        lines.append("  " + "  ".join(cell.ljust(w) if i in (0, 1) else cell.rjust(w)
+                                      for i, (cell, w) in enumerate(zip(row[:4], widths))) + "  " + row[4])
+    lines.append(f"total per rank: {_mib(p.bytes_per_rank(world_size))} MiB "
+                 f"(of {_mib(p.bytes_per_rank(1))} MiB unsharded)")
+    for a in p.attempts:
+        lines.append(f"tried {a.strategy}: {a.selected} units ({a.detail})")
+    return "\n".join(lines)

@@ -1,0 +1,133 @@
+"""The one exception hierarchy of shardrules.
+
+Every error that comes from text a user wrote (a rule expression, a rule file) carries the file, line and
+column of the offending token, and prints the source line with a caret under it, as compilers do.
+"""
+
+from __future__ import annotations
+
+
+class ShardRulesError(Exception):
+    """Base class of every error shardrules raises on purpose."""
+
+
+class SourceError(ShardRulesError):
+    """An error located in a text a user wrote.
+
+    ``line`` and ``column`` are 1-based and point into ``path`` (the TOML file for rules read from a file,
+    ``<expr>`` for an expression given as a Python string).
+    """
+
+    code = "SR000"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "<expr>",
+        line: int = 1,
+        column: int = 1,
+        end_line: int | None = None,
+        end_column: int | None = None,
+        source_line: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.column = column
+        self.end_line = end_line if end_line is not None else line
+        self.end_column = end_column if end_column is not None else column + 1
+        self.source_line = source_line
+        self.hint = hint
+        super().__init__(str(self))
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+    def get_context(self) -> str:
+        """The offending source line with a caret under the token, or ``""`` when the line is unknown."""
+        if self.source_line is None:
+            return ""
+        text = self.source_line.rstrip("\n")
+        width = max(1, self.end_column - self.column) if self.end_line == self.line else 1
+        return f"  {text}\n  {' ' * (self.column - 1)}{'^' * width}"
+
+    def __str__(self) -> str:
+        out = f"{self.location}: {self.message}"
+        if self.hint:
+            out += f" ({self.hint})"
+        context = self.get_context()
+        return f"{out}\n{context}" if context else out
+
+
+class RuleError(SourceError):
+    """Base class of errors in rule expressions and rule files."""
+
+
+class RuleSyntaxError(RuleError):
+    """An expression that does not parse."""
+
+    code = "SR001"
+
+
+class UnknownFieldError(RuleError):
+    """An expression names a field that does not exist."""
+
+    code = "SR002"
+
+
+class RuleTypeError(RuleError):
+    """An operator applied to a field of the wrong type (``depth matches "x"``)."""
+
+    code = "SR003"
+
+
+class RuleLimitError(RuleError):
+    """An expression or rule file over a documented size limit."""
+
+    code = "SR004"
+
+
+class RuleFileError(RuleError):
+    """A rule file that is not valid TOML or does not follow the rule-file schema."""
+
+    code = "SR100"
+
+
+class TomlSyntaxError(RuleFileError):
+    code = "SR101"
+
+
+class UnknownKeyError(RuleFileError):
+    code = "SR102"
+
+
+class MissingKeyError(RuleFileError):
+    code = "SR103"
+
+
+class WrongValueError(RuleFileError):
+    code = "SR104"
+
+
+class DuplicateModelError(RuleFileError):
+    code = "SR105"
+
+
+class UnknownStrategyError(RuleFileError):
+    code = "SR106"
+
+
+class PlanError(ShardRulesError):
+    """A model for which no valid shard plan exists (no unit, a container unit, a weight tied across units)."""
+
+
+class CheckpointError(ShardRulesError):
+    """A checkpoint that does not fit the model: names the file and the tensor."""
+
+    def __init__(self, message: str, *, path: str | None = None, tensor: str | None = None) -> None:
+        self.path = path
+        self.tensor = tensor
+        super().__init__(message)

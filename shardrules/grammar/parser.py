@@ -1,0 +1,244 @@
+"""Text -> typed expression tree, with every semantic check the language defines.
+
+Parsing is LALR (Lark) over ``shard.lark``. All errors an expression can have are found here, when a rule
+is compiled, never when it is evaluated: syntax, unknown fields (with a "did you mean"), operators applied
+to a field of the wrong type, and the size limits.
+"""
+
+from __future__ import annotations
+
+import difflib
+from decimal import Decimal
+import functools
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from ..errors import RuleLimitError, RuleSyntaxError, RuleTypeError, UnknownFieldError
+from .source import SourceMap
+from .tree import (
+    FIELDS,
+    INT,
+    STR,
+    And,
+    Compare,
+    Expr,
+    InList,
+    IsDigit,
+    IsRoot,
+    Matches,
+    Not,
+    Or,
+    Span,
+    StringTest,
+)
+
+# Limits: an expression is a one-line condition, not a program. See SECURITY.md.
+MAX_EXPRESSION_CHARS = 8192
+MAX_NESTING = 64
+
+_SUFFIX = {"K": 10**3, "M": 10**6, "G": 10**9}
+
+# How the parser's terminal names read in an error message.
+_TERMINAL_WORDS = {
+    "IDENT": "a field or value",
+    "STRING": "a quoted string",
+    "NUMBER": "a number",
+    "CMP": "a comparison (== != < <= > >=)",
+    "NOT": "'not'",
+    "IN": "'in'",
+    "IS": "'is'",
+    "AND": "'and'",
+    "OR": "'or'",
+    "MATCHES": "'matches'",
+    "STROP": "'startswith', 'endswith' or 'contains'",
+    "DIGIT": "'digit'",
+    "ROOT": "'root'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "$END": "the end of the expression",
+}
+
+
+@functools.cache
+def _lark() -> Lark:
+    grammar = (Path(__file__).with_name("shard.lark")).read_text()
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
+
+
+def parse_expression(text: str, source: SourceMap | None = None) -> Expr:
+    """Parse and check one expression. ``source`` maps offsets in ``text`` to positions in its file."""
+    if source is None:
+        source = SourceMap.for_text(text)
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise source.error(
+            RuleLimitError,
+            f"expression is {len(text)} characters long; the limit is {MAX_EXPRESSION_CHARS}",
+            0,
+            1,
+        )
+    if not text.strip():
+        raise source.error(RuleSyntaxError, "empty expression", 0, 1)
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text, source) from None
+    return _Builder(text, source).build(tree, 0)
+
+
+def _expected_words(expected) -> str:
+    words = sorted({_TERMINAL_WORDS.get(name, name) for name in expected})
+    return ", ".join(words[:8])
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, source: SourceMap) -> RuleSyntaxError:
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        char = text[pos] if pos < len(text) else ""
+        if char in "\"'":
+            return source.error(RuleSyntaxError, "unterminated string", pos, pos + 1)
+        return source.error(RuleSyntaxError, f"unexpected character {char!r}", pos, pos + 1,
+                            hint=f"expected {_expected_words(exc.allowed)}" if exc.allowed else None)
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END":
+            pos = len(text.rstrip())
+            return source.error(RuleSyntaxError, "unexpected end of expression", pos, pos + 1,
+                                hint=f"expected {_expected_words(exc.expected)}")
+        pos = token.start_pos
+        return source.error(RuleSyntaxError, f"unexpected {str(token)!r}", pos, token.end_pos,
+                            hint=f"expected {_expected_words(exc.expected)}")
+    if isinstance(exc, UnexpectedEOF):
+        pos = len(text.rstrip())
+        return source.error(RuleSyntaxError, "unexpected end of expression", pos, pos + 1)
+    return source.error(RuleSyntaxError, str(exc).splitlines()[0], 0, 1)  # pragma: no cover
+
+
+def _span(node: Tree | Token) -> Span:
+    if isinstance(node, Token):
+        return Span(node.start_pos, node.end_pos)
+    return Span(node.meta.start_pos, node.meta.end_pos)
+
+
+class _Builder:
+    """Turns Lark's parse tree into the typed tree, checking fields and types on the way."""
+
+    def __init__(self, text: str, source: SourceMap) -> None:
+        self.text = text
+        self.source = source
+
+    def error(self, cls, message: str, span: Span, hint: str | None = None):
+        return self.source.error(cls, message, span.start, span.end, hint=hint)
+
+    def build(self, node: Tree, depth: int) -> Expr:
+        if depth > MAX_NESTING:
+            raise self.error(RuleLimitError, f"expression nested deeper than {MAX_NESTING} levels", _span(node))
+        kind = node.data
+        if kind == "or_expr":
+            return Or(tuple(self.build(child, depth + 1) for child in node.children), _span(node))
+        if kind == "and_expr":
+            return And(tuple(self.build(child, depth + 1) for child in node.children), _span(node))
+        if kind == "not_":
+            return Not(self.build(node.children[1], depth + 1), _span(node))
+        return self.test(node)
+
+    # -- values ------------------------------------------------------------------------------------
+
+    def value(self, node: Tree) -> tuple[str, str | int | float]:
+        """(kind, value) of a value node: kind is 'bare', 'quoted' or 'number'."""
+        token = node.children[0]
+        if node.data == "bare":
+            return "bare", str(token)
+        if node.data == "quoted":
+            raw = str(token)
+            if raw[0] == "'":
+                return "quoted", raw[1:-1]
+            return "quoted", _unescape(raw[1:-1])
+        raw = str(token)
+        scale = _SUFFIX.get(raw[-1], 1)
+        digits = raw[:-1] if raw[-1] in _SUFFIX else raw
+        number = Decimal(digits) * scale
+        if number != number.to_integral_value():
+            raise self.error(RuleTypeError, f"{raw} is not a whole number", _span(node))
+        return "number", int(number)
+
+    def field(self, token: Token) -> str:
+        name = str(token)
+        if name not in FIELDS:
+            close = difflib.get_close_matches(name, list(FIELDS), n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else f"fields are: {', '.join(FIELDS)}"
+            raise self.error(UnknownFieldError, f"unknown field '{name}'", _span(token), hint=hint)
+        return name
+
+    def typed_value(self, field: str, node: Tree, op: str):
+        kind, value = self.value(node)
+        ftype = FIELDS[field]
+        if ftype == STR and kind == "number":
+            raise self.error(RuleTypeError, f"'{field}' is a string and cannot be compared ({op}) with the number "
+                             f"{self.text[_span(node).start:_span(node).end]}", _span(node),
+                             hint=f'quote it: "{self.text[_span(node).start:_span(node).end]}"')
+        if ftype == INT and kind != "number":
+            raise self.error(RuleTypeError, f"'{field}' is a number and cannot be compared ({op}) with the "
+                             f"string {value!r}", _span(node))
+        return value
+
+    # -- tests -------------------------------------------------------------------------------------
+
+    def test(self, node: Tree):
+        kind = node.data
+        children = node.children
+        field_token = children[0]
+        field = self.field(field_token)
+        fspan, span = _span(field_token), _span(node)
+        ftype = FIELDS[field]
+        if kind == "compare":
+            op = str(children[1])
+            if op not in ("==", "!=") and ftype != INT:
+                raise self.error(RuleTypeError, f"'{op}' needs a number but '{field}' is a string", _span(children[1]),
+                                 hint="use ==, !=, in, matches, startswith, endswith or contains")
+            value = self.typed_value(field, children[2], op)
+            return Compare(field, op, value, span, fspan, _span(children[2]))
+        if kind in ("in_list", "not_in_list"):
+            items = children[-1].children
+            values = tuple(self.typed_value(field, item, "in") for item in items)
+            return InList(field, values, kind == "not_in_list", span, fspan, tuple(_span(i) for i in items))
+        if kind in ("matches", "string_test"):
+            op = str(children[1])
+            if ftype != STR:
+                raise self.error(RuleTypeError, f"'{op}' needs a string field but '{field}' is a number",
+                                 _span(children[1]))
+            value = self.typed_value(field, children[2], op)
+            if kind == "matches":
+                return Matches(field, value, span, fspan, _span(children[2]))
+            return StringTest(field, op, value, span, fspan, _span(children[2]))
+        if kind in ("is_digit", "is_not_digit"):
+            if ftype != STR and field != "index":
+                raise self.error(RuleTypeError, f"'is digit' applies to 'index' or a string field, not '{field}'",
+                                 fspan)
+            return IsDigit(field, kind == "is_not_digit", span, fspan)
+        if kind in ("is_root", "is_not_root"):
+            if field != "name":
+                raise self.error(RuleTypeError, f"'is root' applies to 'name', not '{field}'", fspan,
+                                 hint="write 'name is root'")
+            return IsRoot(field, kind == "is_not_root", span, fspan)
+        raise AssertionError(f"unknown parse node {kind}")  # pragma: no cover
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+
+
+def _unescape(body: str) -> str:
+    out, i = [], 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\" and i + 1 < len(body):
+            out.append(_ESCAPES.get(body[i + 1], body[i + 1]))
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)

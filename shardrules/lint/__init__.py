@@ -1,0 +1,1 @@
+"""rule-lint: checks for rule files."""

@@ -1,0 +1,19 @@
+"""Rule files: the embedded defaults, the loader that layers user files over them. Knows nothing of FSDP."""
+
+from .loader import MAX_FILE_BYTES, SCHEMA_VERSION, RuleFile, layer, load_rules, read_rule_file
+from .ruleset import STRATEGIES, Location, ModelRules, Rename, Rule, RuleSet
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "SCHEMA_VERSION",
+    "STRATEGIES",
+    "Location",
+    "ModelRules",
+    "Rename",
+    "Rule",
+    "RuleFile",
+    "RuleSet",
+    "layer",
+    "load_rules",
+    "read_rule_file",
+]

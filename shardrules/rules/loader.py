@@ -1,0 +1,350 @@
+"""Reading and layering rule files (SPEC §3).
+
+Each file is parsed with ``tomllib`` and checked against the rule-file schema; every error names the file,
+line and column of the offending key or value, and for an expression the character inside the string.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from ..errors import (
+    DuplicateModelError,
+    MissingKeyError,
+    RuleFileError,
+    RuleLimitError,
+    TomlSyntaxError,
+    UnknownKeyError,
+    UnknownStrategyError,
+    WrongValueError,
+)
+from ..grammar import SourceMap, parse_expression
+from .positions import Positions, Span, locate
+from .ruleset import STRATEGIES, Location, ModelRules, Rename, Rule, RuleSet
+
+SCHEMA_VERSION = 1
+MAX_FILE_BYTES = 1 << 20  # a rule file over 1 MiB is refused (SECURITY.md)
+
+_TOP_KEYS = ("schema", "resolution", "strategy", "model")
+_MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description")
+_SHARD_TABLE_KEYS = ("match", "reshard-after-forward")
+_RENAME_KEYS = ("pattern", "replace", "fuse")
+_STRATEGY_KEYS = {"block-class": ("from",), "common-numbered-block": ("shard",)}
+_INIT_VALUES = ("zeros", "ones")
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    """One parsed and checked rule file, before layering."""
+
+    path: str
+    schema: int
+    order: tuple[str, ...] | None
+    order_where: Location | None
+    block_class_attrs: tuple[str, ...] | None
+    numbered_block_rules: tuple[Rule, ...] | None
+    models: tuple[ModelRules, ...]
+
+
+class _FileReader:
+    def __init__(self, text: str, path: str) -> None:
+        self.path = path
+        self.text = text
+        self._positions: Positions | None = None
+
+    @property
+    def positions(self) -> Positions:
+        if self._positions is None:
+            self._positions = locate(self.text, self.path)
+        return self._positions
+
+    def _error(self, cls, message: str, span: Span, hint: str | None = None):
+        lines = self.positions.lines
+        return cls(message, path=self.path, line=span.line, column=span.column, end_line=span.end_line,
+                   end_column=span.end_column, hint=hint,
+                   source_line=lines[span.line - 1] if span.line <= len(lines) else None)
+
+    def key_error(self, cls, message: str, path: tuple, hint: str | None = None):
+        return self._error(cls, message, self.positions.key(path), hint)
+
+    def value_error(self, cls, message: str, path: tuple, hint: str | None = None):
+        return self._error(cls, message, self.positions.value(path), hint)
+
+    def where(self, path: tuple) -> Location:
+        span = self.positions.value(path)
+        return Location(self.path, span.line, span.column)
+
+    # -- typed accessors ---------------------------------------------------------------------------
+
+    def check_keys(self, table: dict, allowed: Iterable[str], path: tuple, what: str) -> None:
+        allowed = tuple(allowed)
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
+                raise self.key_error(UnknownKeyError, f"unknown key '{key}' in {what}", path + (key,), hint)
+
+    def require(self, table: dict, key: str, path: tuple, what: str) -> Any:
+        if key not in table:
+            raise self.key_error(MissingKeyError, f"{what} has no '{key}'", path)
+        return table[key]
+
+    def typed(self, value: Any, types: type | tuple, path: tuple, expected: str) -> Any:
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+            raise self.value_error(WrongValueError, f"'{_dotted(path)}' must be {expected}, "
+                                   f"not {_toml_type(value)}", path)
+        return value
+
+    def string_list(self, value: Any, path: tuple) -> tuple[str, ...]:
+        self.typed(value, list, path, "an array of strings")
+        for i, item in enumerate(value):
+            self.typed(item, str, path + (i,), "a string")
+        return tuple(value)
+
+    def rule(self, text: Any, path: tuple, options: dict | None = None) -> Rule:
+        self.typed(text, str, path, "an expression string")
+        source: SourceMap = self.positions.string(path, text)
+        expr = parse_expression(text, source)
+        line, column = source.locate(0)
+        return Rule(text, expr, Location(self.path, line, column), source, MappingProxyType(options or {}))
+
+    def shard_list(self, value: Any, path: tuple) -> tuple[Rule, ...]:
+        self.typed(value, list, path, "an array of expressions or {match = ...} tables")
+        if not value:
+            raise self.value_error(WrongValueError, f"'{_dotted(path)}' is empty", path)
+        rules = []
+        for i, item in enumerate(value):
+            item_path = path + (i,)
+            if isinstance(item, dict):
+                self.check_keys(item, _SHARD_TABLE_KEYS, item_path, "a shard rule table")
+                match = self.require(item, "match", item_path, "a shard rule table")
+                options = {}
+                if "reshard-after-forward" in item:
+                    option_path = item_path + ("reshard-after-forward",)
+                    option = self.typed(item["reshard-after-forward"], (bool, int), option_path,
+                                        "true, false or a number of ranks")
+                    if not isinstance(option, bool) and option < 1:
+                        raise self.value_error(WrongValueError, "'reshard-after-forward' must be a positive "
+                                               "number of ranks", option_path)
+                    options["reshard_after_forward"] = option
+                rules.append(self.rule(match, item_path + ("match",), options))
+            else:
+                self.typed(item, str, item_path, "an expression string or a {match = ...} table")
+                rules.append(self.rule(item, item_path))
+        return tuple(rules)
+
+    # -- sections ----------------------------------------------------------------------------------
+
+    def read(self) -> RuleFile:
+        if len(self.text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+            raise RuleLimitError(f"rule file is larger than {MAX_FILE_BYTES} bytes", path=self.path)
+        try:
+            doc = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as exc:
+            raise _toml_error(exc, self.text, self.path) from None
+        except RecursionError:
+            raise RuleLimitError("TOML document nested too deeply", path=self.path) from None
+        self.check_keys(doc, _TOP_KEYS, (), "a rule file")
+        if "schema" not in doc:
+            raise RuleFileError("rule file has no 'schema' key", path=self.path, line=1, column=1,
+                                hint=f"add 'schema = {SCHEMA_VERSION}' as the first line",
+                                source_line=self.text.split("\n", 1)[0])
+        schema = self.typed(doc["schema"], int, ("schema",), "an integer")
+        if schema != SCHEMA_VERSION:
+            raise self.value_error(WrongValueError, f"unsupported schema {schema}; this version reads "
+                                   f"schema {SCHEMA_VERSION}", ("schema",))
+
+        order = order_where = None
+        if "resolution" in doc:
+            resolution = self.typed(doc["resolution"], dict, ("resolution",), "a table")
+            self.check_keys(resolution, ("order",), ("resolution",), "[resolution]")
+            path = ("resolution", "order")
+            order = self.string_list(self.require(resolution, "order", ("resolution",), "[resolution]"), path)
+            if not order:
+                raise self.value_error(WrongValueError, "'resolution.order' is empty", path)
+            for i, name in enumerate(order):
+                if name not in STRATEGIES:
+                    close = difflib.get_close_matches(name, STRATEGIES, n=1, cutoff=0.5)
+                    hint = f"did you mean '{close[0]}'?" if close else f"strategies are: {', '.join(STRATEGIES)}"
+                    raise self.value_error(UnknownStrategyError, f"unknown strategy '{name}'", path + (i,), hint)
+            order_where = self.where(path)
+
+        attrs = numbered = None
+        if "strategy" in doc:
+            strategies = self.typed(doc["strategy"], dict, ("strategy",), "a table")
+            self.check_keys(strategies, _STRATEGY_KEYS, ("strategy",), "[strategy]")
+            for name, table in strategies.items():
+                path = ("strategy", name)
+                self.typed(table, dict, path, "a table")
+                self.check_keys(table, _STRATEGY_KEYS[name], path, f"[strategy.{name}]")
+                key = _STRATEGY_KEYS[name][0]
+                value = self.require(table, key, path, f"[strategy.{name}]")
+                if name == "block-class":
+                    attrs = self.string_list(value, path + (key,))
+                else:
+                    numbered = self.shard_list(value, path + (key,))
+
+        models = []
+        if "model" in doc:
+            entries = self.typed(doc["model"], list, ("model",), "an array of tables ([[model]])")
+            seen: dict[str, int] = {}
+            for i, entry in enumerate(entries):
+                model = self.model(entry, ("model", i))
+                if model.name in seen:
+                    raise self.value_error(DuplicateModelError, f"model '{model.name}' is defined twice in this "
+                                           f"file (first at line {models[seen[model.name]].where.line})",
+                                           ("model", i, "name"))
+                seen[model.name] = len(models)
+                models.append(model)
+        return RuleFile(self.path, schema, order, order_where, attrs, numbered, tuple(models))
+
+    def model(self, entry: Any, path: tuple) -> ModelRules:
+        self.typed(entry, dict, path, "a table")
+        self.check_keys(entry, _MODEL_KEYS, path, "[[model]]")
+        name = self.typed(self.require(entry, "name", path, "[[model]]"), str, path + ("name",), "a string")
+        if not name:
+            raise self.value_error(WrongValueError, "model name is empty", path + ("name",))
+        applies_to = self.rule(self.require(entry, "applies-to", path, f"model '{name}'"), path + ("applies-to",))
+        shard = self.shard_list(self.require(entry, "shard", path, f"model '{name}'"), path + ("shard",))
+        if "description" in entry:
+            self.typed(entry["description"], str, path + ("description",), "a string")
+        renames = []
+        if "rename" in entry:
+            self.typed(entry["rename"], list, path + ("rename",), "an array of tables ([[model.rename]])")
+            for i, item in enumerate(entry["rename"]):
+                renames.append(self.rename(item, path + ("rename", i)))
+        allow_init = {}
+        if "allow-init" in entry:
+            table = self.typed(entry["allow-init"], dict, path + ("allow-init",), "a table of name = \"zeros\"")
+            for key, value in table.items():
+                vpath = path + ("allow-init", key)
+                if value not in _INIT_VALUES:
+                    raise self.value_error(WrongValueError, f"'allow-init.{key}' must be \"zeros\" or \"ones\"",
+                                           vpath)
+                allow_init[key] = value
+        span = self.positions.key(path)
+        return ModelRules(name, applies_to, shard, tuple(renames), MappingProxyType(allow_init),
+                          Location(self.path, span.line, span.column))
+
+    def rename(self, item: Any, path: tuple) -> Rename:
+        self.typed(item, dict, path, "a table")
+        self.check_keys(item, _RENAME_KEYS, path, "[[model.rename]]")
+        pattern = self.typed(self.require(item, "pattern", path, "[[model.rename]]"), str, path + ("pattern",),
+                             "a regular expression string")
+        replace = self.typed(self.require(item, "replace", path, "[[model.rename]]"), str, path + ("replace",),
+                             "a string")
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise self.value_error(WrongValueError, f"bad regular expression: {exc}", path + ("pattern",)) from None
+        fuse: tuple[str, ...] = ()
+        if "fuse" in item:
+            fuse = self.string_list(item["fuse"], path + ("fuse",))
+            if "part" not in compiled.groupindex:
+                raise self.value_error(WrongValueError, "a fusing rename needs a group named 'part' in its "
+                                       "pattern, e.g. (?P<part>q|k|v)", path + ("pattern",))
+        return Rename(pattern, replace, fuse, self.where(path + ("pattern",)))
+
+
+def read_rule_file(text: str, path: str) -> RuleFile:
+    """Parse and check one rule file's text. Raises a :class:`~shardrules.errors.RuleError` on bad input."""
+    return _FileReader(text, path).read()
+
+
+def _embedded_files() -> list[tuple[str, str]]:
+    root = resources.files("shardrules.rules")
+    found = [("defaults.toml", root / "defaults.toml")]
+    models = root / "models"
+    found += sorted((f"models/{item.name}", item) for item in models.iterdir() if item.name.endswith(".toml"))
+    return [(f"shardrules/rules/{name}", item.read_text(encoding="utf-8")) for name, item in found]
+
+
+def load_rules(*paths: str | os.PathLike, embedded: bool = True) -> RuleSet:
+    """The embedded rules, with each user file in ``paths`` layered over them in order.
+
+    A user ``[[model]]`` with the name of an earlier one replaces it; a user ``[resolution]`` or
+    ``[strategy.*]`` replaces the earlier one. Explicit models are tried later files first.
+    """
+    files: list[RuleFile] = []
+    if embedded:
+        files += [read_rule_file(text, name) for name, text in _embedded_files()]
+    for path in paths:
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise RuleFileError(f"cannot read rule file: {exc.strerror}", path=str(path)) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            raise TomlSyntaxError("rule file is not UTF-8 text", path=str(path), line=line) from None
+        files.append(read_rule_file(text, str(path)))
+    return layer(files)
+
+
+def layer(files: list[RuleFile]) -> RuleSet:
+    """Layer parsed rule files, first file lowest."""
+    order = order_where = attrs = numbered = None
+    models: list[ModelRules] = []
+    for rule_file in files:
+        if rule_file.order is not None:
+            order, order_where = rule_file.order, rule_file.order_where
+        if rule_file.block_class_attrs is not None:
+            attrs = rule_file.block_class_attrs
+        if rule_file.numbered_block_rules is not None:
+            numbered = rule_file.numbered_block_rules
+        replaced = {m.name for m in rule_file.models}
+        # this file's entries come first (later files first), in file order
+        models = list(rule_file.models) + [m for m in models if m.name not in replaced]
+    if order is None:
+        raise RuleFileError("no rule file gives a [resolution] order", path=files[0].path if files else "<rules>")
+    return RuleSet(order, order_where, attrs or (), numbered or (), tuple(models), tuple(f.path for f in files))
+
+
+def _as_tuple(types) -> tuple:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _toml_type(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _toml_error(exc: Exception, text: str, path: str) -> TomlSyntaxError:
+    line = getattr(exc, "lineno", None)
+    column = getattr(exc, "colno", None)
+    message = getattr(exc, "msg", None) or str(exc)
+    if line is None:  # Python < 3.14 puts the position in the message only
+        found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        if found:
+            line, column = int(found.group(1)), int(found.group(2))
+            message = message[:found.start()].strip()
+        elif "end of document" in message:
+            line = text.count("\n") + 1
+            column = len(text.rsplit("\n", 1)[-1]) + 1
+            message = re.sub(r"\s*\(at end of document\)", "", message)
+    line, column = line or 1, column or 1
+    lines = text.split("\n")
+    return TomlSyntaxError(f"invalid TOML: {message}", path=path, line=line, column=column,
+                           source_line=lines[line - 1] if line <= len(lines) else None)

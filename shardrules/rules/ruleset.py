@@ -1,0 +1,79 @@
+"""The values a rule file becomes: rules with their origin, model entries, strategies, the resolution order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ..grammar import Expr, SourceMap
+
+STRATEGIES = ("explicit", "block-class", "common-numbered-block")
+
+
+@dataclass(frozen=True)
+class Location:
+    path: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, eq=False)
+class Rule:
+    """One expression with where it was written and the per-unit FSDP options that go with it."""
+
+    text: str
+    expr: Expr
+    where: Location
+    source: SourceMap
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, eq=False)
+class Rename:
+    """A ``[[model.rename]]`` entry: checkpoint keys matching ``pattern`` become ``replace``.
+
+    An empty ``replace`` drops the key. With ``fuse``, the keys that rename to one parameter are
+    concatenated along dim 0 in the order of ``fuse``, read from the pattern's group named ``part``.
+    """
+
+    pattern: str
+    replace: str
+    fuse: tuple[str, ...]
+    where: Location
+
+
+@dataclass(frozen=True, eq=False)
+class ModelRules:
+    name: str
+    applies_to: Rule
+    shard: tuple[Rule, ...]
+    rename: tuple[Rename, ...]
+    allow_init: Mapping[str, str]  # parameter name glob -> "zeros" | "ones": may be missing from checkpoints
+    where: Location
+
+
+@dataclass(frozen=True, eq=False)
+class RuleSet:
+    """Rule files layered into one set: what ``plan`` reads."""
+
+    order: tuple[str, ...]
+    order_where: Location
+    block_class_attrs: tuple[str, ...]
+    numbered_block_rules: tuple[Rule, ...]
+    models: tuple[ModelRules, ...]  # in precedence order: later files first, then file order
+    files: tuple[str, ...]
+
+    def model(self, name: str) -> ModelRules:
+        for entry in self.models:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+    def without_models(self) -> RuleSet:
+        """The same set with no explicit model entries (used to see what the fallbacks do)."""
+        return RuleSet(self.order, self.order_where, self.block_class_attrs, self.numbered_block_rules, (),
+                       self.files)
