@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from decimal import Decimal
 import functools
+import re
 from pathlib import Path
 
 from lark import Lark, Token, Tree
@@ -83,11 +84,35 @@ def parse_expression(text: str, source: SourceMap | None = None) -> Expr:
         )
     if not text.strip():
         raise source.error(RuleSyntaxError, "empty expression", 0, 1)
+    depth = _paren_depth(text)
+    if depth > MAX_NESTING:
+        raise source.error(RuleLimitError, f"expression nested {depth} parentheses deep; the limit is {MAX_NESTING}",
+                           0, 1)
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, source) from None
     return _Builder(text, source).build(tree, 0)
+
+
+def _paren_depth(text: str) -> int:
+    depth = deepest = 0
+    quote = ""
+    for char in text:
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
+
+
+_WORD = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
 def _expected_words(expected) -> str:
@@ -101,6 +126,10 @@ def _syntax_error(exc: UnexpectedInput, text: str, source: SourceMap) -> RuleSyn
         char = text[pos] if pos < len(text) else ""
         if char in "\"'":
             return source.error(RuleSyntaxError, "unterminated string", pos, pos + 1)
+        word = _WORD.match(text, pos)
+        if word:
+            return source.error(RuleSyntaxError, f"unexpected {word.group()!r}", pos, word.end(),
+                                hint=f"expected {_expected_words(exc.allowed)}" if exc.allowed else None)
         return source.error(RuleSyntaxError, f"unexpected character {char!r}", pos, pos + 1,
                             hint=f"expected {_expected_words(exc.allowed)}" if exc.allowed else None)
     if isinstance(exc, UnexpectedToken):

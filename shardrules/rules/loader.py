@@ -99,7 +99,7 @@ class _FileReader:
 
     def require(self, table: dict, key: str, path: tuple, what: str) -> Any:
         if key not in table:
-            raise self.key_error(MissingKeyError, f"{what} has no '{key}'", path)
+            raise self.value_error(MissingKeyError, f"{what} has no '{key}'", path)
         return table[key]
 
     def typed(self, value: Any, types: type | tuple, path: tuple, expected: str) -> Any:

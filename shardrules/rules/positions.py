@@ -115,7 +115,7 @@ class _Scanner:
                 self.skip_blank(False)
                 self.pos += 1  # ]
                 table = self.resolve(keys)
-                self.out.keys[table] = self.span(start, self.pos)
+                self.out.keys[table] = keys[-1][1]
             else:
                 self.key_value(table)
 

@@ -1,0 +1,60 @@
+"""``shardrules plan`` and ``shardrules demo`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import tiny_models
+
+
+def run(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "shardrules.cli", *args], capture_output=True, text=True,
+                            timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def save_config(tmp_path, class_name):
+    model = tiny_models.build(class_name, device="meta")
+    model.save_config(tmp_path)
+    return tmp_path
+
+
+def test_plan_prints_a_table(tmp_path):
+    out = run("plan", str(save_config(tmp_path, "FluxTransformer2DModel")), "--world-size", "2").stdout
+    assert "FluxTransformer2DModel: 4 units chosen by explicit (model 'flux')" in out
+    assert "single_transformer_blocks.1" in out and "diffusers.toml:9:11" in out
+    assert "tried explicit: 4 units" in out
+
+
+def test_plan_json(tmp_path):
+    out = run("plan", str(save_config(tmp_path, "WanTransformer3DModel")), "--format", "json").stdout
+    data = json.loads(out)
+    assert data["source"] == "explicit" and [u["name"] for u in data["units"]] == ["blocks.1", "blocks.0"]
+    assert data["bytes_per_rank"] < sum(u["bytes_per_rank"] for u in data["units"]) * 2 + data["root"]["bytes_per_rank"] * 2
+
+
+def test_plan_with_user_rules(tmp_path):
+    model_dir = save_config(tmp_path / "m", "SanaTransformer2DModel")
+    rules = tmp_path / "mine.toml"
+    rules.write_text('schema = 1\n[resolution]\norder = ["common-numbered-block"]\n')
+    out = run("plan", str(model_dir), "--rules", str(rules)).stdout
+    assert "chosen by common-numbered-block" in out
+
+
+def test_plan_reports_a_bad_rule_file(tmp_path):
+    model_dir = save_config(tmp_path / "m", "SanaTransformer2DModel")
+    rules = tmp_path / "bad.toml"
+    rules.write_text('schema = 1\n[[model]]\nname = "s"\napplies-to = "clas == X"\nshard = ["name == a"]\n')
+    result = run("plan", str(model_dir), "--rules", str(rules), check=False)
+    assert result.returncode == 1
+    assert f"{rules}:4:15: unknown field 'clas'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_plan_missing_folder(tmp_path):
+    result = run("plan", str(tmp_path / "nowhere"), check=False)
+    assert result.returncode == 1 and "config.json not found" in result.stderr

@@ -1,0 +1,55 @@
+"""Every transformer class diffusers exports that builds from its default config gets a valid plan."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+from torch import nn
+
+from diffusers.models import transformers as diffusers_transformers
+from shardrules import load_rules, plan
+
+
+def exported_classes() -> list[str]:
+    return sorted(name for name in dir(diffusers_transformers)
+                  if inspect.isclass(getattr(diffusers_transformers, name))
+                  and issubclass(getattr(diffusers_transformers, name), nn.Module))
+
+
+def test_every_exported_transformer_class_plans(capsys):
+    rules = load_rules()
+    covered, skipped, failures = [], [], []
+    for name in exported_classes():
+        cls = getattr(diffusers_transformers, name)
+        try:
+            with torch.device("meta"):
+                model = cls()
+        except Exception as exc:  # the class needs arguments its default config does not give
+            skipped.append(f"{name}: default config does not build ({type(exc).__name__}: {str(exc)[:80]})")
+            continue
+        try:
+            p = plan(model, rules)
+        except Exception as exc:
+            failures.append(f"{name}: {exc}")
+            continue
+        modules = dict(model.named_modules())
+        containers = [u for u in p.units if isinstance(modules[u], (nn.ModuleList, nn.ModuleDict))]
+        if not p.units or containers:
+            failures.append(f"{name}: units {p.units[:3]}, containers {containers}")
+        covered.append(f"{name}: {p.source}, {len(p.units)} units")
+    with capsys.disabled():
+        print(f"\ncovered {len(covered)} diffusers transformer classes:")
+        print("\n".join(f"  {line}" for line in covered))
+        print(f"skipped {len(skipped)}:")
+        print("\n".join(f"  {line}" for line in skipped))
+    assert failures == []
+    assert len(covered) >= 50
+
+
+@pytest.mark.parametrize("name", ["FluxTransformer2DModel", "WanTransformer3DModel", "SD3Transformer2DModel"])
+def test_full_size_defaults_plan_explicitly(name):
+    with torch.device("meta"):
+        model = getattr(diffusers_transformers, name)()
+    assert plan(model).source == "explicit"

@@ -1,0 +1,90 @@
+"""Tiny diffusers transformers built from a config with random weights, and inputs for their forward."""
+
+from __future__ import annotations
+
+import torch
+
+import diffusers
+
+CONFIGS: dict[str, dict] = {
+    "FluxTransformer2DModel": dict(
+        patch_size=1, in_channels=16, num_layers=2, num_single_layers=2, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=False,
+        axes_dims_rope=[4, 6, 6],
+    ),
+    "WanTransformer3DModel": dict(
+        patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12, in_channels=4, out_channels=4,
+        text_dim=32, freq_dim=32, ffn_dim=64, num_layers=2, cross_attn_norm=True, rope_max_seq_len=32,
+    ),
+    "HunyuanVideoTransformer3DModel": dict(
+        in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=10, num_layers=2,
+        num_single_layers=2, num_refiner_layers=2, patch_size=1, patch_size_t=1, text_embed_dim=16,
+        pooled_projection_dim=8, rope_axes_dim=(2, 4, 4),
+    ),
+    "QwenImageTransformer2DModel": dict(
+        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=2,
+        joint_attention_dim=16, axes_dims_rope=(8, 4, 4),
+    ),
+    "SanaTransformer2DModel": dict(
+        patch_size=1, in_channels=4, out_channels=4, num_layers=2, num_attention_heads=2, attention_head_dim=4,
+        num_cross_attention_heads=2, cross_attention_head_dim=4, cross_attention_dim=8, caption_channels=8,
+        sample_size=8,
+    ),
+    "SD3Transformer2DModel": dict(
+        sample_size=8, patch_size=1, in_channels=4, num_layers=2, attention_head_dim=8, num_attention_heads=2,
+        caption_projection_dim=16, joint_attention_dim=16, pooled_projection_dim=8, out_channels=4,
+    ),
+}
+
+# The units the embedded explicit rules must choose, bottom-up.
+EXPECTED_UNITS: dict[str, list[str]] = {
+    "FluxTransformer2DModel": ["single_transformer_blocks.1", "single_transformer_blocks.0",
+                               "transformer_blocks.1", "transformer_blocks.0"],
+    "WanTransformer3DModel": ["blocks.1", "blocks.0"],
+    "HunyuanVideoTransformer3DModel": ["single_transformer_blocks.1", "single_transformer_blocks.0",
+                                       "transformer_blocks.1", "transformer_blocks.0",
+                                       "context_embedder.token_refiner.refiner_blocks.1",
+                                       "context_embedder.token_refiner.refiner_blocks.0"],
+    "QwenImageTransformer2DModel": ["transformer_blocks.1", "transformer_blocks.0"],
+    "SanaTransformer2DModel": ["transformer_blocks.1", "transformer_blocks.0"],
+    "SD3Transformer2DModel": ["transformer_blocks.1", "transformer_blocks.0"],
+}
+
+
+def build(class_name: str, device: str | None = None) -> torch.nn.Module:
+    cls = getattr(diffusers, class_name)
+    if device is None:
+        return cls.from_config(CONFIGS[class_name]).eval()
+    with torch.device(device):
+        return cls.from_config(CONFIGS[class_name]).eval()
+
+
+def inputs(class_name: str, batch: int = 1, seed: int = 0) -> dict:
+    """Keyword arguments for one forward call of the tiny model."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g)
+
+    t = torch.full((batch,), 500.0)
+    if class_name == "FluxTransformer2DModel":
+        h = w = 4
+        img_ids = torch.stack(torch.meshgrid(torch.zeros(1), torch.arange(h).float(), torch.arange(w).float(), indexing="ij"), -1)
+        return dict(hidden_states=rand(batch, h * w, 16), encoder_hidden_states=rand(batch, 5, 32),
+                    pooled_projections=rand(batch, 32), timestep=t / 1000, img_ids=img_ids.reshape(-1, 3).float(),
+                    txt_ids=torch.zeros(5, 3))
+    if class_name == "WanTransformer3DModel":
+        return dict(hidden_states=rand(batch, 4, 2, 8, 8), timestep=t, encoder_hidden_states=rand(batch, 6, 32))
+    if class_name == "HunyuanVideoTransformer3DModel":
+        return dict(hidden_states=rand(batch, 4, 1, 4, 4), timestep=t, encoder_hidden_states=rand(batch, 6, 16),
+                    encoder_attention_mask=torch.ones(batch, 6), pooled_projections=rand(batch, 8),
+                    guidance=torch.full((batch,), 3500.0))
+    if class_name == "QwenImageTransformer2DModel":
+        return dict(hidden_states=rand(batch, 16, 16), encoder_hidden_states=rand(batch, 6, 16),
+                    encoder_hidden_states_mask=torch.ones(batch, 6), timestep=t / 1000, img_shapes=[(1, 4, 4)] * batch)
+    if class_name == "SanaTransformer2DModel":
+        return dict(hidden_states=rand(batch, 4, 8, 8), encoder_hidden_states=rand(batch, 6, 8), timestep=t)
+    if class_name == "SD3Transformer2DModel":
+        return dict(hidden_states=rand(batch, 4, 8, 8), encoder_hidden_states=rand(batch, 6, 16),
+                    pooled_projections=rand(batch, 8), timestep=t)
+    raise KeyError(class_name)
