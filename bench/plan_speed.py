@@ -80,12 +80,18 @@ def main() -> None:
         count = sum(1 for _ in model.named_modules())
         print(f"{label:<14}{count:>9}{len(p.units):>7}{ours * 1e3:>12.2f}{seed * 1e3:>10.2f}{seed / ours:>9.2f}x")
 
-    print(f"\nscaling of plan() (common-numbered-block)\n{'modules':>9}{'ms':>10}{'us/module':>11}")
+    print("\nscaling on synthetic models (numbered blocks; plan() resolves them by common-numbered-block)")
+    print(f"{'modules':>9}{'plan() ms':>11}{'us/module':>11}{'seed ms':>10}{'us/module':>11}{'named_modules() ms':>20}")
+    conditions = [lambda n, m: is_module_list_entry(n, "blocks")]
     for size in (1_000, 10_000, 100_000):
         model = synthetic(size)
         count = sum(1 for _ in model.named_modules())
-        elapsed = best_of(lambda: plan(model, rules), repeat=3 if size >= 100_000 else 5)
-        print(f"{count:>9}{elapsed * 1e3:>10.1f}{elapsed / count * 1e6:>11.2f}")
+        repeat = 3 if size >= 100_000 else 5
+        ours = best_of(lambda: plan(model, rules), repeat)
+        seed = best_of(lambda: seed_style(model, conditions), repeat)
+        walk = best_of(lambda: list(model.named_modules()), repeat)
+        print(f"{count:>9}{ours * 1e3:>11.1f}{ours / count * 1e6:>11.2f}{seed * 1e3:>10.1f}"
+              f"{seed / count * 1e6:>11.2f}{walk * 1e3:>20.1f}")
 
 
 if __name__ == "__main__":

@@ -72,21 +72,53 @@ def test_property_numbered_entry(parts, container):
     assert rule(name, MODULE) == is_module_list_entry(name, container)
 
 
-def facts(name: str) -> ModuleFacts:
-    return ModuleFacts.of(name, MODULE)
+FIELDS = ("name", "leaf", "container", "index", "depth", "class", "params")
+
+
+def row(name: str, module: nn.Module = MODULE) -> tuple:
+    facts = ModuleFacts.of(name, module)
+    return tuple(facts.value(field, 0) for field in FIELDS)
 
 
 def test_fields_of_a_deep_name():
-    f = facts("context_embedder.token_refiner.refiner_blocks.3")
-    assert (f.name, f.leaf, f.container, f.index, f.depth) == (
-        "context_embedder.token_refiner.refiner_blocks.3", "3", "refiner_blocks", 3, 4)
-    assert f.class_name == "Linear" and f.params == 6
+    assert row("context_embedder.token_refiner.refiner_blocks.3") == (
+        "context_embedder.token_refiner.refiner_blocks.3", "3", "refiner_blocks", 3, 4, "Linear", 6)
 
 
 def test_fields_of_root_and_top_level():
-    root, top = facts(""), facts("proj_out")
-    assert (root.leaf, root.container, root.index, root.depth) == ("", "", None, 0)
-    assert (top.leaf, top.container, top.index, top.depth) == ("proj_out", "", None, 1)
+    assert row("") == ("", "", "", None, 0, "Linear", 6)
+    assert row("proj_out") == ("proj_out", "proj_out", "", None, 1, "Linear", 6)
+
+
+def test_model_facts_equal_per_module_facts():
+    """The walk over a model computes the same fields as splitting each name, in named_modules() order."""
+    import tiny_models
+
+    model = tiny_models.build("HunyuanVideoTransformer3DModel", device="meta")
+    model.extra = nn.ModuleDict({"shared": model.proj_out})  # a module reachable twice is listed once
+    facts = ModuleFacts.of_model(model)
+    named = list(model.named_modules())
+    assert facts.names == [n for n, _ in named]
+    for i, (name, module) in enumerate(named):
+        assert tuple(facts.value(f, i) for f in FIELDS) == row(name, module)
+
+
+RULES = ["container in [transformer_blocks, refiner_blocks] and index is digit", "index is digit",
+         "not (leaf is digit) and depth >= 3", "name == proj_out or class == Linear", "container == ''",
+         "index in [0, 1] and params > 100", 'name matches "*.attn.*" and leaf != to_q', "index not in [0]",
+         "name is root", "container != blocks", "leaf is not digit and index is digit", "class != Linear"]
+
+
+@pytest.mark.parametrize("text", RULES)
+def test_select_equals_testing_every_module(text):
+    """A rule's indexed selection over a model gives exactly the modules the drop-in condition accepts."""
+    import tiny_models
+
+    model = tiny_models.build("HunyuanVideoTransformer3DModel", device="meta")
+    rule = compile_rule(text)
+    facts = ModuleFacts.of_model(model)
+    expected = {i for i, (name, module) in enumerate(model.named_modules()) if rule(name, module)}
+    assert rule.select(facts) == expected
 
 
 CASES = [

@@ -1,8 +1,15 @@
-"""The per-module fields an expression reads (SPEC §2), computed once per module."""
+"""The per-module fields an expression reads (SPEC §2), computed once per module.
+
+:class:`ModuleFacts` holds the fields of every module of a model as columns. One walk of the module tree
+records each module, its key in its parent (the leaf) and its parent; every other field follows from those
+without splitting a name: the container is the parent's leaf, the depth the parent's plus one. Each column
+is built on first use, so a rule that reads only ``container`` and ``index`` never builds names or counts
+parameters.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 from torch import nn
 
@@ -20,59 +27,174 @@ def class_name(module: nn.Module) -> str:
 
 def is_digits(text: str) -> bool:
     """True for a non-empty run of ASCII digits (what ``str.isdigit`` means for a module name)."""
-    return text.isascii() and text.isdigit()
+    return text.isdigit() and text.isascii()
 
 
-@dataclass(slots=True)
 class ModuleFacts:
-    name: str
-    leaf: str
-    container: str
-    index: int | None
-    depth: int
-    class_name: str
-    params: int
+    """Fields of a list of modules, as columns indexed by position.
+
+    For a model (:meth:`of_model`) positions follow ``named_modules()``: pre-order, each module once, the root
+    at 0. For one module known by name (:meth:`of`) there is one position, 0.
+    """
+
+    def __init__(self, modules: list[nn.Module], leaves: list[str], parents: list[int] | None,
+                 names: list[str] | None = None, containers: list[str] | None = None,
+                 depths: list[int] | None = None) -> None:
+        self.modules = modules
+        self.leaves = leaves
+        self.parents = parents
+        self.size = len(modules)
+        # given for a single named module; derived from parents for a model
+        if names is not None:
+            self.names = names
+        if containers is not None:
+            self.containers = containers
+        if depths is not None:
+            self.depths = depths
 
     @classmethod
-    def of(cls, name: str, module: nn.Module, params: int | None = None) -> ModuleFacts:
-        """Facts of one module. ``params`` is counted from the module when not given (-1 means: not needed)."""
+    def of_model(cls, model: nn.Module) -> ModuleFacts:
+        """Facts of every module of ``model``, in the order and with the de-duplication of ``named_modules()``."""
+        try:
+            facts = cls._walk(model, dedupe=False)
+            if len(set(map(id, facts.modules))) == facts.size:
+                return facts
+        except RecursionError:  # a module that contains itself
+            pass
+        return cls._walk(model, dedupe=True)  # a module reachable twice is listed once, where first seen
+
+    @classmethod
+    def _walk(cls, model: nn.Module, dedupe: bool) -> ModuleFacts:
+        modules, leaves, parents = [model], [""], [-1]
+        add_module, add_leaf, add_parent = modules.append, leaves.append, parents.append
+        seen = {id(model)}
+
+        def visit(module: nn.Module, index: int) -> None:
+            for key, child in module._modules.items():
+                if child is None:
+                    continue
+                if dedupe:
+                    if id(child) in seen:
+                        continue
+                    seen.add(id(child))
+                position = len(modules)
+                add_module(child)
+                add_leaf(key)
+                add_parent(index)
+                if child._modules:
+                    visit(child, position)
+
+        visit(model, 0)
+        return cls(modules, leaves, parents)
+
+    @classmethod
+    def of(cls, name: str, module: nn.Module) -> ModuleFacts:
+        """Facts of one module known by its dotted name (the drop-in ``condition(name, module)`` case)."""
         if name:
             parts = name.rsplit(".", 2)
-            leaf = parts[-1]
-            container = parts[-2] if len(parts) >= 2 else ""
-            depth = name.count(".") + 1
+            leaf, container, depth = parts[-1], (parts[-2] if len(parts) >= 2 else ""), name.count(".") + 1
         else:
             leaf = container = ""
             depth = 0
-        if params is None:
-            params = sum(p.numel() for p in module.parameters())
-        return cls(name, leaf, container, int(leaf) if is_digits(leaf) else None, depth, class_name(module), params)
+        return cls([module], [leaf], None, names=[name], containers=[container], depths=[depth])
 
+    # -- columns, built on first use ---------------------------------------------------------------
 
-def subtree_param_counts(model: nn.Module) -> dict[str, int]:
-    """Parameters owned by each module and its children, for every module, in one pass over the parameters.
+    @cached_property
+    def names(self) -> list[str]:
+        names = [""] * self.size
+        leaves, parents = self.leaves, self.parents
+        for i in range(1, self.size):  # a parent always comes before its children
+            parent = parents[i]
+            names[i] = f"{names[parent]}.{leaves[i]}" if parent else leaves[i]
+        return names
 
-    A parameter shared by several modules is counted once per subtree that holds it, as ``module.parameters()``
-    would.
-    """
-    counts: dict[str, int] = {name: 0 for name, _ in model.named_modules()}
-    seen: set[tuple[str, int]] = set()
-    for pname, param in model.named_parameters(remove_duplicate=False):
-        numel = param.numel()
-        prefix = pname
-        while prefix:
-            prefix = prefix.rsplit(".", 1)[0] if "." in prefix else ""
-            key = (prefix, id(param))
-            if key not in seen:
-                seen.add(key)
-                counts[prefix] += numel
-    return counts
+    @cached_property
+    def depths(self) -> list[int]:
+        depths = [0] * self.size
+        parents = self.parents
+        for i in range(1, self.size):
+            depths[i] = depths[parents[i]] + 1
+        return depths
 
+    @cached_property
+    def containers(self) -> list[str]:
+        leaves = self.leaves
+        return [leaves[p] if p > 0 else "" for p in self.parents]
 
-def collect_facts(model: nn.Module, with_params: bool = True) -> list[tuple[nn.Module, ModuleFacts]]:
-    """Facts for every module of ``model`` in ``named_modules()`` order (parents before children)."""
-    counts = subtree_param_counts(model) if with_params else None
-    return [
-        (module, ModuleFacts.of(name, module, counts[name] if counts is not None else -1))
-        for name, module in model.named_modules()
-    ]
+    @cached_property
+    def indexes(self) -> list[int | None]:
+        return [int(leaf) if leaf.isdigit() and leaf.isascii() else None for leaf in self.leaves]
+
+    @cached_property
+    def class_names(self) -> list[str]:
+        return [class_name(m) for m in self.modules]
+
+    @cached_property
+    def params(self) -> list[int]:
+        """Parameters held by each module and its children, as ``module.parameters()`` counts them."""
+        numel: dict[int, int] = {}
+        held: dict[int, frozenset[int]] = {}
+
+        def param_ids(module: nn.Module) -> frozenset[int]:
+            key = id(module)
+            if key not in held:
+                held[key] = frozenset()  # a module that contains itself counts its own parameters once
+                ids = set()
+                for param in module._parameters.values():
+                    if param is not None:
+                        ids.add(id(param))
+                        numel[id(param)] = param.numel()
+                for child in module._modules.values():
+                    if child is not None:
+                        ids |= param_ids(child)
+                held[key] = frozenset(ids)
+            return held[key]
+
+        return [sum(numel[p] for p in param_ids(m)) for m in self.modules]
+
+    @cached_property
+    def numbered(self) -> list[int]:
+        """Positions of the numbered entries of containers (``blocks.3``)."""
+        return [i for i, leaf in enumerate(self.leaves) if leaf.isdigit() and leaf.isascii() and i]
+
+    @cached_property
+    def all(self) -> frozenset[int]:
+        return frozenset(range(self.size))
+
+    def column(self, field: str) -> list:
+        if field == "name":
+            return self.names
+        if field == "leaf":
+            return self.leaves
+        if field == "container":
+            return self.containers
+        if field == "depth":
+            return self.depths
+        if field == "index":
+            return self.indexes
+        if field == "class":
+            return self.class_names
+        if field == "params":
+            return self.params
+        raise KeyError(field)
+
+    def value(self, field: str, i: int):
+        """One module's field; for the class, computed for that module alone unless the column exists."""
+        if field == "class" and "class_names" not in self.__dict__:
+            return class_name(self.modules[i])
+        return self.column(field)[i]
+
+    def name(self, i: int) -> str:
+        """One module's dotted name, without building the whole column."""
+        if "names" in self.__dict__:
+            return self.names[i]
+        parts = []
+        while i > 0:
+            parts.append(self.leaves[i])
+            i = self.parents[i]
+        return ".".join(reversed(parts))
+
+    def children_of(self, positions) -> list[int]:
+        positions = set(positions)
+        return [i for i, parent in enumerate(self.parents) if parent in positions]

@@ -4,36 +4,74 @@ from __future__ import annotations
 
 import functools
 import math
+from itertools import chain, repeat
+from operator import attrgetter, is_
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from torch import nn
 
 from ..errors import PlanError
 from ..rules import Location, Rule, RuleSet
 from .compile import CompiledRule, compile_rule
-from .facts import ModuleFacts, class_name, collect_facts, is_digits
+from .facts import ModuleFacts
 from .wrapped import get_wrapped_attr
 
 _CONTAINERS = (nn.ModuleList, nn.ModuleDict)
 
+Shapes = tuple[tuple[tuple[int, ...], int], ...]  # (shape, element size) of each parameter
 
-@dataclass(frozen=True)
-class Unit:
+
+def _local_bytes(shapes: Shapes, world_size: int) -> int:
+    """Bytes on one rank: FSDP2 shards dim 0, padded to a multiple of the world size; 0-d is replicated."""
+    return sum(math.ceil(shape[0] / world_size) * math.prod(shape[1:]) * size if shape else size
+               for shape, size in shapes)
+
+
+class _Sizes:
+    """Which parameters each unit shards, worked out on first use (a plan is often used only for its names)."""
+
+    def __init__(self, facts: ModuleFacts, units: frozenset[int]) -> None:
+        self._facts, self._units = facts, units
+
+    @functools.cached_property
+    def shapes(self) -> dict[str, Shapes]:
+        facts = self._facts
+        owner = [0] * facts.size  # position of the deepest enclosing unit, 0 = root
+        for i in range(1, facts.size):
+            owner[i] = i if i in self._units else owner[facts.parents[i]]
+        found: dict[int, list] = {}
+        seen: set[int] = set()
+        for i, module in enumerate(facts.modules):
+            for param in module._parameters.values():
+                if param is not None and id(param) not in seen:
+                    seen.add(id(param))
+                    found.setdefault(owner[i], []).append((tuple(param.shape), param.element_size()))
+        return {facts.name(i): tuple(found.get(i, ())) for i in (0, *self._units)}
+
+
+class Unit(NamedTuple):
     """One module that becomes an FSDP unit, and why."""
 
     name: str
     class_name: str
-    rule: str  # the expression (or description) that chose it
-    where: Location | None  # file:line:col of that rule, none for block-class (read from the model)
-    params: int  # parameters this unit shards (its subtree minus nested units)
-    param_shapes: tuple[tuple[tuple[int, ...], int], ...]  # (shape, element size) of each parameter it shards
-    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    rule: str  # the expression that chose it (block-class: the class and the attribute naming it)
+    where: Location | None  # file:line:col of that rule; none for block-class (read from the model)
+    options: Mapping[str, Any]
+    sizes: _Sizes  # shared by the units of one plan; read through params and bytes_per_rank
+
+    @property
+    def param_shapes(self) -> Shapes:
+        return self.sizes.shapes[self.name]
+
+    @property
+    def params(self) -> int:
+        """Parameters this unit shards: its subtree's, less those of units nested in it."""
+        return sum(math.prod(shape) for shape, _ in self.param_shapes)
 
     def bytes_per_rank(self, world_size: int) -> int:
-        """Bytes of this unit's parameters on one rank: FSDP2 shards dim 0, padding it to a multiple."""
-        return sum(_local_bytes(shape, size, world_size) for shape, size in self.param_shapes)
+        return _local_bytes(self.param_shapes, world_size)
 
 
 @dataclass(frozen=True)
@@ -46,12 +84,11 @@ class Attempt:
 @dataclass(frozen=True)
 class ShardPlan:
     model_class: str
-    source: str
+    source: str  # "explicit" | "block-class" | "common-numbered-block"
     model_rule: str | None  # the [[model]] name when source is "explicit"
     units_info: tuple[Unit, ...]  # bottom-up: children before parents, the order fully_shard needs
-    root_params: int
-    root_param_shapes: tuple[tuple[tuple[int, ...], int], ...]
     attempts: tuple[Attempt, ...]
+    _sizes: _Sizes = field(repr=False, compare=False)
 
     @property
     def units(self) -> tuple[str, ...]:
@@ -70,26 +107,18 @@ class ShardPlan:
         return f"{name}: {self.source} rule '{unit.rule}'{where}"
 
     @property
+    def root_params(self) -> int:
+        return sum(math.prod(shape) for shape, _ in self._sizes.shapes[""])
+
+    @property
     def total_params(self) -> int:
         return self.root_params + sum(unit.params for unit in self.units_info)
 
     def root_bytes_per_rank(self, world_size: int) -> int:
-        return sum(_local_bytes(shape, size, world_size) for shape, size in self.root_param_shapes)
+        return _local_bytes(self._sizes.shapes[""], world_size)
 
     def bytes_per_rank(self, world_size: int) -> int:
         return self.root_bytes_per_rank(world_size) + sum(u.bytes_per_rank(world_size) for u in self.units_info)
-
-
-def _local_bytes(shape: tuple[int, ...], element_size: int, world_size: int) -> int:
-    if not shape:
-        return element_size  # a 0-d parameter is replicated
-    return math.ceil(shape[0] / world_size) * math.prod(shape[1:]) * element_size
-
-
-# -- strategies ------------------------------------------------------------------------------------------
-# Each returns {unit name: (rule text, location, options)} over the non-root modules.
-
-Choice = tuple[str, "Location | None", Mapping[str, Any]]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -98,36 +127,34 @@ def compiled_rule(rule: Rule) -> CompiledRule:
     return compile_rule(rule.expr)
 
 
-def _by_rules(facts: list[tuple[nn.Module, ModuleFacts]], rules: tuple[Rule, ...]) -> dict[str, Choice]:
-    compiled: list[tuple[Rule, CompiledRule]] = [(rule, compiled_rule(rule)) for rule in rules]
-    chosen: dict[str, Choice] = {}
-    for _, fact in facts[1:]:
-        for rule, predicate in compiled:
-            if predicate.test(fact):
-                chosen[fact.name] = (rule.text, rule.where, rule.options)
-                break
+# A choice: unit position -> (rule text, location, options)
+Choice = dict[int, tuple[str, "Location | None", Mapping[str, Any]]]
+
+
+def _by_rules(facts: ModuleFacts, rules: tuple[Rule, ...]) -> Choice:
+    chosen: Choice = {}
+    for rule in rules:  # the first rule that holds for a module is the one that explains it
+        for i in compiled_rule(rule).select(facts):
+            if i and i not in chosen:
+                chosen[i] = (rule.text, rule.where, rule.options)
     return chosen
 
 
-def _numbered_entry_or_child(name: str) -> bool:
-    parts = name.split(".")
-    if len(parts) >= 2 and is_digits(parts[-1]):
-        return True
-    return len(parts) >= 3 and is_digits(parts[-2])
-
-
-def _by_block_class(model: nn.Module, facts, attrs: tuple[str, ...]) -> tuple[dict[str, Choice], str]:
+def _by_block_class(model: nn.Module, facts: ModuleFacts, attrs: tuple[str, ...]) -> tuple[Choice, str]:
     classes: dict[str, str] = {}
     for attr in attrs:
         for cls in get_wrapped_attr(model, attr, None) or ():
             classes.setdefault(cls, attr)
     if not classes:
-        return {}, f"the model has none of {', '.join(attrs)}"
-    chosen: dict[str, Choice] = {}
-    for _, fact in facts[1:]:
-        attr = classes.get(fact.class_name)
-        if attr is not None and _numbered_entry_or_child(fact.name):
-            chosen[fact.name] = (f"class {fact.class_name} in {attr}", None, MappingProxyType({}))
+        return {}, f"the model sets none of {', '.join(attrs)}"
+    # numbered entries of containers (blocks.3) and the modules one level inside them (blocks.3.block)
+    candidates = set(facts.numbered)
+    candidates.update(facts.children_of(facts.numbered))
+    chosen: Choice = {}
+    for i in sorted(candidates):
+        attr = classes.get(facts.value("class", i))
+        if attr is not None:
+            chosen[i] = (f"class {facts.value('class', i)} in {attr}", None, MappingProxyType({}))
     if not chosen:
         return {}, f"no numbered block has a class in {sorted(classes)}"
     return chosen, f"classes {sorted(classes)}"
@@ -139,15 +166,15 @@ def plan(model: nn.Module, rules: RuleSet | None = None) -> ShardPlan:
         from ..rules import load_rules
 
         rules = load_rules()
-    facts = collect_facts(model)
-    root_facts = facts[0][1]
+    facts = ModuleFacts.of_model(model)
+    root_class = facts.value("class", 0)
     attempts: list[Attempt] = []
     for strategy in rules.order:
         model_rule = None
         if strategy == "explicit":
-            entry = next((m for m in rules.models if compiled_rule(m.applies_to).test(root_facts)), None)
+            entry = next((m for m in rules.models if compiled_rule(m.applies_to).test(facts, 0)), None)
             if entry is None:
-                attempts.append(Attempt(strategy, 0, f"no [[model]] applies to {root_facts.class_name}"))
+                attempts.append(Attempt(strategy, 0, f"no [[model]] applies to {root_class}"))
                 continue
             chosen = _by_rules(facts, entry.shard)
             model_rule = entry.name
@@ -160,63 +187,53 @@ def plan(model: nn.Module, rules: RuleSet | None = None) -> ShardPlan:
                       else "no rules configured") + ("" if chosen else " matched no module")
         attempts.append(Attempt(strategy, len(chosen), detail))
         if chosen:
-            return _build(model, facts, chosen, strategy, model_rule, tuple(attempts))
+            return _build(facts, chosen, strategy, model_rule, tuple(attempts))
     tried = "; ".join(f"{a.strategy}: {a.detail}" for a in attempts)
-    raise PlanError(f"no shard unit found for {root_facts.class_name}; tried {tried}. "
-                    f"Add a [[model]] with applies-to = \"class == {root_facts.class_name}\" to a rule file.")
+    raise PlanError(f"no shard unit found for {root_class}; tried {tried}. "
+                    f"Add a [[model]] with applies-to = \"class == {root_class}\" to a rule file.")
 
 
-def _build(model: nn.Module, facts, chosen: dict[str, Choice], source: str, model_rule: str | None,
+def _build(facts: ModuleFacts, chosen: Choice, source: str, model_rule: str | None,
            attempts: tuple[Attempt, ...]) -> ShardPlan:
-    modules = {fact.name: module for module, fact in facts}
-    for name in chosen:
-        if isinstance(modules[name], _CONTAINERS):
-            rule, where, _ = chosen[name]
-            raise PlanError(f"unit '{name}' is a {type(modules[name]).__name__}, which fully_shard rejects "
+    for i, (rule, where, _) in chosen.items():
+        if isinstance(facts.modules[i], _CONTAINERS):
+            name = facts.name(i)
+            raise PlanError(f"unit '{name}' is a {type(facts.modules[i]).__name__}, which fully_shard rejects "
                             f"(chosen by '{rule}'{f' at {where}' if where else ''}); select its entries "
                             f"instead, e.g. 'name startswith \"{name}.\" and index is digit'")
-
-    # Each parameter belongs to its deepest enclosing unit ("" = the root). A parameter reachable under two
-    # owners (tied weights) cannot be sharded by both.
-    owners: dict[int, list[tuple[str, str]]] = {}
-    params: dict[int, nn.Parameter] = {}
-    for pname, param in model.named_parameters(remove_duplicate=False):
-        owner = _owner(pname, chosen)
-        owners.setdefault(id(param), []).append((pname, owner))
-        params[id(param)] = param
-    per_owner: dict[str, list[nn.Parameter]] = {}
-    for pid, places in owners.items():
-        distinct = {owner for _, owner in places}
-        if len(distinct) > 1:
-            names = " and ".join(f"'{p}' (unit '{o or '<root>'}')" for p, o in places)
-            common = _common_prefix([p for p, _ in places])
-            suggestion = (f"make '{common}' one unit" if common else "leave both modules to the root unit")
-            raise PlanError(f"parameter shared by two units: {names}; FSDP2 cannot shard a tied weight in two "
-                            f"places: {suggestion}")
-        per_owner.setdefault(places[0][1], []).append(params[pid])
-
-    def shapes(owner: str) -> tuple[tuple[tuple[int, ...], int], ...]:
-        return tuple((tuple(p.shape), p.element_size()) for p in per_owner.get(owner, ()))
-
-    units = []
-    for _, fact in reversed(facts):  # bottom-up
-        if fact.name in chosen:
-            rule, where, options = chosen[fact.name]
-            owned = per_owner.get(fact.name, ())
-            units.append(Unit(fact.name, fact.class_name, rule, where, sum(p.numel() for p in owned),
-                              shapes(fact.name), options))
-    root_owned = per_owner.get("", ())
-    return ShardPlan(class_name(model), source, model_rule, tuple(units), sum(p.numel() for p in root_owned),
-                     shapes(""), attempts)
+    _check_tied(facts, chosen)
+    sizes = _Sizes(facts, frozenset(chosen))
+    units = tuple(Unit(facts.name(i), facts.value("class", i), *chosen[i], sizes)
+                  for i in sorted(chosen, reverse=True))  # reversed pre-order: children before parents
+    return ShardPlan(facts.value("class", 0), source, model_rule, units, attempts, sizes)
 
 
-def _owner(param_name: str, units: dict[str, Choice]) -> str:
-    prefix = param_name
-    while "." in prefix:
-        prefix = prefix.rsplit(".", 1)[0]
-        if prefix in units:
-            return prefix
-    return ""
+def _check_tied(facts: ModuleFacts, chosen: Choice) -> None:
+    """Refuse a parameter reachable from two units (or a unit and the root): FSDP2 shards it in one place."""
+    values = list(chain.from_iterable(map(dict.values, map(attrgetter("_parameters"), facts.modules))))
+    distinct = set(map(id, values))
+    distinct.discard(id(None))
+    if len(distinct) == len(values) - sum(map(is_, values, repeat(None))):
+        return  # no parameter is reachable twice: the common case, decided without a per-parameter loop
+    places: dict[int, list[tuple[int, str]]] = {}
+    for i, module in enumerate(facts.modules):
+        for key, param in module._parameters.items():
+            if param is not None:
+                places.setdefault(id(param), []).append((i, key))
+    shared = [where for where in places.values() if len(where) > 1]
+    owner = [0] * facts.size
+    for i in range(1, facts.size):
+        owner[i] = i if i in chosen else owner[facts.parents[i]]
+    for where in shared:
+        owners = {owner[i] for i, _ in where}
+        if len(owners) > 1:
+            names = [f"{facts.name(i)}.{key}" if i else key for i, key in where]
+            described = " and ".join(f"'{n}' (unit '{facts.name(owner[i]) or '<root>'}')"
+                                     for n, (i, _) in zip(names, where))
+            common = _common_prefix(names)
+            suggestion = f"make '{common}' one unit" if common else "leave both modules to the root unit"
+            raise PlanError(f"parameter shared by two units: {described}; FSDP2 cannot shard a tied weight in "
+                            f"two places: {suggestion}")
 
 
 def _common_prefix(names: list[str]) -> str:
