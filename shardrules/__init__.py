@@ -1,7 +1,9 @@
 """shardrules: FSDP2 shard conditions as data, for diffusion transformers and their text encoders."""
 
 from .engine.compile import CompiledRule, compile_rule
+from .engine.load import LoadStats, load_sharded
 from .engine.resolve import ShardPlan, Unit, plan
+from .engine.shard import shard
 from .engine.wrapped import get_wrapped_attr
 from .errors import (
     CheckpointError,
@@ -20,6 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointError",
     "CompiledRule",
+    "LoadStats",
     "PlanError",
     "RuleError",
     "RuleFileError",
@@ -33,5 +36,7 @@ __all__ = [
     "compile_rule",
     "get_wrapped_attr",
     "load_rules",
+    "load_sharded",
     "plan",
+    "shard",
 ]

@@ -1,0 +1,321 @@
+"""``load_sharded``: build on meta, plan, shard, and fill each rank's shards from the safetensors files.
+
+Each rank reads only the rows of its own shard of every sharded parameter (positioned reads at offsets
+from the safetensors header) straight into FSDP2's local storage; no rank ever holds the full state dict.
+Every check runs before any data is read, and the ranks agree on the outcome twice (after checking and
+after reading), so either every rank returns a loaded model or every rank raises.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.device_mesh import DeviceMesh
+from torch.distributed.fsdp import MixedPrecisionPolicy, OffloadPolicy
+from torch.distributed.tensor import DTensor, Shard
+
+from ..errors import CheckpointError, ShardRulesError
+from ..rules import RuleSet, load_rules
+from .build import build_model
+from .checkpoint import Checkpoint
+from .rename import Source, map_keys
+from .resolve import ShardPlan, plan
+from .shard import default_device, default_mesh, shard
+
+
+@dataclass
+class LoadStats:
+    """What a load did on this rank (pass one to ``load_sharded`` to have it filled)."""
+
+    bytes_read: int = 0  # every byte read from the checkpoint files
+    bytes_sharded: int = 0  # of which rows of sharded parameters
+    bytes_replicated: int = 0  # of which whole tensors every rank keeps (buffers, weight_loader inputs)
+    checkpoint_bytes: int = 0  # size of all tensors in the checkpoint
+    tensors: int = 0
+    seconds: float = 0.0
+    plan: ShardPlan | None = field(default=None, repr=False)
+
+
+def _float_kind(dtype: torch.dtype) -> bool:
+    return dtype.is_floating_point
+
+
+def _agree(error: BaseException | None, stage: str) -> None:
+    """Every rank learns whether any rank failed; all raise together (the first failure's message)."""
+    message = None if error is None else f"{type(error).__name__}: {error}"
+    messages: list[str | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(messages, message)
+    failed = [(rank, m) for rank, m in enumerate(messages) if m is not None]
+    if not failed:
+        return
+    if error is not None:
+        raise error
+    rank, first = failed[0]
+    raise CheckpointError(f"rank {rank} failed while {stage}: {first}")
+
+
+def _suggest(name: str, names) -> str:
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+@dataclass
+class _Target:
+    """A tensor of the model that the checkpoint must fill."""
+
+    name: str  # the name it is loaded under (for a tied parameter, the one the checkpoint has)
+    aliases: tuple[str, ...]
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    is_buffer: bool
+    loader: object = None  # a weight_loader of the pre-shard parameter
+    pre_shard: nn.Parameter | None = None
+
+
+def _targets(model: nn.Module) -> dict[str, _Target]:
+    """Parameters (each once, under all its names) and persistent buffers of ``model``."""
+    by_param: dict[int, list[str]] = {}
+    params: dict[int, nn.Parameter] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        by_param.setdefault(id(param), []).append(name)
+        params[id(param)] = param
+    targets: dict[str, _Target] = {}
+    for pid, names in by_param.items():
+        param = params[pid]
+        targets[names[0]] = _Target(names[0], tuple(names), tuple(param.shape), param.dtype, False,
+                                    getattr(param, "weight_loader", None), param)
+    for module_name, module in model.named_modules():
+        for key, buf in module._buffers.items():
+            if buf is None or key in module._non_persistent_buffers_set:
+                continue
+            name = f"{module_name}.{key}" if module_name else key
+            targets[name] = _Target(name, (name,), tuple(buf.shape), buf.dtype, True)
+    return targets
+
+
+def _match(targets: dict[str, _Target], sources: dict[str, Source], checkpoint: Checkpoint, rules_entry,
+           path: str) -> tuple[dict[str, Source], dict[str, str]]:
+    """Pair every target with its checkpoint source, strictly. Returns (target name -> source, inits)."""
+    alias_of = {alias: t.name for t in targets.values() for alias in t.aliases}
+    paired: dict[str, Source] = {}
+    unexpected = []
+    for name, source in sources.items():
+        target = alias_of.get(name)
+        if target is None:
+            unexpected.append((name, source))
+        elif target not in paired:
+            paired[target] = source
+    allow = dict(rules_entry.allow_init) if rules_entry is not None else {}
+    inits: dict[str, str] = {}
+    missing = []
+    for name, target in targets.items():
+        if name in paired:
+            continue
+        how = next((v for glob, v in allow.items() if any(fnmatch.fnmatchcase(a, glob) for a in target.aliases)),
+                   None)
+        if how is not None:
+            inits[name] = how
+        else:
+            missing.append(name)
+    if missing:
+        name = missing[0]
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise CheckpointError(f"{path}: missing key '{name}'{more}{_suggest(name, sources)}; the model needs it "
+                              f"(allow it to be initialised with [model.allow-init] if that is intended)",
+                              path=path, tensor=name)
+    if unexpected:
+        name, source = unexpected[0]
+        where = checkpoint.entries[source.keys[0]].path
+        more = f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""
+        renamed = f" (renamed from '{source.keys[0]}')" if source.keys[0] != name else ""
+        raise CheckpointError(f"{where}: unexpected key '{name}'{renamed}{more}: the model has no such "
+                              f"parameter or buffer{_suggest(name, alias_of)}", path=where, tensor=name)
+    for name, source in paired.items():
+        target = targets[name]
+        entries = [checkpoint.entries[k] for k in source.keys]
+        for entry in entries:
+            if _float_kind(entry.dtype) != _float_kind(target.dtype) or (
+                    not _float_kind(entry.dtype) and entry.dtype != target.dtype):
+                raise CheckpointError(f"{entry.path}: dtype mismatch for '{entry.name}': checkpoint {entry.dtype}, "
+                                      f"model {target.dtype}", path=entry.path, tensor=entry.name)
+        if target.loader is not None:
+            continue  # a weight_loader takes checkpoint tensors of its own shapes
+        if len(entries) == 1:
+            shape = entries[0].shape
+        else:
+            rest = {e.shape[1:] for e in entries}
+            if len(rest) != 1 or any(not e.shape for e in entries):
+                raise CheckpointError(f"{entries[0].path}: fused parts of '{name}' differ beyond dim 0: "
+                                      f"{[list(e.shape) for e in entries]}", path=entries[0].path, tensor=name)
+            shape = (sum(e.shape[0] for e in entries), *entries[0].shape[1:])
+        if tuple(shape) != target.shape:
+            entry = entries[0]
+            raise CheckpointError(f"{entry.path}: shape mismatch for '{entry.name}': checkpoint {list(shape)}, "
+                                  f"model {list(target.shape)} ('{name}')", path=entry.path, tensor=entry.name)
+    return paired, inits
+
+
+def _rows(param: DTensor) -> tuple[int, int]:
+    """The rows ``start:stop`` of dim 0 that this rank holds of an FSDP2-sharded parameter."""
+    dim0 = param.shape[0] if param.dim() else 1
+    start, size = 0, dim0
+    coordinate = param.device_mesh.get_coordinate()
+    for mesh_dim, placement in enumerate(param.placements):
+        if isinstance(placement, Shard):
+            if placement.dim != 0:
+                raise CheckpointError(f"sharding on dim {placement.dim} is not supported")
+            chunk = math.ceil(size / param.device_mesh.size(mesh_dim))
+            start += coordinate[mesh_dim] * chunk
+            size = max(0, min(chunk, dim0 - start))
+    return start, start + size
+
+
+def _fill(local: torch.Tensor, source: Source, checkpoint: Checkpoint, start: int, stop: int) -> int:
+    """Copy rows ``start:stop`` of the (possibly fused) source into ``local``. Returns bytes read."""
+    before = checkpoint.bytes_read
+    offset = 0
+    for key in source.keys:
+        entry = checkpoint.entries[key]
+        rows = entry.shape[0] if entry.shape else 1
+        lo, hi = max(start, offset), min(stop, offset + rows)
+        if lo < hi or not entry.shape:
+            dest = local[lo - start:hi - start] if entry.shape else local
+            if dest.dtype == entry.dtype and dest.device.type == "cpu" and dest.is_contiguous():
+                checkpoint.read_rows(key, lo - offset, hi - offset, dest)  # straight into FSDP's storage
+            else:
+                dest.copy_(checkpoint.read(key, lo - offset, hi - offset).reshape(dest.shape))
+        offset += rows
+    return checkpoint.bytes_read - before
+
+
+def _load_with_loader(target: _Target, source: Source, checkpoint: Checkpoint) -> torch.Tensor:
+    """Run a parameter's ``weight_loader`` on a full-size tensor: the pre-shard parameter, materialised."""
+    pre = target.pre_shard
+    full = nn.Parameter(torch.empty(pre.shape, dtype=target.dtype), requires_grad=False)
+    full.__dict__.update({k: v for k, v in pre.__dict__.items()})
+    for key, part in zip(source.keys, source.parts):
+        tensor = checkpoint.read(key).to(target.dtype)
+        if part is None:
+            target.loader(full, tensor)
+        else:
+            target.loader(full, tensor, part)
+    return full.data
+
+
+def _initialise(value: str, tensor: torch.Tensor) -> None:
+    if value == "zeros":
+        tensor.zero_()
+    else:
+        tensor.fill_(1)
+
+
+def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mesh: DeviceMesh | None = None,
+                 dtype: torch.dtype | None = None, *, model: nn.Module | None = None,
+                 mp_policy: MixedPrecisionPolicy | None = None, reshard_after_forward: bool | int | None = None,
+                 offload: bool | OffloadPolicy | None = None, stats: LoadStats | None = None,
+                 progress: bool = True) -> nn.Module:
+    """Build (or take) a model with parameters on meta, shard it by its rules and load its weights.
+
+    Must run in an initialised process group, on every rank. ``model`` is a model already built with
+    parameters on the meta device (for classes that do not build from ``config.json``).
+    """
+    if not dist.is_initialized():
+        raise ShardRulesError("load_sharded needs an initialised process group (torch.distributed."
+                              "init_process_group, or run under torchrun / shardrules run)")
+    began = time.perf_counter()
+    model_dir = Path(model_dir)
+    stats = stats if stats is not None else LoadStats()
+    error: BaseException | None = None
+    checkpoint = None
+    try:
+        rules = rules if rules is not None else load_rules()
+        if model is None:
+            model = build_model(model_dir, meta="params", dtype=dtype)
+        elif dtype is not None:
+            model = model.to(dtype)
+        shard_plan = plan(model, rules)
+        entry = rules.model(shard_plan.model_rule) if shard_plan.model_rule else None
+        checkpoint = Checkpoint(model_dir)
+        sources, _ = map_keys(checkpoint.entries, entry.rename if entry else (), str(model_dir))
+        targets = _targets(model)
+        paired, inits = _match(targets, sources, checkpoint, entry, str(model_dir))
+    except ShardRulesError as exc:
+        error = exc
+    try:
+        _agree(error, "checking the checkpoint")
+    except BaseException:
+        if checkpoint is not None:
+            checkpoint.close()
+        raise
+
+    try:
+        if mesh is None:
+            mesh = default_mesh()
+        buffers = {name: buf for name, buf in model.named_buffers()}  # real: kept across to_empty
+        shard(model, shard_plan, mesh=mesh, mp_policy=mp_policy, reshard_after_forward=reshard_after_forward,
+              offload=offload)
+        device = torch.device("cpu") if offload else default_device()
+        model.to_empty(device=device)
+        for name, buf in model.named_buffers():
+            if buf is not buffers[name]:
+                with torch.no_grad():
+                    buf.copy_(buffers[name])
+        del buffers
+        _read_all(model, targets, paired, inits, checkpoint, stats, progress)
+        leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.device.type == "meta"]
+        if leftover:
+            raise CheckpointError(f"'{leftover[0]}' is still on the meta device after loading", tensor=leftover[0])
+        error = None
+    except ShardRulesError as exc:
+        error = exc
+    except Exception as exc:  # an I/O or FSDP failure on this rank: the others must not wait for it
+        error = CheckpointError(f"{type(exc).__name__}: {exc}")
+    finally:
+        checkpoint.close()
+    _agree(error, "loading the checkpoint")
+    stats.checkpoint_bytes = sum(e.end - e.start for e in checkpoint.entries.values())
+    stats.seconds = time.perf_counter() - began
+    stats.plan = shard_plan
+    return model
+
+
+def _read_all(model: nn.Module, targets: dict[str, _Target], paired: dict[str, Source], inits: dict[str, str],
+              checkpoint: Checkpoint, stats: LoadStats, progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    tensors = dict(model.named_parameters())
+    tensors.update(model.named_buffers())
+    show = progress and dist.get_rank() == 0
+    bar = tqdm(total=len(targets), desc="loading shards", unit="tensor", disable=not show, leave=False)
+    with torch.no_grad():
+        for name, target in targets.items():
+            tensor = tensors[name]
+            local = tensor.to_local() if isinstance(tensor, DTensor) else tensor
+            start, stop = _rows(tensor) if isinstance(tensor, DTensor) else (0, target.shape[0] if target.shape else 1)
+            if name in inits:
+                _initialise(inits[name], local)
+            elif target.loader is not None:
+                before = checkpoint.bytes_read
+                full = _load_with_loader(target, paired[name], checkpoint)
+                stats.bytes_replicated += checkpoint.bytes_read - before
+                local.copy_(full[start:stop] if full.dim() else full)
+                tensor.weight_loader = target.loader  # the attribute survives sharding
+            else:
+                read = _fill(local, paired[name], checkpoint, start, stop)
+                if isinstance(tensor, DTensor):
+                    stats.bytes_sharded += read
+                else:
+                    stats.bytes_replicated += read
+            stats.tensors += 1
+            bar.update(1)
+    bar.close()
+    stats.bytes_read = checkpoint.bytes_read

@@ -1,0 +1,57 @@
+"""A plan becomes an FSDP2-sharded model: ``fully_shard`` on each unit bottom-up, then on the root."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
+from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, OffloadPolicy, fully_shard
+
+from .resolve import ShardPlan
+
+
+def default_device() -> torch.device:
+    """The device this rank computes on: its GPU under NCCL, else the CPU."""
+    if torch.cuda.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def default_mesh() -> DeviceMesh:
+    """A 1-D mesh over every rank: plain FSDP."""
+    return init_device_mesh(default_device().type, (dist.get_world_size(),))
+
+
+def offload_policy(offload: bool | OffloadPolicy | None) -> OffloadPolicy:
+    """``True`` -> ``CPUOffloadPolicy``, pinning memory only where an accelerator exists (pinning without
+    one fails: "Cannot access accelerator device when none is available")."""
+    if isinstance(offload, OffloadPolicy):
+        return offload
+    if offload:
+        return CPUOffloadPolicy(pin_memory=torch.cuda.is_available())
+    return OffloadPolicy()
+
+
+def shard(model: nn.Module, plan: ShardPlan, mesh: DeviceMesh | None = None,
+          mp_policy: MixedPrecisionPolicy | None = None, reshard_after_forward: bool | int | None = None,
+          offload: bool | OffloadPolicy | None = None) -> nn.Module:
+    """``fully_shard`` every unit of ``plan`` (bottom-up), then the root. Per-unit options from the rules win
+    over the arguments. Works on a model whose parameters are on the meta device. Returns ``model``."""
+    if mesh is None:
+        mesh = default_mesh()
+    common: dict[str, Any] = {"mesh": mesh, "offload_policy": offload_policy(offload)}
+    if mp_policy is not None:
+        common["mp_policy"] = mp_policy
+    for unit in plan.units_info:
+        options = dict(common)
+        after = unit.options.get("reshard_after_forward", reshard_after_forward)
+        if after is not None:
+            options["reshard_after_forward"] = after
+        fully_shard(model.get_submodule(unit.name), **options)
+    if reshard_after_forward is not None:
+        common["reshard_after_forward"] = reshard_after_forward
+    fully_shard(model, **common)
+    return model
