@@ -13,7 +13,7 @@ from shardrules import LoadStats, load_sharded
 
 
 def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = None, mesh_shape=None,
-                    atol: float = 1e-5) -> dict:
+                    atol: float = 1e-5, mixed_bf16: bool = False) -> dict:
     """Load each saved model sharded and compare its forward output with the unsharded reference."""
     from torch.distributed.device_mesh import init_device_mesh
 
@@ -21,10 +21,17 @@ def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = Non
     out = {}
     for case in cases:
         stats = LoadStats()
-        model = load_sharded(case["dir"], mesh=mesh, stats=stats, progress=False,
+        mp_policy = None
+        if mixed_bf16:
+            from torch.distributed.fsdp import MixedPrecisionPolicy
+
+            mp_policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        model = load_sharded(case["dir"], mesh=mesh, stats=stats, progress=False, mp_policy=mp_policy,
                              dtype=getattr(torch, dtype) if dtype else None)
+        param_dtypes = sorted({str(p.dtype) for p in model.parameters()})  # before forward unshards the root
         with torch.no_grad():
-            got = model(**tiny_models.inputs(case["class"], batch=1), return_dict=False)[0]
+            kwargs = tiny_models.inputs(case["class"], batch=1, dtype=getattr(torch, dtype) if dtype else None)
+            got = model(**kwargs, return_dict=False)[0]
         want = load_file(case["ref"])["out"]
         out[case["class"]] = {
             "max_abs_diff": (got.float() - want.float()).abs().max().item(),
@@ -35,7 +42,7 @@ def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = Non
             "bytes_sharded": stats.bytes_sharded,
             "bytes_replicated": stats.bytes_replicated,
             "checkpoint_bytes": stats.checkpoint_bytes,
-            "param_dtypes": sorted({str(p.dtype) for p in model.parameters()}),
+            "param_dtypes": param_dtypes,
             "meta_left": [n for n, p in model.named_parameters() if p.device.type == "meta"],
         }
     return out
@@ -51,3 +58,29 @@ def expect_load_error(rank, world_size, model_dir: str, rules: str | None = None
         return {"type": type(exc).__name__, "message": str(exc), "tensor": getattr(exc, "tensor", None),
                 "path": getattr(exc, "path", None)}
     return {"type": None}
+
+
+def fused_toy_matches(rank, world_size, model_dir: str, rules: str, ref: str) -> dict:
+    """Load the fused-QKV toy (weight_loader for the weight, fused rename for the bias) and compare."""
+    from shardrules import load_rules
+    from shardrules.engine.build import parameters_on_meta
+    from toy_models import FusedToy
+
+    with parameters_on_meta():
+        model = FusedToy()
+    assert model.blocks[0].qkv.weight.device.type == "meta"
+    stats = LoadStats()
+    model = load_sharded(model_dir, rules=load_rules(rules), model=model, stats=stats, progress=False)
+    x = torch.linspace(-1, 1, 4 * 6).reshape(4, 6)
+    with torch.no_grad():
+        got = model(x)
+    want = load_file(ref)["out"]
+    weight = model.blocks[1].qkv.weight
+    return {"max_abs_diff": (got - want).abs().max().item(), "close": bool(torch.allclose(got, want, atol=1e-5)),
+            "has_loader": hasattr(weight, "weight_loader"), "local_rows": weight.to_local().shape[0],
+            "units": list(stats.plan.units)}
+
+
+def expect_errors(rank, world_size, cases: list[dict]) -> list[dict]:
+    """Run expect_load_error over several broken checkpoints in one launch."""
+    return [expect_load_error(rank, world_size, **case) for case in cases]

@@ -21,7 +21,7 @@ def save_case(root, class_name, max_shard_size=None, dtype=None):
     if dtype is not None:
         model = model.to(dtype)
     with torch.no_grad():
-        out = model(**tiny_models.inputs(class_name, batch=1), return_dict=False)[0]
+        out = model(**tiny_models.inputs(class_name, batch=1, dtype=dtype), return_dict=False)[0]
     save_file({"out": out.contiguous()}, str(root / f"{class_name}.ref.safetensors"))
     return {"class": class_name, "dir": str(model_dir), "ref": str(root / f"{class_name}.ref.safetensors")}
 

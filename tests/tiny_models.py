@@ -59,8 +59,16 @@ def build(class_name: str, device: str | None = None) -> torch.nn.Module:
         return cls.from_config(CONFIGS[class_name]).eval()
 
 
-def inputs(class_name: str, batch: int = 1, seed: int = 0) -> dict:
-    """Keyword arguments for one forward call of the tiny model."""
+def inputs(class_name: str, batch: int = 1, seed: int = 0, dtype: torch.dtype | None = None) -> dict:
+    """Keyword arguments for one forward call of the tiny model (floating tensors in ``dtype`` if given)."""
+    kwargs = _inputs(class_name, batch, seed)
+    if dtype is not None:
+        kwargs = {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+                  for k, v in kwargs.items()}
+    return kwargs
+
+
+def _inputs(class_name: str, batch: int, seed: int) -> dict:
     g = torch.Generator().manual_seed(seed)
 
     def rand(*shape):

@@ -1,0 +1,126 @@
+"""More of SPEC §5 over several ranks: index files, 2-D meshes, bf16, weight_loader, strict errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import tiny_models
+import toy_models
+from multirank import run_ranks, values
+from test_load_multirank import save_case
+
+
+def test_checkpoint_split_over_several_files(tmp_path):
+    case = save_case(tmp_path, "FluxTransformer2DModel", max_shard_size="100KB")
+    index = json.loads((tmp_path / "FluxTransformer2DModel" /
+                        "diffusion_pytorch_model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) >= 3
+    for result in values(run_ranks("rank_checks:forward_matches", tmp_path / "run", cases=[case])):
+        assert result["FluxTransformer2DModel"]["close"], result
+
+
+def test_2d_mesh_hsdp_on_4_ranks(tmp_path):
+    case = save_case(tmp_path, "WanTransformer3DModel")
+    results = values(run_ranks("rank_checks:forward_matches", tmp_path / "run", world_size=4, cases=[case],
+                               mesh_shape=[2, 2]))
+    for result in results:
+        got = result["WanTransformer3DModel"]
+        assert got["close"], got
+    # replicas read the same rows: ranks (0, 2) and (1, 3) hold the same shard
+    reads = [r["WanTransformer3DModel"]["bytes_sharded"] for r in results]
+    assert reads[0] == reads[2] and reads[1] == reads[3]
+    assert reads[0] + reads[1] == results[0]["WanTransformer3DModel"]["checkpoint_bytes"]
+
+
+def test_bf16_loading(tmp_path):
+    case = save_case(tmp_path, "SanaTransformer2DModel", dtype=torch.bfloat16)
+    result = values(run_ranks("rank_checks:forward_matches", tmp_path / "run", cases=[case], dtype="bfloat16",
+                              atol=2e-2))[0]["SanaTransformer2DModel"]
+    assert result["param_dtypes"] == ["torch.bfloat16"]
+    assert result["close"], result
+
+
+def test_bf16_mixed_precision_policy(tmp_path):
+    case = save_case(tmp_path, "WanTransformer3DModel", dtype=torch.bfloat16)
+    results = values(run_ranks("rank_checks:forward_matches", tmp_path / "run", cases=[case], mixed_bf16=True,
+                               atol=3e-2))
+    for result in results:
+        got = result["WanTransformer3DModel"]
+        assert got["param_dtypes"] == ["torch.float32"]  # stored fp32, computed in bf16
+        assert got["close"], got
+
+
+def test_fused_qkv_weight_loader(tmp_path):
+    torch.manual_seed(0)
+    model = toy_models.FusedToy()
+    model_dir = tmp_path / "toy"
+    model_dir.mkdir()
+    save_file(toy_models.split_state_dict(model), str(model_dir / "model.safetensors"))
+    assert "blocks.0.q.weight" in load_file(str(model_dir / "model.safetensors"))
+    with torch.no_grad():
+        save_file({"out": model(torch.linspace(-1, 1, 24).reshape(4, 6))}, str(tmp_path / "ref.safetensors"))
+    rules = tmp_path / "toy.toml"
+    rules.write_text(toy_models.RULES)
+    results = values(run_ranks("rank_checks:fused_toy_matches", tmp_path / "run", model_dir=str(model_dir),
+                               rules=str(rules), ref=str(tmp_path / "ref.safetensors")))
+    for result in results:
+        assert result["close"], result
+        assert result["has_loader"]
+        assert result["local_rows"] == 9  # 18 fused rows over 2 ranks
+        assert result["units"] == ["blocks.2", "blocks.1", "blocks.0"]
+
+
+def broken_copies(tmp_path):
+    """One checkpoint folder per fault, each a copy of a tiny SD3 model with one thing wrong."""
+    case = save_case(tmp_path, "SD3Transformer2DModel")
+    good_dir = tmp_path / "SD3Transformer2DModel"
+    tensors = load_file(str(good_dir / "diffusion_pytorch_model.safetensors"))
+    config = (good_dir / "config.json").read_text()
+
+    def make(name, state, files=None):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(config)
+        if files is None:
+            files = {"diffusion_pytorch_model.safetensors": state}
+        for file_name, part in files.items():
+            save_file(part, str(folder / file_name))
+        return str(folder)
+
+    missing = dict(tensors)
+    del missing["proj_out.weight"]
+    unexpected = dict(tensors, **{"proj_out.weihgt": torch.zeros(1)})
+    shape = dict(tensors, **{"proj_out.bias": torch.zeros(7)})
+    dtype = dict(tensors, **{"proj_out.bias": torch.zeros(tensors["proj_out.bias"].shape, dtype=torch.int32)})
+    first = {k: v for i, (k, v) in enumerate(tensors.items()) if i % 2 == 0}
+    second = {k: v for i, (k, v) in enumerate(tensors.items()) if i % 2 == 1}
+    second["proj_out.bias"] = tensors["proj_out.bias"]
+    first.setdefault("proj_out.bias", tensors["proj_out.bias"])
+    return case, {
+        "missing": (make("missing", missing), "proj_out.weight", "missing key"),
+        "unexpected": (make("unexpected", unexpected), "proj_out.weihgt", "unexpected key"),
+        "shape": (make("shape", shape), "proj_out.bias", "shape mismatch"),
+        "dtype": (make("dtype", dtype), "proj_out.bias", "dtype mismatch"),
+        "duplicate": (make("duplicate", None, {"a.safetensors": first, "b.safetensors": second}), "proj_out.bias",
+                      "is in two files"),
+    }
+
+
+def test_strict_errors_on_every_rank(tmp_path):
+    _, cases = broken_copies(tmp_path)
+    names = list(cases)
+    results = values(run_ranks("rank_checks:expect_errors", tmp_path / "run", timeout=180,
+                               cases=[{"model_dir": cases[n][0]} for n in names]))
+    for rank, result in enumerate(results):
+        for name, got in zip(names, result):
+            folder, tensor, words = cases[name]
+            assert got["type"] == "CheckpointError", (rank, name, got)
+            assert words in got["message"], (rank, name, got["message"])
+            assert got["tensor"] == tensor, (rank, name, got)
+            assert folder in got["message"] or folder in (got["path"] or ""), (rank, name, got)
+    unexpected = results[0][names.index("unexpected")]["message"]
+    assert "did you mean 'proj_out.weight'" in unexpected
