@@ -42,6 +42,7 @@ class LoadStats:
     checkpoint_bytes: int = 0  # size of all tensors in the checkpoint
     tensors: int = 0
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase: build, check, shard, read
     plan: ShardPlan | None = field(default=None, repr=False)
 
 
@@ -242,6 +243,7 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
             model = build_model(model_dir, meta="params", dtype=dtype)
         elif dtype is not None:
             model = model.to(dtype)
+        stats.phases["build"] = time.perf_counter() - began
         shard_plan = plan(model, rules)
         entry = rules.model(shard_plan.model_rule) if shard_plan.model_rule else None
         checkpoint = Checkpoint(model_dir)
@@ -256,8 +258,10 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
         if checkpoint is not None:
             checkpoint.close()
         raise
+    stats.phases["check"] = time.perf_counter() - began - stats.phases["build"]
 
     try:
+        mark = time.perf_counter()
         if mesh is None:
             mesh = default_mesh()
         buffers = {name: buf for name, buf in model.named_buffers()}  # real: kept across to_empty
@@ -270,7 +274,10 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
                 with torch.no_grad():
                     buf.copy_(buffers[name])
         del buffers
+        stats.phases["shard"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         _read_all(model, targets, paired, inits, checkpoint, stats, progress)
+        stats.phases["read"] = time.perf_counter() - mark
         leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.device.type == "meta"]
         if leftover:
             raise CheckpointError(f"'{leftover[0]}' is still on the meta device after loading", tensor=leftover[0])

@@ -1,0 +1,248 @@
+"""Per-rank memory, bytes read and wall time of load_sharded against the usual ways, at world size 2.
+
+Builds a ~1.2 GB fp32 checkpoint once (Wan 2.1 1.3B's real config with 6 of its 30 layers, random
+weights, save_pretrained), then loads it in fresh 2-rank gloo launches, one per method:
+
+  shardrules   load_sharded: positioned reads of each rank's rows into its FSDP2 shards
+  full+dist    every rank load_file()s the whole checkpoint (memory-mapped) then distribute_tensor()s each
+               parameter (the SGLang / FastVideo way)
+  broadcast    set_model_state_dict(full_state_dict=True, broadcast_from_rank0=True): rank 0 loads, broadcasts
+  plain read   one process, safetensors load_file() and a read of every page (the floor for wall time)
+
+A thread samples /proc/self/status every 2 ms during the load: VmRSS (anonymous + mapped file pages, what
+top and the OOM killer count) and RssAnon, both reported as added over the process's own baseline.
+"bytes read" is what the method asks of the file: counted by the loader for shardrules, the whole
+checkpoint for a method that touches every tensor of the map. Rank processes run with
+MALLOC_MMAP_THRESHOLD_=65536 so freed buffers go back to the system (see FSDP_NOTES). The page cache is
+warm for every method (the checkpoint is read once before the first).
+
+    python bench/load_memory.py [--dir DIR] [--layers 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+CONFIG = dict(patch_size=[1, 2, 2], num_attention_heads=12, attention_head_dim=128, in_channels=16, out_channels=16,
+              text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True, eps=1e-6,
+              rope_max_seq_len=1024)
+MiB = 2**20
+
+
+class Sampler:
+    """Peak VmRSS and RssAnon of this process, sampled by a thread."""
+
+    def __init__(self, period: float = 0.002) -> None:
+        self.period = period
+        self.base = self.read()
+        self.peak = dict(self.base)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def read() -> dict[str, int]:
+        out = {}
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "RssAnon", "RssFile"):
+                    out[key] = int(rest.split()[0]) * 1024
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = self.read()
+            for key, value in now.items():
+                self.peak[key] = max(self.peak[key], value)
+            time.sleep(self.period)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        now = self.read()
+        for key, value in now.items():
+            self.peak[key] = max(self.peak[key], value)
+
+    def added(self, key: str) -> int:
+        return self.peak[key] - self.base[key]
+
+
+def make_checkpoint(model_dir: Path, layers: int) -> None:
+    if (model_dir / "config.json").exists():
+        return
+    import torch
+
+    import diffusers
+
+    torch.manual_seed(0)
+    model = diffusers.WanTransformer3DModel(**dict(CONFIG, num_layers=layers))
+    model.save_pretrained(model_dir, safe_serialization=True, max_shard_size="10GB")
+    print(f"wrote {model_dir} ({sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters)")
+
+
+def checkpoint_file(model_dir: Path) -> str:
+    return str(next(model_dir.glob("*.safetensors")))
+
+
+def rank_main(rank: int, method: str, model_dir: str, out_dir: str) -> None:
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{out_dir}/pg-{method}", rank=rank, world_size=2,
+                            timeout=timedelta(seconds=600))
+    import diffusers
+    import shardrules
+    from shardrules.engine.build import build_model
+    from shardrules.engine.shard import default_mesh
+
+    diffusers.WanTransformer3DModel  # the import of the model's module is start-up, not loading
+    dist.barrier()
+    result: dict = {}
+    with Sampler() as sampler:
+        start = time.perf_counter()
+        if method == "shardrules":
+            stats = shardrules.LoadStats()
+            shardrules.load_sharded(model_dir, stats=stats, progress=False)
+            result["bytes_read"] = stats.bytes_read
+            result["phases"] = stats.phases
+        else:
+            from safetensors.torch import load_file
+            from torch.distributed.tensor import distribute_tensor
+
+            model = build_model(model_dir, meta="params")
+            buffers = dict(model.named_buffers())
+            shardrules.shard(model, shardrules.plan(model), mesh=default_mesh())
+            model.to_empty(device="cpu")
+            with torch.no_grad():
+                for name, buf in model.named_buffers():
+                    buf.copy_(buffers[name])
+            path = checkpoint_file(Path(model_dir))
+            if method == "full+dist":
+                full = load_file(path)
+                with torch.no_grad():
+                    for name, param in model.named_parameters():
+                        local = distribute_tensor(full[name], param.device_mesh, param.placements).to_local()
+                        param.to_local().copy_(local)
+                result["bytes_read"] = os.path.getsize(path)
+                del full
+            else:
+                from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+                full = load_file(path) if rank == 0 else {}
+                set_model_state_dict(model, full, options=StateDictOptions(full_state_dict=True,
+                                                                           broadcast_from_rank0=True))
+                result["bytes_read"] = os.path.getsize(path) if rank == 0 else 0
+                del full
+        result["seconds"] = time.perf_counter() - start
+    result["vmrss"] = sampler.added("VmRSS")
+    result["anon"] = sampler.added("RssAnon")
+    Path(out_dir, f"{method}-{rank}.json").write_text(json.dumps(result))
+    dist.barrier()
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def plain_read(model_dir: str, out_dir: str, how: str) -> None:
+    """``mmap``: safetensors load_file, then one element of every 4 KiB page (the file's pages are mapped,
+    nothing is copied); ``copy``: one readinto() of the whole file into a fresh buffer, the least a process
+    can do to own the data, as a loaded model must."""
+    import torch
+    from safetensors.torch import load_file
+
+    path = checkpoint_file(Path(model_dir))
+    with Sampler() as sampler:
+        start = time.perf_counter()
+        if how == "mmap":
+            tensors = load_file(path)
+            total = 0.0
+            for tensor in tensors.values():
+                total += float(tensor.reshape(-1)[::1024].sum()) if tensor.numel() else 0.0
+        else:
+            buffer = torch.empty(os.path.getsize(path), dtype=torch.uint8)
+            with open(path, "rb", buffering=0) as f:
+                view, done = memoryview(buffer.numpy()), 0
+                while done < len(view):
+                    done += f.readinto(view[done:])
+        seconds = time.perf_counter() - start
+    Path(out_dir, f"plain-{how}.json").write_text(json.dumps({
+        "seconds": seconds, "vmrss": sampler.added("VmRSS"), "anon": sampler.added("RssAnon"),
+        "bytes_read": os.path.getsize(path)}))
+
+
+def launch(method: str, model_dir: Path, out_dir: Path) -> list[dict]:
+    import torch.multiprocessing as mp
+
+    (out_dir / f"pg-{method}").unlink(missing_ok=True)  # a file store left by an earlier run
+    ctx = mp.start_processes(rank_main, args=(method, str(model_dir), str(out_dir)), nprocs=2, join=False,
+                             start_method="spawn")
+    while not ctx.join(timeout=600):
+        pass
+    return [json.loads((out_dir / f"{method}-{rank}.json").read_text()) for rank in range(2)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dir", default="/tmp/shardrules-bench/wan-6l", help="checkpoint folder (made once)")
+    parser.add_argument("--layers", type=int, default=6)
+    args = parser.parse_args()
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = "65536"
+    os.environ["OMP_NUM_THREADS"] = "1"
+    model_dir = Path(args.dir)
+    make_checkpoint(model_dir, args.layers)
+    out_dir = model_dir.parent / "results"
+    out_dir.mkdir(exist_ok=True)
+    size = os.path.getsize(checkpoint_file(model_dir))
+
+    plain = {}
+    for how in ("mmap", "mmap", "copy"):  # the first run warms the page cache
+        subprocess.run([sys.executable, __file__, "--plain", str(model_dir), str(out_dir), how], check=True)
+        plain[how] = json.loads((out_dir / f"plain-{how}.json").read_text())
+    rows = {m: launch(m, model_dir, out_dir) for m in ("shardrules", "full+dist", "broadcast")}
+
+    import shardrules
+    from shardrules.engine.build import build_model
+
+    shard_size = shardrules.plan(build_model(model_dir, meta="all")).bytes_per_rank(2)
+    print(f"checkpoint {size / MiB:.0f} MiB fp32, world size 2, one rank's shard {shard_size / MiB:.0f} MiB\n")
+    print("| method | rank | added peak VmRSS MiB | added peak RssAnon MiB | read MiB | wall s |")
+    print("|---|---|---|---|---|---|")
+    for method, results in rows.items():
+        for rank, r in enumerate(results):
+            print(f"| {method} | {rank} | {r['vmrss'] / MiB:.0f} | {r['anon'] / MiB:.0f} | "
+                  f"{r['bytes_read'] / MiB:.0f} | {r['seconds']:.2f} |")
+    for how, r in plain.items():
+        print(f"| plain read, {how} (1 process) | - | {r['vmrss'] / MiB:.0f} | {r['anon'] / MiB:.0f} | "
+              f"{r['bytes_read'] / MiB:.0f} | {r['seconds']:.2f} |")
+    ours, full = rows["shardrules"], rows["full+dist"]
+    for rank, r in enumerate(ours):
+        print(f"shardrules rank {rank} phases: " + ", ".join(f"{k} {v:.3f} s" for k, v in r["phases"].items()))
+    peak = max(r["vmrss"] for r in ours)
+    print("\ngoals:")
+    print(f"  added peak VmRSS vs full+dist: {peak / max(r['vmrss'] for r in full):.2f}x (goal <= 0.5x)")
+    print(f"  added peak VmRSS vs shard size: {peak / shard_size:.2f}x (goal <= 1.2x)")
+    print(f"  bytes read per rank vs checkpoint / 2: {max(r['bytes_read'] for r in ours) / (size / 2):.3f}x "
+          f"(goal <= 1.05x)")
+    wall = max(r["seconds"] for r in ours)
+    print(f"  wall time vs plain copying read: {wall / plain['copy']['seconds']:.2f}x (goal <= 1.5x); "
+          f"vs mapping the file without copying: {wall / plain['mmap']['seconds']:.0f}x")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--plain":
+        plain_read(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        main()
