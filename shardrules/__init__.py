@@ -1,6 +1,7 @@
 """shardrules: FSDP2 shard conditions as data, for diffusion transformers and their text encoders."""
 
 from .engine.compile import CompiledRule, compile_rule
+from .engine.denoise import DenoisingRunner
 from .engine.load import LoadStats, load_sharded
 from .engine.resolve import ShardPlan, Unit, plan
 from .engine.shard import shard
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointError",
     "CompiledRule",
+    "DenoisingRunner",
     "LoadStats",
     "PlanError",
     "RuleError",

@@ -84,3 +84,37 @@ def fused_toy_matches(rank, world_size, model_dir: str, rules: str, ref: str) ->
 def expect_errors(rank, world_size, cases: list[dict]) -> list[dict]:
     """Run expect_load_error over several broken checkpoints in one launch."""
     return [expect_load_error(rank, world_size, **case) for case in cases]
+
+
+def denoise_matches(rank, world_size, cases: list[dict], combos: list[dict]) -> dict:
+    """Load each model sharded and run every (scheduler, guidance, split) combination of the loop."""
+    from shardrules import DenoisingRunner
+    from shardrules.engine.inputs import example_inputs
+    import diffusers
+
+    out = {}
+    for case in cases:
+        model = load_sharded(case["dir"], progress=False)
+        example = example_inputs(model, batch=2, seed=1)
+        refs = load_file(case["ref"])
+        for combo in combos:
+            key = f"{case['class']}|{combo['scheduler']}|{combo['guidance']}"
+            scheduler = getattr(diffusers, combo["scheduler"])(**combo["config"])
+            runner = DenoisingRunner(model, scheduler, split=combo["split"], progress=False,
+                                     timestep_scale=example.timestep_scale)
+            guided = combo["guidance"] is not None
+            got = runner.run(example.latents.clone(), num_inference_steps=4, guidance_scale=combo["guidance"],
+                             model_kwargs=example.model_kwargs,
+                             negative_model_kwargs=example.negative_model_kwargs if guided else None)
+            want = refs[key]
+            out[f"{key}|{combo['split']}"] = (got - want).abs().max().item()
+    return out
+
+
+def wrapped_attr_on_fsdp(rank, world_size) -> dict:
+    from shardrules import get_wrapped_attr, plan, shard
+
+    model = tiny_models.build("WanTransformer3DModel")
+    shard(model, plan(model))
+    return {"class": type(model).__name__, "num_layers": get_wrapped_attr(model, "config").num_layers,
+            "dtype": str(get_wrapped_attr(model, "dtype"))}

@@ -60,39 +60,14 @@ def build(class_name: str, device: str | None = None) -> torch.nn.Module:
 
 
 def inputs(class_name: str, batch: int = 1, seed: int = 0, dtype: torch.dtype | None = None) -> dict:
-    """Keyword arguments for one forward call of the tiny model (floating tensors in ``dtype`` if given)."""
-    kwargs = _inputs(class_name, batch, seed)
+    """Keyword arguments for one forward call of the tiny model (floating tensors in ``dtype`` if given),
+    from the package's example inputs at timestep 500."""
+    from shardrules.engine.inputs import example_inputs
+
+    example = example_inputs(build(class_name, device="meta"), batch=batch, seed=seed)
+    kwargs = dict(example.model_kwargs, hidden_states=example.latents,
+                  timestep=torch.full((batch,), 500.0 * example.timestep_scale))
     if dtype is not None:
         kwargs = {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
                   for k, v in kwargs.items()}
     return kwargs
-
-
-def _inputs(class_name: str, batch: int, seed: int) -> dict:
-    g = torch.Generator().manual_seed(seed)
-
-    def rand(*shape):
-        return torch.randn(*shape, generator=g)
-
-    t = torch.full((batch,), 500.0)
-    if class_name == "FluxTransformer2DModel":
-        h = w = 4
-        img_ids = torch.stack(torch.meshgrid(torch.zeros(1), torch.arange(h).float(), torch.arange(w).float(), indexing="ij"), -1)
-        return dict(hidden_states=rand(batch, h * w, 16), encoder_hidden_states=rand(batch, 5, 32),
-                    pooled_projections=rand(batch, 32), timestep=t / 1000, img_ids=img_ids.reshape(-1, 3).float(),
-                    txt_ids=torch.zeros(5, 3))
-    if class_name == "WanTransformer3DModel":
-        return dict(hidden_states=rand(batch, 4, 2, 8, 8), timestep=t, encoder_hidden_states=rand(batch, 6, 32))
-    if class_name == "HunyuanVideoTransformer3DModel":
-        return dict(hidden_states=rand(batch, 4, 1, 4, 4), timestep=t, encoder_hidden_states=rand(batch, 6, 16),
-                    encoder_attention_mask=torch.ones(batch, 6), pooled_projections=rand(batch, 8),
-                    guidance=torch.full((batch,), 3500.0))
-    if class_name == "QwenImageTransformer2DModel":
-        return dict(hidden_states=rand(batch, 16, 16), encoder_hidden_states=rand(batch, 6, 16),
-                    encoder_hidden_states_mask=torch.ones(batch, 6), timestep=t / 1000, img_shapes=[(1, 4, 4)] * batch)
-    if class_name == "SanaTransformer2DModel":
-        return dict(hidden_states=rand(batch, 4, 8, 8), encoder_hidden_states=rand(batch, 6, 8), timestep=t)
-    if class_name == "SD3Transformer2DModel":
-        return dict(hidden_states=rand(batch, 4, 8, 8), encoder_hidden_states=rand(batch, 6, 16),
-                    pooled_projections=rand(batch, 8), timestep=t)
-    raise KeyError(class_name)

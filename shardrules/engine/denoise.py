@@ -1,0 +1,237 @@
+"""The denoising runner (SPEC §6): a diffusers scheduler loop over a sharded (or plain) transformer.
+
+Keyword arguments reach ``transformer.forward`` and ``scheduler.step`` only when the function that finally
+receives them names them. The rule, and why:
+
+* Follow the call to the function that does the work: bound methods to their function, ``functools.partial``
+  to its target (less the arguments it already binds), ``__wrapped__`` chains (``functools.wraps``) to the
+  innermost function.
+* An argument passes when that function has a parameter of that name that can be given by keyword.
+* ``**kwargs`` accepts nothing by itself. A ``**kwargs`` wrapper that forwards to a function which rejects
+  ``eta`` (``DPMSolverMultistepScheduler.step``) therefore never receives ``eta``: passing everything
+  through to ``**kwargs`` is the bug that broke Sana in other engines. This is the rule diffusers' own
+  pipelines apply (``"eta" in signature(scheduler.step).parameters``).
+* A dropped argument is reported once per function and name with a ``UserWarning``, never silently.
+* The arguments the runner itself supplies (``hidden_states``, ``timestep``, ``return_dict`` to the
+  transformer; the model output, timestep and sample to ``step``) are always passed.
+
+Signatures are inspected once per function and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import warnings
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .wrapped import get_wrapped_attr
+
+SPLITS = ("auto", "guidance", "batch", "none")
+_FORWARD_OWN = frozenset({"hidden_states", "timestep", "return_dict"})
+_STEP_OWN = frozenset({"model_output", "timestep", "sample", "return_dict"})
+
+
+def _target(fn: Callable) -> tuple[Callable, frozenset[str]]:
+    """The function that does the work behind ``fn``, and the keyword names already bound on the way."""
+    bound: set[str] = set()
+    seen: set[int] = set()
+    while id(fn) not in seen:
+        seen.add(id(fn))
+        if isinstance(fn, functools.partial):
+            bound.update(fn.keywords)
+            fn = fn.func
+        elif inspect.ismethod(fn):
+            fn = fn.__func__
+        elif hasattr(fn, "__wrapped__"):
+            fn = fn.__wrapped__
+        else:
+            break
+    return fn, frozenset(bound)
+
+
+@functools.lru_cache(maxsize=1024)
+def _keywords_of(fn: Callable) -> frozenset[str]:
+    target, bound = _target(fn)
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: pass nothing we cannot see
+        return frozenset()
+    names = {p.name for p in parameters
+             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+    return frozenset(names - bound)
+
+
+def accepted_keywords(fn: Callable) -> frozenset[str]:
+    """Keyword names ``fn`` accepts under the rule above. Cached per function (a bound method is keyed by
+    its function, so every instance of a scheduler class shares one entry)."""
+    if inspect.ismethod(fn):
+        fn = fn.__func__
+    return _keywords_of(fn)
+
+
+accepted_keywords.cache_info = _keywords_of.cache_info  # type: ignore[attr-defined]
+accepted_keywords.cache_clear = _keywords_of.cache_clear  # type: ignore[attr-defined]
+
+_warned: set[tuple[int, str]] = set()  # (function, argument) pairs already reported
+
+
+def filter_kwargs(fn: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``kwargs`` that ``fn`` accepts; warns once for each argument it drops."""
+    accepted = accepted_keywords(fn)
+    kept = {k: v for k, v in kwargs.items() if k in accepted}
+    if len(kept) != len(kwargs):
+        target = _target(fn.__func__ if inspect.ismethod(fn) else fn)[0]
+        for name in kwargs.keys() - kept.keys():
+            if (id(target), name) not in _warned:
+                _warned.add((id(target), name))
+                warnings.warn(f"{getattr(target, '__qualname__', target)!s} does not accept '{name}'; not passed",
+                              UserWarning, stacklevel=3)
+    return kept
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _batch_slice(value: Any, batch: int, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of a per-item argument (a tensor or list whose length is the batch)."""
+    if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] == batch:
+        return value[start:stop]
+    if isinstance(value, (list, tuple)) and len(value) == batch:
+        return type(value)(value[start:stop])
+    return value
+
+
+def _pad_rows(value: Any, batch: int, rows: int) -> Any:
+    """Pad a per-item argument to ``rows`` items by repeating its last item."""
+    if batch == rows:
+        return value
+    if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] == batch:
+        return torch.cat([value, value[-1:].expand(rows - batch, *value.shape[1:])])
+    if isinstance(value, (list, tuple)) and len(value) == batch:
+        return type(value)(list(value) + [value[-1]] * (rows - batch))
+    return value
+
+
+class DenoisingRunner:
+    """Runs ``scheduler`` over ``transformer`` (sharded with FSDP2 or not).
+
+    ``split`` chooses how ranks share work when more than one runs: ``"guidance"`` gives the conditional and
+    unconditional branches of classifier-free guidance to different ranks, ``"batch"`` gives each rank a
+    share of the batch, ``"none"`` has every rank compute everything. ``"auto"`` (the default) splits the
+    guidance branches when guidance is on, else the batch when it has at least one item per rank.
+    Every rank makes the same transformer calls in the same order, so FSDP's collectives match.
+    """
+
+    def __init__(self, transformer: nn.Module, scheduler: Any, *, split: str = "auto", progress: bool = True,
+                 timestep_scale: float = 1.0) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+        self.transformer = transformer
+        self.scheduler = scheduler
+        self.split = split
+        self.progress = progress
+        self.timestep_scale = timestep_scale
+
+    # -- one transformer call ----------------------------------------------------------------------
+
+    def _forward(self, latents: torch.Tensor, t: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
+        timestep = (t * self.timestep_scale).expand(latents.shape[0]).to(latents.dtype)
+        extra = filter_kwargs(self.transformer.forward, kwargs)
+        out = self.transformer(hidden_states=latents, timestep=timestep, return_dict=False, **extra)
+        return out[0] if isinstance(out, (tuple, list)) else getattr(out, "sample", out)
+
+    def _gather(self, mine: torch.Tensor) -> list[torch.Tensor]:
+        _, world = _world()
+        parts = [torch.empty_like(mine) for _ in range(world)]
+        dist.all_gather(parts, mine.contiguous())
+        return parts
+
+    def _predict(self, latents: torch.Tensor, t: torch.Tensor, model_kwargs: dict, negative: dict | None,
+                 guidance_scale: float | None, split: str) -> torch.Tensor:
+        rank, world = _world()
+        guided = guidance_scale is not None and negative is not None
+        if split == "guidance":
+            branch = negative if rank % 2 else model_kwargs
+            parts = self._gather(self._forward(latents, t, branch))
+            cond, uncond = parts[0], parts[1]
+        elif split == "batch":
+            batch = latents.shape[0]
+            rows = -(-batch // world)
+            padded = rows * world
+            start, stop = rank * rows, (rank + 1) * rows
+
+            def share(kwargs: dict) -> tuple[torch.Tensor, dict]:
+                kw = {k: _batch_slice(_pad_rows(v, batch, padded), padded, start, stop) for k, v in kwargs.items()}
+                return _pad_rows(latents, batch, padded)[start:stop], kw
+
+            mine_latents, mine_kwargs = share(model_kwargs)
+            cond = torch.cat(self._gather(self._forward(mine_latents, t, mine_kwargs)))[:batch]
+            uncond = None
+            if guided:
+                neg_latents, neg_kwargs = share(negative)
+                uncond = torch.cat(self._gather(self._forward(neg_latents, t, neg_kwargs)))[:batch]
+        else:
+            cond = self._forward(latents, t, model_kwargs)
+            uncond = self._forward(latents, t, negative) if guided else None
+        if not guided:
+            return cond
+        return uncond + guidance_scale * (cond - uncond)
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def resolve_split(self, batch: int, guided: bool) -> str:
+        _, world = _world()
+        if world == 1 or self.split == "none":
+            return "none"
+        if self.split == "guidance" and not guided:
+            raise ValueError("split='guidance' needs guidance (guidance_scale and negative_model_kwargs)")
+        if self.split != "auto":
+            return self.split
+        if guided:
+            return "guidance"
+        return "batch" if batch >= world else "none"
+
+    @torch.no_grad()
+    def run(self, latents: torch.Tensor, num_inference_steps: int = 4, guidance_scale: float | None = None,
+            model_kwargs: dict[str, Any] | None = None, negative_model_kwargs: dict[str, Any] | None = None,
+            step_kwargs: dict[str, Any] | None = None, timesteps_kwargs: dict[str, Any] | None = None
+            ) -> torch.Tensor:
+        """Denoise ``latents`` for ``num_inference_steps`` and return them. With ``guidance_scale`` and
+        ``negative_model_kwargs`` it applies classifier-free guidance."""
+        from tqdm.auto import tqdm
+
+        # the runner passes these itself: hidden_states, timestep and return_dict to the transformer;
+        # model_output, timestep, sample and return_dict to the scheduler
+        model_kwargs = {k: v for k, v in (model_kwargs or {}).items() if k not in _FORWARD_OWN}
+        negative_model_kwargs = None if negative_model_kwargs is None else {
+            k: v for k, v in negative_model_kwargs.items() if k not in _FORWARD_OWN}
+        step_kwargs = {k: v for k, v in (step_kwargs or {}).items() if k not in _STEP_OWN}
+        if (guidance_scale is None) != (negative_model_kwargs is None):
+            raise ValueError("classifier-free guidance needs both guidance_scale and negative_model_kwargs")
+        rank, _ = _world()
+        split = self.resolve_split(latents.shape[0], guidance_scale is not None)
+        dtype = get_wrapped_attr(self.transformer, "dtype", latents.dtype)
+        latents = latents.to(dtype)
+        self.scheduler.set_timesteps(num_inference_steps,
+                                     **filter_kwargs(self.scheduler.set_timesteps, dict(timesteps_kwargs or {})))
+        steps = self.scheduler.timesteps
+        step = self.scheduler.step
+        extra_step = filter_kwargs(step, step_kwargs)
+        for t in tqdm(steps, desc="denoising", disable=not (self.progress and rank == 0), leave=False):
+            model_input = latents
+            if hasattr(self.scheduler, "scale_model_input"):
+                model_input = self.scheduler.scale_model_input(latents, t)
+            noise = self._predict(model_input, t, model_kwargs, negative_model_kwargs, guidance_scale, split)
+            latents = step(noise, t, latents, return_dict=False, **extra_step)[0]
+        reshard = getattr(self.transformer, "reshard", None)
+        if callable(reshard):  # FSDP2 keeps the root unsharded after forward; free it once the loop is over
+            reshard()
+        return latents

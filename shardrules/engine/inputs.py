@@ -1,0 +1,101 @@
+"""Seeded example inputs for the transformers the embedded rules cover: latents and random conditioning
+shaped from the model's config, for ``shardrules run`` / ``demo`` and for tests. No text encoder is run:
+the conditioning is random, which is enough to check that a sharded model computes what the unsharded
+one does, and to time it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import ShardRulesError
+from .facts import class_name
+from .wrapped import get_wrapped_attr
+
+
+@dataclass
+class ExampleInputs:
+    latents: torch.Tensor
+    model_kwargs: dict[str, Any]
+    negative_model_kwargs: dict[str, Any]  # the unconditional branch: the same shapes, other values
+    timestep_scale: float = 1.0  # the pipeline's convention (Flux and Qwen-Image feed t / 1000)
+    notes: list[str] = field(default_factory=list)
+
+
+def _cfg(config: Any, key: str, default: Any = None) -> Any:
+    return config.get(key, default) if isinstance(config, dict) else getattr(config, key, default)
+
+
+def example_inputs(model: torch.nn.Module, batch: int = 1, seed: int = 0) -> ExampleInputs:
+    """Latents and conditioning for one denoising run of ``model`` (a diffusers transformer)."""
+    config = get_wrapped_attr(model, "config")
+    name = class_name(model) if not isinstance(model, type) else model.__name__
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        raise ShardRulesError(f"no example inputs for {name}; known: {', '.join(sorted(_BUILDERS))}")
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g)
+
+    latents, conditioning, scale = builder(config, batch, rand)
+    negative = {k: (rand(*v.shape) if isinstance(v, torch.Tensor) and v.is_floating_point() and k in _TEXT else v)
+                for k, v in conditioning.items()}
+    return ExampleInputs(latents, conditioning, negative, scale)
+
+
+_TEXT = {"encoder_hidden_states", "pooled_projections"}
+
+
+def _flux(config, batch, rand):
+    h = w = 4
+    channels = _cfg(config, "in_channels")
+    text = _cfg(config, "joint_attention_dim")
+    grid = torch.stack(torch.meshgrid(torch.zeros(1), torch.arange(h).float(), torch.arange(w).float(),
+                                      indexing="ij"), -1).reshape(-1, 3)
+    kwargs = dict(encoder_hidden_states=rand(batch, 5, text), pooled_projections=rand(batch, _cfg(config,
+                  "pooled_projection_dim")), img_ids=grid, txt_ids=torch.zeros(5, 3))
+    if _cfg(config, "guidance_embeds"):
+        kwargs["guidance"] = torch.full((batch,), 3.5)
+    return rand(batch, h * w, channels), kwargs, 1 / 1000
+
+
+def _wan(config, batch, rand):
+    return (rand(batch, _cfg(config, "in_channels"), 2, 8, 8),
+            dict(encoder_hidden_states=rand(batch, 6, _cfg(config, "text_dim"))), 1.0)
+
+
+def _hunyuan_video(config, batch, rand):
+    return (rand(batch, _cfg(config, "in_channels"), 1, 4, 4),
+            dict(encoder_hidden_states=rand(batch, 6, _cfg(config, "text_embed_dim")),
+                 encoder_attention_mask=torch.ones(batch, 6), pooled_projections=rand(batch, _cfg(
+                     config, "pooled_projection_dim")), guidance=torch.full((batch,), 3500.0)), 1.0)
+
+
+def _qwen_image(config, batch, rand):
+    return (rand(batch, 16, _cfg(config, "in_channels")),
+            dict(encoder_hidden_states=rand(batch, 6, _cfg(config, "joint_attention_dim")),
+                 encoder_hidden_states_mask=torch.ones(batch, 6), img_shapes=[(1, 4, 4)] * batch), 1 / 1000)
+
+
+def _sana(config, batch, rand):
+    return (rand(batch, _cfg(config, "in_channels"), 8, 8),
+            dict(encoder_hidden_states=rand(batch, 6, _cfg(config, "caption_channels"))), 1.0)
+
+
+def _sd3(config, batch, rand):
+    return (rand(batch, _cfg(config, "in_channels"), 8, 8),
+            dict(encoder_hidden_states=rand(batch, 6, _cfg(config, "joint_attention_dim")),
+                 pooled_projections=rand(batch, _cfg(config, "pooled_projection_dim"))), 1.0)
+
+
+_BUILDERS = {
+    "FluxTransformer2DModel": _flux,
+    "WanTransformer3DModel": _wan,
+    "HunyuanVideoTransformer3DModel": _hunyuan_video,
+    "QwenImageTransformer2DModel": _qwen_image,
+    "SanaTransformer2DModel": _sana,
+    "SD3Transformer2DModel": _sd3,
+}
