@@ -1,46 +1,52 @@
-"""Command-line interface: argument parsing only; every command calls the public API."""
+"""Command-line interface: argument parsing only; every command calls the API."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
-from pathlib import Path
 
 from .errors import ShardRulesError
-
-
-def _rules(files: list[str] | None):
-    from .rules import load_rules
-
-    return load_rules(*(files or []))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from .engine.build import build_model
     from .engine.report import plan_as_json, plan_as_text
     from .engine.resolve import plan
+    from .rules import load_rules
 
     model = build_model(args.model_dir, meta="all")
-    result = plan(model, _rules(args.rules))
+    result = plan(model, load_rules(*(args.rules or [])))
     print(plan_as_json(result, args.world_size) if args.format == "json" else plan_as_text(result, args.world_size))
     return 0
 
 
-def demo_model_dir() -> Path:
-    """The folder of the embedded tiny model's config."""
-    return Path(str(resources.files("shardrules.demo")))
+def _print_run(results) -> None:
+    first = results[0].value
+    print(first["plan"])
+    print(f"split: {first['split']}; world size {first['world_size']}")
+    for r in results:
+        v = r.value
+        print(f"rank {r.rank}: load {v['load_s']:.2f} s, read {v['read_mib']:.1f} MiB, VmRSS {v['vmrss_mib']:.0f} MiB "
+              f"(peak {v['maxrss_mib']:.0f} MiB), {v['step_s'] * 1000:.1f} ms/step")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .launch import run_on_ranks
+
+    kwargs = dict(model_dir=args.model_dir, rules=args.rules, steps=args.steps, guidance=args.guidance,
+                  dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split)
+    results = run_on_ranks("shardrules.engine.job:run_model", args.nproc, kwargs)
+    if results[0].rank == 0:
+        _print_run(results)
+        if args.out:
+            print(f"latents written to {args.out}")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .engine.build import build_model
-    from .engine.report import plan_as_text
-    from .engine.resolve import plan
+    from .demo import run_demo
 
-    model = build_model(demo_model_dir(), meta="all")
-    print(plan_as_text(plan(model, _rules(None)), args.world_size))
-    print("demo: the plan above is what 2 ranks would shard; sharded loading and denoising are not built yet")
-    return 0
+    return 0 if run_demo(nproc=args.nproc, steps=args.steps) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,8 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_plan)
 
-    d = sub.add_parser("demo", help="plan an embedded tiny model (no download)")
-    d.add_argument("--world-size", type=int, default=2, metavar="N")
+    r = sub.add_parser("run", help="load a model sharded over N ranks and denoise")
+    r.add_argument("model_dir", help="a diffusers model folder (config.json + *.safetensors)")
+    r.add_argument("--nproc", type=int, default=2, metavar="N", help="ranks to start (ignored under torchrun)")
+    r.add_argument("--rules", action="append", metavar="FILE", help="rule file layered over the defaults")
+    r.add_argument("--steps", type=int, default=4, metavar="K")
+    r.add_argument("--guidance", type=float, default=None, metavar="G", help="classifier-free guidance scale")
+    r.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--batch", type=int, default=1)
+    r.add_argument("--split", choices=("auto", "guidance", "batch", "none"), default="auto")
+    r.add_argument("--out", metavar="FILE", help="write the final latents here (safetensors)")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="shard an embedded tiny model over 2 ranks, denoise, check against unsharded")
+    d.add_argument("--nproc", type=int, default=2, metavar="N")
+    d.add_argument("--steps", type=int, default=4, metavar="K")
     d.set_defaults(func=cmd_demo)
     return parser
 
@@ -67,6 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     except ShardRulesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        from .launch import RankFailure
+
+        if isinstance(exc, RankFailure):
+            print(f"error: {exc}", file=sys.stderr)
+            for r in exc.results:
+                if not r.ok:
+                    print(f"  rank {r.rank}: {r.error}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -118,3 +118,53 @@ def wrapped_attr_on_fsdp(rank, world_size) -> dict:
     shard(model, plan(model))
     return {"class": type(model).__name__, "num_layers": get_wrapped_attr(model, "config").num_layers,
             "dtype": str(get_wrapped_attr(model, "dtype"))}
+
+
+def fail_while_loading(rank, world_size, model_dir: str, rules: str, how: str) -> dict:
+    """Rank 1 raises (or dies) inside load_sharded, in the weight_loader of the fused-QKV toy."""
+    import os
+
+    from shardrules import load_rules
+    from shardrules.engine.build import parameters_on_meta
+    from toy_models import FusedToy, qkv_weight_loader
+
+    def loader(param, loaded, shard_id):
+        if rank == 1 and shard_id == "k":
+            if how == "kill":
+                os._exit(9)
+            raise RuntimeError("disk vanished on rank 1")
+        qkv_weight_loader(param, loaded, shard_id)
+
+    with parameters_on_meta():
+        model = FusedToy()
+    for block in model.blocks:
+        block.qkv.weight.weight_loader = loader
+    load_sharded(model_dir, rules=load_rules(rules), model=model, progress=False)
+    return {"loaded": True}
+
+
+def fail_while_denoising(rank, world_size, model_dir: str, how: str) -> dict:
+    """Rank 1 raises (or dies) at the third scheduler step of a sharded loop."""
+    import os
+
+    import diffusers
+    from shardrules import DenoisingRunner
+    from shardrules.engine.inputs import example_inputs
+
+    model = load_sharded(model_dir, progress=False)
+    scheduler = diffusers.FlowMatchEulerDiscreteScheduler()
+    step, calls = scheduler.step, []
+
+    def failing_step(*args, **kwargs):
+        calls.append(1)
+        if rank == 1 and len(calls) == 3:
+            if how == "kill":
+                os._exit(9)
+            raise RuntimeError("out of memory on rank 1")
+        return step(*args, **kwargs)
+
+    scheduler.step = failing_step
+    example = example_inputs(model)
+    DenoisingRunner(model, scheduler, progress=False).run(example.latents, num_inference_steps=6,
+                                                         model_kwargs=example.model_kwargs)
+    return {"denoised": True}

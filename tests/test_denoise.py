@@ -52,7 +52,7 @@ def sharded_runs(tmp_path_factory):
     combos = [{"scheduler": s, "config": SCHEDULER_CONFIG.get(s, {}), "guidance": g, "split": split}
               for s in SCHEDULERS for g in GUIDANCE
               for split in (["none", "batch"] + (["guidance"] if g else []))]
-    return values(run_ranks("rank_checks:denoise_matches", root / "run", cases=cases, combos=combos, timeout=300))
+    return values(run_ranks("rank_checks:denoise_matches", cases=cases, combos=combos, timeout=300))
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -162,6 +162,6 @@ def test_wrapped_attr_fsdp1_style_and_cycles():
 
 
 def test_wrapped_attr_on_fsdp2_sharded_model(tmp_path):
-    results = values(run_ranks("rank_checks:wrapped_attr_on_fsdp", tmp_path, world_size=2))
+    results = values(run_ranks("rank_checks:wrapped_attr_on_fsdp", world_size=2))
     for result in results:
         assert result == {"class": "FSDPWanTransformer3DModel", "num_layers": 2, "dtype": "torch.float32"}

@@ -19,13 +19,13 @@ def test_checkpoint_split_over_several_files(tmp_path):
     index = json.loads((tmp_path / "FluxTransformer2DModel" /
                         "diffusion_pytorch_model.safetensors.index.json").read_text())
     assert len(set(index["weight_map"].values())) >= 3
-    for result in values(run_ranks("rank_checks:forward_matches", tmp_path / "run", cases=[case])):
+    for result in values(run_ranks("rank_checks:forward_matches", cases=[case])):
         assert result["FluxTransformer2DModel"]["close"], result
 
 
 def test_2d_mesh_hsdp_on_4_ranks(tmp_path):
     case = save_case(tmp_path, "WanTransformer3DModel")
-    results = values(run_ranks("rank_checks:forward_matches", tmp_path / "run", world_size=4, cases=[case],
+    results = values(run_ranks("rank_checks:forward_matches", world_size=4, cases=[case],
                                mesh_shape=[2, 2]))
     for result in results:
         got = result["WanTransformer3DModel"]
@@ -38,7 +38,7 @@ def test_2d_mesh_hsdp_on_4_ranks(tmp_path):
 
 def test_bf16_loading(tmp_path):
     case = save_case(tmp_path, "SanaTransformer2DModel", dtype=torch.bfloat16)
-    result = values(run_ranks("rank_checks:forward_matches", tmp_path / "run", cases=[case], dtype="bfloat16",
+    result = values(run_ranks("rank_checks:forward_matches", cases=[case], dtype="bfloat16",
                               atol=2e-2))[0]["SanaTransformer2DModel"]
     assert result["param_dtypes"] == ["torch.bfloat16"]
     assert result["close"], result
@@ -46,7 +46,7 @@ def test_bf16_loading(tmp_path):
 
 def test_bf16_mixed_precision_policy(tmp_path):
     case = save_case(tmp_path, "WanTransformer3DModel", dtype=torch.bfloat16)
-    results = values(run_ranks("rank_checks:forward_matches", tmp_path / "run", cases=[case], mixed_bf16=True,
+    results = values(run_ranks("rank_checks:forward_matches", cases=[case], mixed_bf16=True,
                                atol=3e-2))
     for result in results:
         got = result["WanTransformer3DModel"]
@@ -65,7 +65,7 @@ def test_fused_qkv_weight_loader(tmp_path):
         save_file({"out": model(torch.linspace(-1, 1, 24).reshape(4, 6))}, str(tmp_path / "ref.safetensors"))
     rules = tmp_path / "toy.toml"
     rules.write_text(toy_models.RULES)
-    results = values(run_ranks("rank_checks:fused_toy_matches", tmp_path / "run", model_dir=str(model_dir),
+    results = values(run_ranks("rank_checks:fused_toy_matches", model_dir=str(model_dir),
                                rules=str(rules), ref=str(tmp_path / "ref.safetensors")))
     for result in results:
         assert result["close"], result
@@ -113,7 +113,7 @@ def broken_copies(tmp_path):
 def test_strict_errors_on_every_rank(tmp_path):
     _, cases = broken_copies(tmp_path)
     names = list(cases)
-    results = values(run_ranks("rank_checks:expect_errors", tmp_path / "run", timeout=180,
+    results = values(run_ranks("rank_checks:expect_errors", timeout=180,
                                cases=[{"model_dir": cases[n][0]} for n in names]))
     for rank, result in enumerate(results):
         for name, got in zip(names, result):

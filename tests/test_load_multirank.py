@@ -34,7 +34,7 @@ def saved(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(saved, tmp_path_factory):
-    return values(run_ranks("rank_checks:forward_matches", tmp_path_factory.mktemp("run"), cases=saved))
+    return values(run_ranks("rank_checks:forward_matches", cases=saved))
 
 
 @pytest.mark.parametrize("class_name", MODELS)

@@ -68,3 +68,10 @@ def plan_as_text(p: ShardPlan, world_size: int) -> str:
     for a in p.attempts:
         lines.append(f"tried {a.strategy}: {a.selected} units ({a.detail})")
     return "\n".join(lines)
+
+
+def plan_summary(p: ShardPlan, world_size: int) -> str:
+    """One line: how many units, chosen by what, and the size per rank."""
+    chosen_by = f"model '{p.model_rule}'" if p.model_rule else p.source
+    return (f"{p.model_class}: {len(p.units)} units chosen by {p.source} ({chosen_by}), "
+            f"{_mib(p.bytes_per_rank(world_size))} MiB per rank of {_mib(p.bytes_per_rank(1))} MiB")

@@ -1,0 +1,58 @@
+"""A rank that fails mid-load or mid-loop: every rank exits non-zero, fast, and the cause is named."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import tiny_models
+import toy_models
+from multirank import run_ranks
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    torch.manual_seed(0)
+    (root / "toy").mkdir()
+    save_file(toy_models.split_state_dict(toy_models.FusedToy()), str(root / "toy" / "model.safetensors"))
+    (root / "toy.toml").write_text(toy_models.RULES)
+    return root
+
+
+@pytest.fixture(scope="module")
+def wan(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wan")
+    tiny_models.build("WanTransformer3DModel").save_pretrained(root, safe_serialization=True)
+    return root
+
+
+def check_all_failed(results, began, cause):
+    elapsed = time.monotonic() - began
+    assert elapsed < 60, f"ranks took {elapsed:.0f} s to exit"
+    assert all(not r.ok and r.exitcode != 0 for r in results), results
+    first = min(results, key=lambda r: (r.failed_at, r.rank))
+    assert first.rank == 1 and cause in (first.error or ""), results
+
+
+@pytest.mark.parametrize("how", ["raise", "kill"])
+def test_rank_failing_in_load_sharded(toy, how):
+    began = time.monotonic()
+    results = run_ranks("rank_checks:fail_while_loading", timeout=90, model_dir=str(toy / "toy"),
+                        rules=str(toy / "toy.toml"), how=how)
+    if how == "raise":
+        check_all_failed(results, began, "disk vanished on rank 1")
+        # the healthy rank learns why: no rank returns a partly loaded model
+        assert "rank 1 failed while loading the checkpoint" in results[0].error
+    else:
+        check_all_failed(results, began, "exited with code 9")
+
+
+@pytest.mark.parametrize("how", ["raise", "kill"])
+def test_rank_failing_in_the_denoising_loop(wan, how):
+    began = time.monotonic()
+    results = run_ranks("rank_checks:fail_while_denoising", timeout=90, model_dir=str(wan), how=how)
+    check_all_failed(results, began, "out of memory on rank 1" if how == "raise" else "exited with code 9")
