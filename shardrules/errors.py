@@ -120,8 +120,24 @@ class UnknownStrategyError(RuleFileError):
     code = "SR106"
 
 
+class MissingSchemaError(RuleFileError):
+    code = "SR107"
+
+
 class PlanError(ShardRulesError):
     """A model for which no valid shard plan exists (no unit, a container unit, a weight tied across units)."""
+
+
+class NoUnitError(PlanError):
+    """No strategy selected any unit."""
+
+
+class ContainerUnitError(PlanError):
+    """A ModuleList or ModuleDict chosen as a unit: fully_shard rejects containers."""
+
+
+class TiedParameterError(PlanError):
+    """A parameter reachable from two units."""
 
 
 class CheckpointError(ShardRulesError):

@@ -12,7 +12,7 @@ from typing import Any, Mapping, NamedTuple
 
 from torch import nn
 
-from ..errors import PlanError
+from ..errors import ContainerUnitError, NoUnitError, TiedParameterError
 from ..rules import Location, Rule, RuleSet
 from .compile import CompiledRule, compile_rule
 from .facts import ModuleFacts
@@ -189,7 +189,7 @@ def plan(model: nn.Module, rules: RuleSet | None = None) -> ShardPlan:
         if chosen:
             return _build(facts, chosen, strategy, model_rule, tuple(attempts))
     tried = "; ".join(f"{a.strategy}: {a.detail}" for a in attempts)
-    raise PlanError(f"no shard unit found for {root_class}; tried {tried}. "
+    raise NoUnitError(f"no shard unit found for {root_class}; tried {tried}. "
                     f"Add a [[model]] with applies-to = \"class == {root_class}\" to a rule file.")
 
 
@@ -198,7 +198,7 @@ def _build(facts: ModuleFacts, chosen: Choice, source: str, model_rule: str | No
     for i, (rule, where, _) in chosen.items():
         if isinstance(facts.modules[i], _CONTAINERS):
             name = facts.name(i)
-            raise PlanError(f"unit '{name}' is a {type(facts.modules[i]).__name__}, which fully_shard rejects "
+            raise ContainerUnitError(f"unit '{name}' is a {type(facts.modules[i]).__name__}, which fully_shard rejects "
                             f"(chosen by '{rule}'{f' at {where}' if where else ''}); select its entries "
                             f"instead, e.g. 'name startswith \"{name}.\" and index is digit'")
     _check_tied(facts, chosen)
@@ -232,7 +232,7 @@ def _check_tied(facts: ModuleFacts, chosen: Choice) -> None:
                                      for n, (i, _) in zip(names, where))
             common = _common_prefix(names)
             suggestion = f"make '{common}' one unit" if common else "leave both modules to the root unit"
-            raise PlanError(f"parameter shared by two units: {described}; FSDP2 cannot shard a tied weight in "
+            raise TiedParameterError(f"parameter shared by two units: {described}; FSDP2 cannot shard a tied weight in "
                             f"two places: {suggestion}")
 
 

@@ -1,28 +1,62 @@
-"""``rule-lint``: report rule-file errors as ``path:line:col: CODE message``."""
+"""``rule-lint``: argument parsing and exit codes (0 clean, 1 findings, 2 usage or internal error)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ..errors import SourceError
+from .findings import INFO
+
+
+def _codes(value: str) -> list[str]:
+    return [c.strip().upper() for c in value.split(",") if c.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rule-lint", description="Check shardrules rule files.")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="rule files (default: the embedded rules)")
+    parser.add_argument("--model", action="append", metavar="MODEL_DIR", default=[],
+                        help="also check the rules against this model folder (config.json); repeatable")
+    parser.add_argument("--format", choices=("text", "json", "github"), default="text")
+    parser.add_argument("--select", type=_codes, metavar="CODES", help="only these codes or prefixes (SR2,SR301)")
+    parser.add_argument("--ignore", type=_codes, metavar="CODES", help="skip these codes or prefixes")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    parser.add_argument("--explain", metavar="CODE", help="describe a check and exit")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rule-lint", description="check shardrules rule files")
-    parser.add_argument("paths", nargs="*", help="rule files (default: the embedded rules)")
-    args = parser.parse_args(argv)
-    from ..rules import load_rules
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse prints its own usage message
+        return 2 if exc.code else 0
+    try:
+        from .output import FORMATS
+        from .registry import CHECKS, explain
+        from .run import UsageError, lint
 
-    findings = 0
-    for path in args.paths or [None]:
-        try:
-            load_rules(*([path] if path else []))
-        except SourceError as exc:
-            print(f"{exc.location}: {exc.code} {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
-            findings += 1
-    print(f"Found {findings} error{'s' if findings != 1 else ''}." if findings else "All checks passed!")
-    return 1 if findings else 0
+        if args.explain:
+            code = args.explain.upper()
+            if code not in CHECKS:
+                print(f"rule-lint: unknown code {args.explain!r}; codes: {', '.join(CHECKS)}", file=sys.stderr)
+                return 2
+            print(explain(code))
+            return 0
+        for code in (args.select or []) + (args.ignore or []):
+            if not any(known.startswith(code) for known in CHECKS):
+                print(f"rule-lint: no check matches {code!r}", file=sys.stderr)
+                return 2
+        findings = lint(args.paths, args.model, args.select, args.ignore)
+        print(FORMATS[args.format](findings))
+    except UsageError as exc:
+        print(f"rule-lint: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # never a traceback: say what broke, exit 2
+        print(f"rule-lint: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    failing = [f for f in findings if f.severity != INFO]
+    return 0 if args.exit_zero or not failing else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,6 @@
 """Rule files: the embedded defaults, the loader that layers user files over them. Knows nothing of FSDP."""
 
-from .loader import MAX_FILE_BYTES, SCHEMA_VERSION, RuleFile, layer, load_rules, read_rule_file
+from .loader import MAX_FILE_BYTES, SCHEMA_VERSION, RuleFile, check_rule_file, layer, load_rules, read_rule_file
 from .ruleset import STRATEGIES, Location, ModelRules, Rename, Rule, RuleSet
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Rule",
     "RuleFile",
     "RuleSet",
+    "check_rule_file",
     "layer",
     "load_rules",
     "read_rule_file",

@@ -24,6 +24,8 @@ else:  # pragma: no cover
 from ..errors import (
     DuplicateModelError,
     MissingKeyError,
+    MissingSchemaError,
+    RuleError,
     RuleFileError,
     RuleLimitError,
     TomlSyntaxError,
@@ -32,6 +34,7 @@ from ..errors import (
     WrongValueError,
 )
 from ..grammar import SourceMap, parse_expression
+from ..grammar.source import line_starts
 from .positions import Positions, Span, locate
 from .ruleset import STRATEGIES, Location, ModelRules, Rename, Rule, RuleSet
 
@@ -60,16 +63,34 @@ class RuleFile:
 
 
 class _FileReader:
-    def __init__(self, text: str, path: str) -> None:
+    """Reads one rule file. With ``collect``, an error in one key, rule or model entry is recorded and
+    the reader goes on with the next (what the linter wants); otherwise the first error is raised."""
+
+    def __init__(self, text: str, path: str, collect: bool = False) -> None:
         self.path = path
         self.text = text
+        self.collect = collect
+        self.errors: list[RuleError] = []
         self._positions: Positions | None = None
 
     @property
     def positions(self) -> Positions:
         if self._positions is None:
-            self._positions = locate(self.text, self.path)
+            try:
+                self._positions = locate(self.text, self.path)
+            except Exception:  # the scan lost its way (a bug, or a nesting too deep): point at the file start
+                self._positions = Positions(self.path, self.text.split("\n"), line_starts=line_starts(self.text))
         return self._positions
+
+    def guard(self, read, *args):
+        """``read(*args)``; in collect mode an error is recorded and ``None`` returned instead."""
+        try:
+            return read(*args)
+        except RuleError as exc:
+            if not self.collect:
+                raise
+            self.errors.append(exc)
+            return None
 
     def _error(self, cls, message: str, span: Span, hint: str | None = None):
         lines = self.positions.lines
@@ -95,7 +116,10 @@ class _FileReader:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
                 hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
-                raise self.key_error(UnknownKeyError, f"unknown key '{key}' in {what}", path + (key,), hint)
+                error = self.key_error(UnknownKeyError, f"unknown key '{key}' in {what}", path + (key,), hint)
+                if not self.collect:
+                    raise error
+                self.errors.append(error)  # an unknown key is ignored; the rest of the table is still read
 
     def require(self, table: dict, key: str, path: tuple, what: str) -> Any:
         if key not in table:
@@ -125,30 +149,33 @@ class _FileReader:
         self.typed(value, list, path, "an array of expressions or {match = ...} tables")
         if not value:
             raise self.value_error(WrongValueError, f"'{_dotted(path)}' is empty", path)
-        rules = []
-        for i, item in enumerate(value):
-            item_path = path + (i,)
-            if isinstance(item, dict):
-                self.check_keys(item, _SHARD_TABLE_KEYS, item_path, "a shard rule table")
-                match = self.require(item, "match", item_path, "a shard rule table")
-                options = {}
-                if "reshard-after-forward" in item:
-                    option_path = item_path + ("reshard-after-forward",)
-                    option = self.typed(item["reshard-after-forward"], (bool, int), option_path,
-                                        "true, false or a number of ranks")
-                    if not isinstance(option, bool) and option < 1:
-                        raise self.value_error(WrongValueError, "'reshard-after-forward' must be a positive "
-                                               "number of ranks", option_path)
-                    options["reshard_after_forward"] = option
-                rules.append(self.rule(match, item_path + ("match",), options))
-            else:
-                self.typed(item, str, item_path, "an expression string or a {match = ...} table")
-                rules.append(self.rule(item, item_path))
-        return tuple(rules)
+        rules = [self.guard(self.shard_item, item, path + (i,)) for i, item in enumerate(value)]
+        return tuple(rule for rule in rules if rule is not None)
+
+    def shard_item(self, item: Any, item_path: tuple) -> Rule:
+        if isinstance(item, dict):
+            self.check_keys(item, _SHARD_TABLE_KEYS, item_path, "a shard rule table")
+            match = self.require(item, "match", item_path, "a shard rule table")
+            options = {}
+            if "reshard-after-forward" in item:
+                option_path = item_path + ("reshard-after-forward",)
+                option = self.typed(item["reshard-after-forward"], (bool, int), option_path,
+                                    "true, false or a number of ranks")
+                if not isinstance(option, bool) and option < 1:
+                    raise self.value_error(WrongValueError, "'reshard-after-forward' must be a positive "
+                                           "number of ranks", option_path)
+                options["reshard_after_forward"] = option
+            return self.rule(match, item_path + ("match",), options)
+        self.typed(item, str, item_path, "an expression string or a {match = ...} table")
+        return self.rule(item, item_path)
 
     # -- sections ----------------------------------------------------------------------------------
 
-    def read(self) -> RuleFile:
+    def read(self) -> RuleFile | None:
+        """The checked file; in collect mode ``None`` when it could not be read at all."""
+        return self.guard(self._read)
+
+    def _read(self) -> RuleFile:
         if len(self.text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
             raise RuleLimitError(f"rule file is larger than {MAX_FILE_BYTES} bytes", path=self.path)
         try:
@@ -159,57 +186,70 @@ class _FileReader:
             raise RuleLimitError("TOML document nested too deeply", path=self.path) from None
         self.check_keys(doc, _TOP_KEYS, (), "a rule file")
         if "schema" not in doc:
-            raise RuleFileError("rule file has no 'schema' key", path=self.path, line=1, column=1,
-                                hint=f"add 'schema = {SCHEMA_VERSION}' as the first line",
-                                source_line=self.text.split("\n", 1)[0])
+            raise MissingSchemaError("rule file has no 'schema' key", path=self.path, line=1, column=1,
+                                     hint=f"add 'schema = {SCHEMA_VERSION}' as the first line",
+                                     source_line=self.text.split("\n", 1)[0])
         schema = self.typed(doc["schema"], int, ("schema",), "an integer")
         if schema != SCHEMA_VERSION:
             raise self.value_error(WrongValueError, f"unsupported schema {schema}; this version reads "
                                    f"schema {SCHEMA_VERSION}", ("schema",))
+        order = self.guard(self.resolution, doc) if "resolution" in doc else None
+        strategies = self.guard(self.strategies, doc) if "strategy" in doc else None
+        attrs, numbered = strategies if strategies else (None, None)
+        models = self.guard(self.models, doc) if "model" in doc else ()
+        return RuleFile(self.path, schema, order[0] if order else None, order[1] if order else None, attrs,
+                        numbered, tuple(models or ()))
 
-        order = order_where = None
-        if "resolution" in doc:
-            resolution = self.typed(doc["resolution"], dict, ("resolution",), "a table")
-            self.check_keys(resolution, ("order",), ("resolution",), "[resolution]")
-            path = ("resolution", "order")
-            order = self.string_list(self.require(resolution, "order", ("resolution",), "[resolution]"), path)
-            if not order:
-                raise self.value_error(WrongValueError, "'resolution.order' is empty", path)
-            for i, name in enumerate(order):
-                if name not in STRATEGIES:
-                    close = difflib.get_close_matches(name, STRATEGIES, n=1, cutoff=0.5)
-                    hint = f"did you mean '{close[0]}'?" if close else f"strategies are: {', '.join(STRATEGIES)}"
-                    raise self.value_error(UnknownStrategyError, f"unknown strategy '{name}'", path + (i,), hint)
-            order_where = self.where(path)
+    def resolution(self, doc: dict) -> tuple[tuple[str, ...], Location]:
+        resolution = self.typed(doc["resolution"], dict, ("resolution",), "a table")
+        self.check_keys(resolution, ("order",), ("resolution",), "[resolution]")
+        path = ("resolution", "order")
+        order = self.string_list(self.require(resolution, "order", ("resolution",), "[resolution]"), path)
+        if not order:
+            raise self.value_error(WrongValueError, "'resolution.order' is empty", path)
+        for i, name in enumerate(order):
+            if name not in STRATEGIES:
+                close = difflib.get_close_matches(name, STRATEGIES, n=1, cutoff=0.5)
+                hint = f"did you mean '{close[0]}'?" if close else f"strategies are: {', '.join(STRATEGIES)}"
+                raise self.value_error(UnknownStrategyError, f"unknown strategy '{name}'", path + (i,), hint)
+        return order, self.where(path)
 
+    def strategies(self, doc: dict) -> tuple[tuple[str, ...] | None, tuple[Rule, ...] | None]:
         attrs = numbered = None
-        if "strategy" in doc:
-            strategies = self.typed(doc["strategy"], dict, ("strategy",), "a table")
-            self.check_keys(strategies, _STRATEGY_KEYS, ("strategy",), "[strategy]")
-            for name, table in strategies.items():
-                path = ("strategy", name)
-                self.typed(table, dict, path, "a table")
-                self.check_keys(table, _STRATEGY_KEYS[name], path, f"[strategy.{name}]")
-                key = _STRATEGY_KEYS[name][0]
-                value = self.require(table, key, path, f"[strategy.{name}]")
-                if name == "block-class":
-                    attrs = self.string_list(value, path + (key,))
-                else:
-                    numbered = self.shard_list(value, path + (key,))
+        strategies = self.typed(doc["strategy"], dict, ("strategy",), "a table")
+        self.check_keys(strategies, _STRATEGY_KEYS, ("strategy",), "[strategy]")
+        for name, table in strategies.items():
+            if name not in _STRATEGY_KEYS:
+                continue
+            path = ("strategy", name)
+            self.typed(table, dict, path, "a table")
+            self.check_keys(table, _STRATEGY_KEYS[name], path, f"[strategy.{name}]")
+            key = _STRATEGY_KEYS[name][0]
+            value = self.require(table, key, path, f"[strategy.{name}]")
+            if name == "block-class":
+                attrs = self.string_list(value, path + (key,))
+            else:
+                numbered = self.shard_list(value, path + (key,))
+        return attrs, numbered
 
-        models = []
-        if "model" in doc:
-            entries = self.typed(doc["model"], list, ("model",), "an array of tables ([[model]])")
-            seen: dict[str, int] = {}
-            for i, entry in enumerate(entries):
-                model = self.model(entry, ("model", i))
-                if model.name in seen:
-                    raise self.value_error(DuplicateModelError, f"model '{model.name}' is defined twice in this "
-                                           f"file (first at line {models[seen[model.name]].where.line})",
-                                           ("model", i, "name"))
-                seen[model.name] = len(models)
-                models.append(model)
-        return RuleFile(self.path, schema, order, order_where, attrs, numbered, tuple(models))
+    def models(self, doc: dict) -> list[ModelRules]:
+        entries = self.typed(doc["model"], list, ("model",), "an array of tables ([[model]])")
+        models: list[ModelRules] = []
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(entries):
+            model = self.guard(self.model, entry, ("model", i))
+            if model is None:
+                continue
+            if model.name in seen:
+                self.guard(self._duplicate, model, models[seen[model.name]], i)
+                continue
+            seen[model.name] = len(models)
+            models.append(model)
+        return models
+
+    def _duplicate(self, model: ModelRules, first: ModelRules, i: int) -> None:
+        raise self.value_error(DuplicateModelError, f"model '{model.name}' is defined twice in this file (first "
+                               f"at line {first.where.line})", ("model", i, "name"))
 
     def model(self, entry: Any, path: tuple) -> ModelRules:
         self.typed(entry, dict, path, "a table")
@@ -262,6 +302,14 @@ class _FileReader:
 def read_rule_file(text: str, path: str) -> RuleFile:
     """Parse and check one rule file's text. Raises a :class:`~shardrules.errors.RuleError` on bad input."""
     return _FileReader(text, path).read()
+
+
+def check_rule_file(text: str, path: str) -> tuple[RuleFile | None, list[RuleError]]:
+    """Parse one rule file, recording every error instead of stopping at the first (for the linter).
+    Returns what could be read (entries with errors left out) and the errors, in file order."""
+    reader = _FileReader(text, path, collect=True)
+    result = reader.read()
+    return result, sorted(reader.errors, key=lambda e: (e.line, e.column))
 
 
 def _embedded_files() -> list[tuple[str, str]]:

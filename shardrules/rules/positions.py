@@ -13,6 +13,7 @@ import bisect
 from dataclasses import dataclass, field
 
 from ..grammar import SourceMap
+from ..grammar.source import line_starts
 
 Path = tuple  # of str (keys) and int (array and array-of-tables indices)
 
@@ -47,21 +48,24 @@ class Positions:
     def value(self, path: Path) -> Span:
         return self.values.get(path) or self.key(path)
 
+    line_starts: list[int] = field(default_factory=lambda: [0])
+
     def string(self, path: Path, text: str) -> SourceMap:
         """The map of the string value at ``path``; its start for every offset if the scan lost track."""
         smap = self.strings.get(path)
-        if smap is not None and len(smap.positions) == len(text) + 1:
+        if smap is not None and len(smap.offsets) == len(text) + 1:
             return smap
         span = self.value(path)
-        return SourceMap(self.path, ((span.line, span.column),) * (len(text) + 1), self.lines)
+        start = self.line_starts[span.line - 1] + span.column - 1 if span.line <= len(self.line_starts) else 0
+        return SourceMap(self.path, (start,) * (len(text) + 1), self.line_starts, self.lines)
 
 
 class _Scanner:
     def __init__(self, text: str, path: str) -> None:
         self.text = text
         self.pos = 0
-        self.line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
-        self.out = Positions(path, text.split("\n"))
+        self.line_starts = line_starts(text)
+        self.out = Positions(path, text.split("\n"), line_starts=self.line_starts)
         self.tables_of_arrays: dict[Path, int] = {}
 
     # -- positions ---------------------------------------------------------------------------------
@@ -208,7 +212,7 @@ class _Scanner:
         self.out.values[path] = self.span(start, self.pos)
 
     def record_string(self, path: Path, start: int, positions: list[int]) -> None:
-        self.out.strings[path] = SourceMap(self.out.path, tuple(self.where(p) for p in positions), self.out.lines)
+        self.out.strings[path] = SourceMap(self.out.path, positions, self.line_starts, self.out.lines)
 
     def literal_string(self, start: int, multiline: bool) -> tuple[str, list[int]]:
         quote = "'''" if multiline else "'"
@@ -222,7 +226,7 @@ class _Scanner:
             while self.text.startswith("'", end + 3):  # up to two quotes may close the content
                 end += 1
         self.pos = end + len(quote)
-        return self.text[i:end], list(range(i, end + 1))
+        return self.text[i:end], range(i, end + 1)
 
     def basic_string(self, start: int, multiline: bool) -> tuple[str, list[int]]:
         text = self.text

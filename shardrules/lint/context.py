@@ -1,0 +1,94 @@
+"""What the checks look at: the linted files, the rule set they layer into, and the models to check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from ..grammar.tree import And, Compare, Expr, InList, IsDigit, IsRoot, Matches, Not, Or, StringTest
+from ..rules import ModelRules, Rule, RuleFile, RuleSet
+
+
+@dataclass
+class LintContext:
+    files: list[RuleFile]  # the files being linted, as read (entries with errors left out)
+    ruleset: RuleSet | None  # the embedded rules with the linted files layered over them
+    models: list[tuple[str, object]] = field(default_factory=list)  # (model folder, model built on meta)
+
+    def rules(self) -> Iterator[tuple[RuleFile, ModelRules | None, Rule]]:
+        """Every rule of the linted files: applies-to and shard rules of models, then strategy rules."""
+        for rule_file in self.files:
+            for model in rule_file.models:
+                yield rule_file, model, model.applies_to
+                for rule in model.shard:
+                    yield rule_file, model, rule
+            for rule in rule_file.numbered_block_rules or ():
+                yield rule_file, None, rule
+
+
+def canonical(expr: Expr):
+    """The structure of an expression without positions, for comparing two rules."""
+    if isinstance(expr, (And, Or)):  # the order of operands does not change what a rule selects
+        return (type(expr).__name__, frozenset(canonical(e) for e in expr.operands))
+    if isinstance(expr, Not):
+        return ("Not", canonical(expr.operand))
+    if isinstance(expr, InList):
+        return ("InList", expr.field, frozenset(expr.values), expr.negated)
+    if isinstance(expr, Compare):
+        if expr.op in ("==", "!="):
+            return ("InList", expr.field, frozenset([expr.value]), expr.op == "!=")
+        return ("Compare", expr.field, expr.op, expr.value)
+    if isinstance(expr, Matches):
+        return ("Matches", expr.field, expr.pattern)
+    if isinstance(expr, StringTest):
+        return ("StringTest", expr.field, expr.op, expr.value)
+    if isinstance(expr, (IsDigit, IsRoot)):
+        return (type(expr).__name__, expr.field, expr.negated)
+    raise AssertionError(expr)  # pragma: no cover
+
+
+class ModelAnalysis:
+    """The plan of one model under the linted rules, and what the checks need around it."""
+
+    def __init__(self, model_dir: str, model, ruleset: RuleSet) -> None:
+        from ..engine.facts import ModuleFacts
+        from ..engine.resolve import compiled_rule, plan
+        from ..errors import PlanError
+
+        self.model_dir = model_dir
+        self.model = model
+        self.ruleset = ruleset
+        self.facts = ModuleFacts.of_model(model)
+        self.entry = next((m for m in ruleset.models if compiled_rule(m.applies_to).test(self.facts, 0)), None)
+        self.plan = None
+        self.error: PlanError | None = None
+        try:
+            self.plan = plan(model, ruleset)
+        except PlanError as exc:
+            self.error = exc
+
+    def rules_of_source(self) -> tuple[Rule, ...]:
+        """The rules of the strategy that planned (or would plan) the model."""
+        source = self.plan.source if self.plan else None
+        if source == "common-numbered-block":
+            return self.ruleset.numbered_block_rules
+        if self.entry is not None and source in (None, "explicit"):
+            return self.entry.shard
+        return ()
+
+    def selected(self, rule: Rule) -> set[int]:
+        from ..engine.resolve import compiled_rule
+
+        return {i for i in compiled_rule(rule).select(self.facts) if i}
+
+    def location(self):
+        """Where a finding about the model as a whole goes: the resolution order."""
+        return self.ruleset.order_where
+
+
+def analyses(ctx: LintContext) -> list[ModelAnalysis]:
+    cached = getattr(ctx, "_analyses", None)
+    if cached is None:
+        cached = [ModelAnalysis(d, m, ctx.ruleset) for d, m in ctx.models] if ctx.ruleset else []
+        ctx._analyses = cached
+    return cached
