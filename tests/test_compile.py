@@ -11,6 +11,7 @@ from torch import nn
 
 from shardrules import compile_rule
 from shardrules.engine.facts import ModuleFacts, class_name
+from shardrules.engine.glob import compile_glob
 
 
 # The seed's conditions, as inference engines write them today.
@@ -198,3 +199,13 @@ def test_params_not_counted_when_unused():
             raise AssertionError("params was computed")
 
     assert compile_rule("name == x")("x", Exploding())
+
+
+def test_glob_agrees_with_fnmatch():
+    import fnmatch
+
+    rng = random.Random(5)
+    for _ in range(20_000):
+        pattern = "".join(rng.choice("ab.1*?[]!") for _ in range(rng.randint(0, 7)))
+        text = "".join(rng.choice("ab.1") for _ in range(rng.randint(0, 8)))
+        assert compile_glob(pattern)(text) == fnmatch.fnmatchcase(text, pattern), (pattern, text)

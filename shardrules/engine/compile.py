@@ -10,10 +10,7 @@ model cannot disagree.
 
 from __future__ import annotations
 
-import fnmatch
 import operator
-import re
-from typing import Callable
 
 from torch import nn
 
@@ -32,9 +29,9 @@ from ..grammar.tree import (
     fields_used,
 )
 from .facts import ModuleFacts, is_digits
+from .glob import compile_glob
 
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_RUNS_OF_STARS = re.compile(r"\*{2,}")
 
 
 class Node:
@@ -213,8 +210,3 @@ def compile_rule(rule: str | Expr, source: SourceMap | None = None) -> CompiledR
         return CompiledRule(rule, parse_expression(rule, source))
     return CompiledRule("", rule)
 
-
-def compile_glob(pattern: str) -> Callable[[str], bool]:
-    """Shell-style glob, anchored at both ends, case-sensitive. Runs of ``*`` are one ``*``."""
-    regex = re.compile(fnmatch.translate(_RUNS_OF_STARS.sub("*", pattern)))
-    return lambda text: regex.match(text) is not None

@@ -9,7 +9,6 @@ after reading), so either every rank returns a loaded model or every rank raises
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import math
 import os
 import time
@@ -27,6 +26,7 @@ from ..errors import CheckpointError, ShardRulesError
 from ..rules import RuleSet, load_rules
 from .build import build_model
 from .checkpoint import Checkpoint
+from .glob import compile_glob
 from .rename import Source, map_keys
 from .resolve import ShardPlan, plan
 from .shard import default_device, default_mesh, shard
@@ -115,14 +115,13 @@ def _match(targets: dict[str, _Target], sources: dict[str, Source], checkpoint: 
             unexpected.append((name, source))
         elif target not in paired:
             paired[target] = source
-    allow = dict(rules_entry.allow_init) if rules_entry is not None else {}
+    allow = {compile_glob(glob): how for glob, how in (rules_entry.allow_init if rules_entry else {}).items()}
     inits: dict[str, str] = {}
     missing = []
     for name, target in targets.items():
         if name in paired:
             continue
-        how = next((v for glob, v in allow.items() if any(fnmatch.fnmatchcase(a, glob) for a in target.aliases)),
-                   None)
+        how = next((v for glob, v in allow.items() if any(glob(a) for a in target.aliases)), None)
         if how is not None:
             inits[name] = how
         else:

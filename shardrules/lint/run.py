@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import RuleError
 from ..rules import RuleFile, check_rule_file, layer
-from ..rules.loader import _embedded_files
+from ..rules.loader import _embedded_files, read_rule_text
 from .context import LintContext
 from .findings import Finding
 from .registry import CHECKS
@@ -25,17 +25,11 @@ def _selected(code: str, select: list[str] | None, ignore: list[str] | None) -> 
 def read_text(path: str) -> str | Finding:
     """The text of a rule file, or the finding that says why it cannot be read as text."""
     try:
-        data = Path(path).read_bytes()
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory") from None
+        return read_rule_text(Path(path))
+    except RuleError as exc:
+        return Finding.from_error(exc)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return Finding(path, line, column, line, column + 1, "SR101", "file is not UTF-8 text")
 
 
 def lint(paths: list[str], model_dirs: list[str] | None = None, select: list[str] | None = None,
@@ -49,23 +43,30 @@ def lint(paths: list[str], model_dirs: list[str] | None = None, select: list[str
             findings.append(text)
         else:
             sources.append((path, text))
+    models = [(d, _build(d)) for d in model_dirs or []]
+    return sorted(set(findings + lint_sources(sources, models, select, ignore, layered=bool(paths))))
+
+
+def lint_sources(sources: list[tuple[str, str]], models: list | None = None, select: list[str] | None = None,
+                 ignore: list[str] | None = None, layered: bool = True) -> list[Finding]:
+    """Findings for rule files given as (path, text); ``layered`` puts the embedded rules beneath them."""
+    findings: list[Finding] = []
     files: list[RuleFile] = []
     for path, text in sources:
         rule_file, errors = check_rule_file(text, path)
         findings.extend(Finding.from_error(e) for e in errors)
         if rule_file is not None:
             files.append(rule_file)
-    embedded = [] if not paths else [f for f in (check_rule_file(t, n)[0] for n, t in _embedded_files()) if f]
+    embedded = [] if not layered else [f for f in (check_rule_file(t, n)[0] for n, t in _embedded_files()) if f]
     try:
         ruleset = layer(embedded + files)
     except RuleError:
         ruleset = None
-    models = [(d, _build(d)) for d in model_dirs or []]
-    context = LintContext(files, ruleset, models)
+    context = LintContext(files, ruleset, models or [])
     for code, module in CHECKS.items():
         if hasattr(module, "check") and _selected(code, select, ignore):
             findings.extend(module.check(context))
-    return sorted({f for f in findings if _selected(f.code, select, ignore)})
+    return [f for f in findings if _selected(f.code, select, ignore)]
 
 
 def _build(model_dir: str):

@@ -326,22 +326,33 @@ def load_rules(*paths: str | os.PathLike, embedded: bool = True) -> RuleSet:
     A user ``[[model]]`` with the name of an earlier one replaces it; a user ``[resolution]`` or
     ``[strategy.*]`` replaces the earlier one. Explicit models are tried later files first.
     """
+    texts = [(str(path), _read_user_file(Path(path))) for path in paths]  # user files first: fail fast
     files: list[RuleFile] = []
     if embedded:
         files += [read_rule_file(text, name) for name, text in _embedded_files()]
-    for path in paths:
-        path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise RuleFileError(f"cannot read rule file: {exc.strerror}", path=str(path)) from None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data[:exc.start].count(b"\n") + 1
-            raise TomlSyntaxError("rule file is not UTF-8 text", path=str(path), line=line) from None
-        files.append(read_rule_file(text, str(path)))
+    files += [read_rule_file(text, path) for path, text in texts]
     return layer(files)
+
+
+def read_rule_text(path: Path) -> str:
+    """A rule file's text. Raises ``OSError`` when it cannot be read, a rule error when it is over the size
+    limit or not UTF-8."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise RuleLimitError(f"rule file is larger than {MAX_FILE_BYTES} bytes", path=str(path))
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise TomlSyntaxError("rule file is not UTF-8 text", path=str(path), line=line, column=column) from None
+
+
+def _read_user_file(path: Path) -> str:
+    try:
+        return read_rule_text(path)
+    except OSError as exc:
+        raise RuleFileError(f"cannot read rule file: {exc.strerror}", path=str(path)) from None
 
 
 def layer(files: list[RuleFile]) -> RuleSet:
