@@ -168,3 +168,18 @@ def fail_while_denoising(rank, world_size, model_dir: str, how: str) -> dict:
     DenoisingRunner(model, scheduler, progress=False).run(example.latents, num_inference_steps=6,
                                                          model_kwargs=example.model_kwargs)
     return {"denoised": True}
+
+
+def encoder_matches(rank, world_size, cases: list[dict]) -> dict:
+    """Load each saved text encoder sharded and compare its output with the unsharded reference."""
+    import tiny_encoders
+
+    out = {}
+    for case in cases:
+        stats = LoadStats()
+        model = load_sharded(case["dir"], stats=stats, progress=False)
+        got = tiny_encoders.output(model)
+        want = load_file(case["ref"])["out"]
+        out[case["class"]] = {"max_abs_diff": (got - want).abs().max().item(), "source": stats.plan.source,
+                              "units": list(stats.plan.units)}
+    return out

@@ -1,0 +1,48 @@
+"""Tiny text encoders from transformers, built from a config with random weights, and their inputs."""
+
+from __future__ import annotations
+
+import torch
+import transformers as T
+
+SMALL = dict(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2)
+CONFIGS = {
+    "T5EncoderModel": lambda: T.T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=2, num_heads=2),
+    "UMT5EncoderModel": lambda: T.UMT5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=2, num_heads=2),
+    "CLIPTextModel": lambda: T.CLIPTextConfig(**SMALL, max_position_embeddings=16, bos_token_id=0, eos_token_id=1,
+                                              pad_token_id=1),
+    "CLIPTextModelWithProjection": lambda: T.CLIPTextConfig(**SMALL, max_position_embeddings=16, projection_dim=8,
+                                                            bos_token_id=0, eos_token_id=1, pad_token_id=1),
+    "LlamaModel": lambda: T.LlamaConfig(**SMALL, num_key_value_heads=1),
+    "Gemma2Model": lambda: T.Gemma2Config(**SMALL, num_key_value_heads=1, head_dim=8),
+    "MistralModel": lambda: T.MistralConfig(**SMALL, num_key_value_heads=1),
+    "Qwen2_5_VLTextModel": lambda: T.Qwen2_5_VLTextConfig(**SMALL, num_key_value_heads=1,
+                                                          rope_scaling={"type": "default", "mrope_section": [2, 1, 1]}),
+}
+EXPECTED_UNITS = {
+    "T5EncoderModel": ["encoder.block.1", "encoder.block.0"],
+    "UMT5EncoderModel": ["encoder.block.1", "encoder.block.0"],
+    "CLIPTextModel": ["encoder.layers.1", "encoder.layers.0"],
+    "CLIPTextModelWithProjection": ["text_model.encoder.layers.1", "text_model.encoder.layers.0"],
+    "LlamaModel": ["layers.1", "layers.0", "embed_tokens"],
+    "Gemma2Model": ["layers.1", "layers.0", "embed_tokens"],
+    "MistralModel": ["layers.1", "layers.0", "embed_tokens"],
+    "Qwen2_5_VLTextModel": ["layers.1", "layers.0", "embed_tokens"],
+}
+
+
+def build(class_name: str) -> torch.nn.Module:
+    config = CONFIGS[class_name]()
+    config.architectures = [class_name]
+    return getattr(T, class_name)(config).eval()
+
+
+def inputs(seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    return {"input_ids": torch.randint(2, 64, (2, 6), generator=g)}
+
+
+def output(model, seed: int = 0) -> torch.Tensor:
+    with torch.no_grad():
+        out = model(**inputs(seed))
+    return out[0]
