@@ -34,6 +34,20 @@ CONFIGS: dict[str, dict] = {
         sample_size=8, patch_size=1, in_channels=4, num_layers=2, attention_head_dim=8, num_attention_heads=2,
         caption_projection_dim=16, joint_attention_dim=16, pooled_projection_dim=8, out_channels=4,
     ),
+    "Flux2Transformer2DModel": dict(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=32, timestep_guidance_channels=32, axes_dims_rope=(4, 4, 4, 4),
+    ),
+    "WanVACETransformer3DModel": dict(
+        patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12, in_channels=4, out_channels=4,
+        text_dim=32, freq_dim=32, ffn_dim=64, num_layers=2, rope_max_seq_len=32, vace_layers=[0],
+        vace_in_channels=8,
+    ),
+    "SanaVideoTransformer3DModel": dict(
+        in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=8, num_layers=2,
+        num_cross_attention_heads=2, cross_attention_head_dim=8, cross_attention_dim=16, caption_channels=8,
+        sample_size=8, patch_size=(1, 2, 2),
+    ),
 }
 
 # The units the embedded explicit rules must choose, bottom-up.
@@ -48,6 +62,9 @@ EXPECTED_UNITS: dict[str, list[str]] = {
     "QwenImageTransformer2DModel": ["transformer_blocks.1", "transformer_blocks.0"],
     "SanaTransformer2DModel": ["transformer_blocks.1", "transformer_blocks.0"],
     "SD3Transformer2DModel": ["transformer_blocks.1", "transformer_blocks.0"],
+    "Flux2Transformer2DModel": ["single_transformer_blocks.0", "transformer_blocks.0"],
+    "WanVACETransformer3DModel": ["vace_blocks.0", "blocks.1", "blocks.0"],
+    "SanaVideoTransformer3DModel": ["transformer_blocks.1", "transformer_blocks.0"],
 }
 
 

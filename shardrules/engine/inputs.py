@@ -91,7 +91,30 @@ def _sd3(config, batch, rand):
                  pooled_projections=rand(batch, _cfg(config, "pooled_projection_dim"))), 1.0)
 
 
+def _flux2(config, batch, rand):
+    h = w = 4
+    kwargs = dict(encoder_hidden_states=rand(batch, 5, _cfg(config, "joint_attention_dim")),
+                  img_ids=torch.zeros(h * w, 4), txt_ids=torch.zeros(5, 4))
+    if _cfg(config, "guidance_embeds", True):
+        kwargs["guidance"] = torch.full((batch,), 3.5)
+    return rand(batch, h * w, _cfg(config, "in_channels")), kwargs, 1 / 1000
+
+
+def _wan_vace(config, batch, rand):
+    latents, kwargs, scale = _wan(config, batch, rand)
+    kwargs["control_hidden_states"] = rand(batch, _cfg(config, "vace_in_channels"), *latents.shape[2:])
+    return latents, kwargs, scale
+
+
+def _sana_video(config, batch, rand):
+    return (rand(batch, _cfg(config, "in_channels"), 2, 8, 8),
+            dict(encoder_hidden_states=rand(batch, 6, _cfg(config, "caption_channels"))), 1.0)
+
+
 _BUILDERS = {
+    "Flux2Transformer2DModel": _flux2,
+    "WanVACETransformer3DModel": _wan_vace,
+    "SanaVideoTransformer3DModel": _sana_video,
     "FluxTransformer2DModel": _flux,
     "WanTransformer3DModel": _wan,
     "HunyuanVideoTransformer3DModel": _hunyuan_video,
