@@ -10,20 +10,33 @@ from .errors import ShardRulesError
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from .engine.build import build_model
-    from .engine.report import plan_as_json, plan_as_text
+    from .engine.report import plan_as_text
     from .engine.resolve import plan
     from .rules import load_rules
 
-    model = build_model(args.model_dir, meta="all")
-    result = plan(model, load_rules(*(args.rules or [])))
-    print(plan_as_json(result, args.world_size) if args.format == "json" else plan_as_text(result, args.world_size))
+    from .engine.pipeline import components, is_pipeline
+
+    rules = load_rules(*(args.rules or []))
+    folders = ([(c.name, c.folder) for c in components(args.model_dir) if c.sharded]
+               if is_pipeline(args.model_dir) else [(None, args.model_dir)])
+    plans = {name: plan(build_model(folder, meta="all"), rules) for name, folder in folders}
+    if args.format == "json":
+        import json
+
+        from .engine.report import plan_as_dict
+
+        data = {name: plan_as_dict(p, args.world_size) for name, p in plans.items()}
+        print(json.dumps(data[None] if None in data else data, indent=2))
+    else:
+        print("\n\n".join((f"[{name}]\n" if name else "") + plan_as_text(p, args.world_size)
+                          for name, p in plans.items()))
     return 0
 
 
 def _print_run(results) -> None:
     first = results[0].value
     print(first["plan"])
-    print(f"split: {first['split']}; world size {first['world_size']}")
+    print(f"split: {first['split']}; world size {first['world_size']}; " + "; ".join(first["notes"]))
     for r in results:
         v = r.value
         print(f"rank {r.rank}: load {v['load_s']:.2f} s, read {v['read_mib']:.1f} MiB, VmRSS {v['vmrss_mib']:.0f} MiB "
@@ -40,6 +53,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_run(results)
         if args.out:
             print(f"latents written to {args.out}")
+        if results[0].value["image"]:
+            print(f"image written to {results[0].value['image']}")
     return 0
 
 

@@ -43,14 +43,9 @@ def unsharded_latents(model_dir: Path, steps: int, seed: int):
     from ..engine.denoise import DenoisingRunner
     from ..engine.inputs import example_inputs
 
-    from safetensors.torch import load_file
+    from ..engine.build import load_plain
 
-    config = json.loads((model_dir / "config.json").read_text())
-    model = diffusers.FluxTransformer2DModel.from_config(config).eval()
-    state = {}
-    for path in sorted(model_dir.glob("*.safetensors")):
-        state.update(load_file(str(path)))
-    model.load_state_dict(state, strict=True)
+    model = load_plain(model_dir)
     example = example_inputs(model, seed=seed)
     runner = DenoisingRunner(model, diffusers.FlowMatchEulerDiscreteScheduler(), progress=False,
                              timestep_scale=example.timestep_scale)

@@ -89,3 +89,16 @@ def build_model(model_dir: str | Path, *, meta: str = "params", dtype: torch.dty
     if dtype is not None:
         model = model.to(dtype)
     return model.eval()
+
+
+def load_plain(model_dir: str | Path) -> nn.Module:
+    """The whole model of ``model_dir`` in this process, unsharded: built from its config, weights loaded
+    strictly from its safetensors files (for references, VAEs and other small components)."""
+    from safetensors.torch import load_file
+
+    model = build_model(model_dir, meta="params")
+    state: dict = {}
+    for path in sorted(Path(model_dir).glob("*.safetensors")):
+        state.update(load_file(str(path)))
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval()

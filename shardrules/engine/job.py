@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import resource
 import time
 from pathlib import Path
@@ -9,24 +10,26 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from ..errors import ShardRulesError
 from ..rules import load_rules
 from .denoise import DenoisingRunner
 from .inputs import example_inputs
 from .load import LoadStats, load_sharded
+from .pipeline import components, is_pipeline
 from .report import plan_summary
+from .wrapped import get_wrapped_attr
 
 
-def _scheduler(model_dir: Path):
-    """The pipeline's scheduler when the folder has one, else flow-matching Euler."""
+def _scheduler(folder: Path):
+    """The pipeline's scheduler when there is one (in the folder or beside it), else flow-matching Euler."""
     import diffusers
 
-    folder = model_dir.parent / "scheduler"
-    if (folder / "scheduler_config.json").exists():
-        import json
-
-        name = json.loads((folder / "scheduler_config.json").read_text()).get("_class_name")
-        if name and hasattr(diffusers, name):
-            return getattr(diffusers, name).from_pretrained(str(folder))
+    for candidate in (folder / "scheduler", folder.parent / "scheduler"):
+        config = candidate / "scheduler_config.json"
+        if config.exists():
+            name = json.loads(config.read_text()).get("_class_name")
+            if name and hasattr(diffusers, name):
+                return getattr(diffusers, name).from_config(json.loads(config.read_text()))
     return diffusers.FlowMatchEulerDiscreteScheduler()
 
 
@@ -38,34 +41,90 @@ def _vmrss_mib() -> float:
     return float("nan")
 
 
+def _encode(encoder, length: int, batch: int, seed: int) -> torch.Tensor:
+    """Hidden states of seeded random token ids (no tokenizer is needed or downloaded)."""
+    vocab = get_wrapped_attr(encoder, "config").vocab_size
+    ids = torch.randint(2, vocab, (batch, length), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return encoder(input_ids=ids)[0]
+
+
+def _save_image(vae_folder: Path, latents: torch.Tensor, path: str) -> None:
+    from PIL import Image
+
+    from .build import load_plain
+
+    vae = load_plain(vae_folder)
+    config = vae.config
+    scaled = latents.float() / getattr(config, "scaling_factor", 1.0)
+    with torch.no_grad():
+        image = vae.decode(scaled).sample
+    if image.dim() == 5:  # video: the first frame
+        image = image[:, :, 0]
+    pixels = ((image[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    Image.fromarray(pixels).save(path)
+
+
 def run_model(rank: int, world_size: int, model_dir: str, rules: list[str] | None = None, steps: int = 4,
               guidance: float | None = None, dtype: str | None = None, seed: int = 0, batch: int = 1,
               out: str | None = None, split: str = "auto") -> dict:
-    """Load ``model_dir`` sharded over the process group, run ``steps`` denoising steps, return figures."""
-    model_dir_path = Path(model_dir)
+    """Load ``model_dir`` sharded over the process group, run ``steps`` denoising steps, return figures.
+
+    For a pipeline folder the transformer and the text encoders are sharded; the first text encoder encodes
+    seeded token ids into the conditioning, and the VAE (on rank 0) decodes the result into a PNG.
+    """
+    folder = Path(model_dir)
     stats = LoadStats()
     torch_dtype = getattr(torch, dtype) if dtype else None
-    model = load_sharded(model_dir_path, rules=load_rules(*(rules or [])), dtype=torch_dtype, stats=stats)
+    rule_set = load_rules(*(rules or []))
+    notes = []
+    encoder = vae_folder = None
+    if is_pipeline(folder):
+        parts = {c.name: c for c in components(folder)}
+        if "transformer" not in parts:
+            raise ShardRulesError(f"{folder}/model_index.json lists no transformer")
+        model = load_sharded(parts["transformer"].folder, rule_set, dtype=torch_dtype, stats=stats)
+        if "text_encoder" in parts:
+            encoder = load_sharded(parts["text_encoder"].folder, rule_set, dtype=torch_dtype, progress=False)
+        if "vae" in parts:
+            vae_folder = parts["vae"].folder
+    else:
+        model = load_sharded(folder, rule_set, dtype=torch_dtype, stats=stats)
     example = example_inputs(model, batch=batch, seed=seed)
-    runner = DenoisingRunner(model, _scheduler(model_dir_path), split=split, timestep_scale=example.timestep_scale)
+    if encoder is not None:
+        random_states = example.model_kwargs["encoder_hidden_states"]
+        states = _encode(encoder, random_states.shape[1], batch, seed)
+        if states.shape[-1] != random_states.shape[-1]:
+            raise ShardRulesError(f"text encoder width {states.shape[-1]} does not fit the transformer's "
+                                  f"{random_states.shape[-1]}")
+        example.model_kwargs["encoder_hidden_states"] = states
+        example.negative_model_kwargs["encoder_hidden_states"] = _encode(encoder, states.shape[1], batch, seed + 1)
+        notes.append("conditioning: the text encoder on seeded token ids")
+    else:
+        notes.append("conditioning: seeded random tensors (no text encoder)")
+    runner = DenoisingRunner(model, _scheduler(folder), split=split, timestep_scale=example.timestep_scale)
     began = time.perf_counter()
     latents = runner.run(example.latents, num_inference_steps=steps, guidance_scale=guidance,
                          model_kwargs=example.model_kwargs,
                          negative_model_kwargs=example.negative_model_kwargs if guidance is not None else None)
     seconds = time.perf_counter() - began
+    image = None
     if rank == 0 and out:
         from safetensors.torch import save_file
 
         save_file({"latents": latents.float().contiguous()}, out)
+        if vae_folder is not None:
+            image = str(Path(out).with_suffix(".png"))
+            _save_image(vae_folder, latents, image)
     return {
         "plan": plan_summary(stats.plan, world_size) if rank == 0 else None,
+        "notes": notes,
+        "image": image,
         "load_s": stats.seconds,
         "read_mib": stats.bytes_read / 2**20,
         "vmrss_mib": _vmrss_mib(),
         "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "step_s": seconds / steps,
         "split": runner.resolve_split(example.latents.shape[0], guidance is not None),
-        "latents_abs_mean": latents.float().abs().mean().item(),
         "world_size": dist.get_world_size(),
     }
-

@@ -222,12 +222,21 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
                  dtype: torch.dtype | None = None, *, model: nn.Module | None = None,
                  mp_policy: MixedPrecisionPolicy | None = None, reshard_after_forward: bool | int | None = None,
                  offload: bool | OffloadPolicy | None = None, stats: LoadStats | None = None,
-                 progress: bool = True) -> nn.Module:
+                 progress: bool = True) -> nn.Module | dict[str, nn.Module]:
     """Build (or take) a model with parameters on meta, shard it by its rules and load its weights.
 
     Must run in an initialised process group, on every rank. ``model`` is a model already built with
-    parameters on the meta device (for classes that do not build from ``config.json``).
+    parameters on the meta device (for classes that do not build from ``config.json``). For a diffusers
+    pipeline folder (``model_index.json``) every transformer and text encoder is loaded, each sharded by its
+    own rules, and a dict from component name to model is returned.
     """
+    from .pipeline import components, is_pipeline
+
+    if model is None and is_pipeline(model_dir):
+        return {c.name: load_sharded(c.folder, rules, mesh, dtype, mp_policy=mp_policy,
+                                     reshard_after_forward=reshard_after_forward, offload=offload,
+                                     stats=stats, progress=progress)
+                for c in components(model_dir) if c.sharded}
     if not dist.is_initialized():
         raise ShardRulesError("load_sharded needs an initialised process group (torch.distributed."
                               "init_process_group, or run under torchrun / shardrules run)")
