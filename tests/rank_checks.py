@@ -13,7 +13,7 @@ from shardrules import LoadStats, load_sharded
 
 
 def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = None, mesh_shape=None,
-                    atol: float = 1e-5, mixed_bf16: bool = False) -> dict:
+                    atol: float = 1e-5, mixed_bf16: bool = False, fallback: bool = False) -> dict:
     """Load each saved model sharded and compare its forward output with the unsharded reference."""
     from torch.distributed.device_mesh import init_device_mesh
 
@@ -26,7 +26,10 @@ def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = Non
             from torch.distributed.fsdp import MixedPrecisionPolicy
 
             mp_policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-        model = load_sharded(case["dir"], mesh=mesh, stats=stats, progress=False, mp_policy=mp_policy,
+        from shardrules import load_rules
+
+        rules = load_rules().without_models() if fallback else None  # plan by block-class or numbered blocks
+        model = load_sharded(case["dir"], rules=rules, mesh=mesh, stats=stats, progress=False, mp_policy=mp_policy,
                              dtype=getattr(torch, dtype) if dtype else None)
         param_dtypes = sorted({str(p.dtype) for p in model.parameters()})  # before forward unshards the root
         with torch.no_grad():

@@ -58,3 +58,11 @@ def test_each_rank_reads_only_its_rows(loaded, class_name):
         assert r["bytes_replicated"] == replicated
         assert r["bytes_sharded"] <= sharded / 2 * 1.05, r
         assert r["bytes_read"] == r["bytes_sharded"] + r["bytes_replicated"]
+
+
+def test_fallback_plans_shard_correctly_too(saved):
+    """Without the explicit entries, block-class and numbered-block plans give the unsharded output."""
+    for result in values(run_ranks("rank_checks:forward_matches", cases=saved, fallback=True)):
+        for class_name, got in result.items():
+            assert got["source"] in ("block-class", "common-numbered-block"), (class_name, got["source"])
+            assert got["close"], (class_name, got["max_abs_diff"])
