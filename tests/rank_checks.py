@@ -117,10 +117,14 @@ def denoise_matches(rank, world_size, cases: list[dict], combos: list[dict]) -> 
 def wrapped_attr_on_fsdp(rank, world_size) -> dict:
     from shardrules import get_wrapped_attr, plan, shard
 
+    from torch.nn.parallel import DistributedDataParallel
+
     model = tiny_models.build("WanTransformer3DModel")
     shard(model, plan(model))
+    ddp = DistributedDataParallel(tiny_models.build("SanaTransformer2DModel"))
     return {"class": type(model).__name__, "num_layers": get_wrapped_attr(model, "config").num_layers,
-            "dtype": str(get_wrapped_attr(model, "dtype"))}
+            "dtype": str(get_wrapped_attr(model, "dtype")),
+            "ddp": [type(ddp).__name__, get_wrapped_attr(ddp, "config").num_layers]}
 
 
 def fail_while_loading(rank, world_size, model_dir: str, rules: str, how: str) -> dict:

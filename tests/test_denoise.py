@@ -161,7 +161,8 @@ def test_wrapped_attr_fsdp1_style_and_cycles():
     assert get_wrapped_attr(loop, "config", None) is None
 
 
-def test_wrapped_attr_on_fsdp2_sharded_model(tmp_path):
+def test_wrapped_attr_on_fsdp2_sharded_and_ddp_models():
     results = values(run_ranks("rank_checks:wrapped_attr_on_fsdp", world_size=2))
     for result in results:
-        assert result == {"class": "FSDPWanTransformer3DModel", "num_layers": 2, "dtype": "torch.float32"}
+        assert result == {"class": "FSDPWanTransformer3DModel", "num_layers": 2, "dtype": "torch.float32",
+                          "ddp": ["DistributedDataParallel", 2]}
