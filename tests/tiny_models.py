@@ -48,6 +48,15 @@ CONFIGS: dict[str, dict] = {
         num_cross_attention_heads=2, cross_attention_head_dim=8, cross_attention_dim=16, caption_channels=8,
         sample_size=8, patch_size=(1, 2, 2),
     ),
+    "HunyuanVideo15Transformer3DModel": dict(
+        in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=16, num_layers=2,
+        num_refiner_layers=1, text_embed_dim=16, text_embed_2_dim=8, image_embed_dim=8, rope_axes_dim=(4, 6, 6),
+        target_size=32,
+    ),
+    "HunyuanImageTransformer2DModel": dict(
+        in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=16, num_layers=1,
+        num_single_layers=1, num_refiner_layers=1, patch_size=(1, 1), text_embed_dim=16, rope_axes_dim=(8, 8),
+    ),
 }
 
 # The units the embedded explicit rules must choose, bottom-up.
@@ -65,6 +74,10 @@ EXPECTED_UNITS: dict[str, list[str]] = {
     "Flux2Transformer2DModel": ["single_transformer_blocks.0", "transformer_blocks.0"],
     "WanVACETransformer3DModel": ["vace_blocks.0", "blocks.1", "blocks.0"],
     "SanaVideoTransformer3DModel": ["transformer_blocks.1", "transformer_blocks.0"],
+    "HunyuanVideo15Transformer3DModel": ["transformer_blocks.1", "transformer_blocks.0",
+                                         "context_embedder.token_refiner.refiner_blocks.0"],
+    "HunyuanImageTransformer2DModel": ["single_transformer_blocks.0", "transformer_blocks.0",
+                                       "context_embedder.token_refiner.refiner_blocks.0"],
 }
 
 

@@ -111,7 +111,29 @@ def _sana_video(config, batch, rand):
             dict(encoder_hidden_states=rand(batch, 6, _cfg(config, "caption_channels"))), 1.0)
 
 
+def _hunyuan_video_15(config, batch, rand):
+    return (rand(batch, _cfg(config, "in_channels"), 1, 4, 4),
+            dict(encoder_hidden_states=rand(batch, 6, _cfg(config, "text_embed_dim")),
+                 encoder_attention_mask=torch.ones(batch, 6),
+                 encoder_hidden_states_2=rand(batch, 4, _cfg(config, "text_embed_2_dim")),
+                 encoder_attention_mask_2=torch.ones(batch, 4),
+                 image_embeds=rand(batch, 4, _cfg(config, "image_embed_dim"))), 1.0)
+
+
+def _hunyuan_image(config, batch, rand):
+    kwargs = dict(encoder_hidden_states=rand(batch, 6, _cfg(config, "text_embed_dim")),
+                  encoder_attention_mask=torch.ones(batch, 6))
+    if _cfg(config, "text_embed_2_dim"):
+        kwargs.update(encoder_hidden_states_2=rand(batch, 4, _cfg(config, "text_embed_2_dim")),
+                      encoder_attention_mask_2=torch.ones(batch, 4))
+    if _cfg(config, "guidance_embeds"):
+        kwargs["guidance"] = torch.full((batch,), 3500.0)
+    return rand(batch, _cfg(config, "in_channels"), 4, 4), kwargs, 1.0
+
+
 _BUILDERS = {
+    "HunyuanVideo15Transformer3DModel": _hunyuan_video_15,
+    "HunyuanImageTransformer2DModel": _hunyuan_image,
     "Flux2Transformer2DModel": _flux2,
     "WanVACETransformer3DModel": _wan_vace,
     "SanaVideoTransformer3DModel": _sana_video,
