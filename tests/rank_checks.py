@@ -34,7 +34,7 @@ def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = Non
         param_dtypes = sorted({str(p.dtype) for p in model.parameters()})  # before forward unshards the root
         with torch.no_grad():
             kwargs = tiny_models.inputs(case["class"], batch=1, dtype=getattr(torch, dtype) if dtype else None)
-            got = model(**kwargs, return_dict=False)[0]
+            got = tiny_models.first_output(model(**kwargs, return_dict=False))
         want = load_file(case["ref"])["out"]
         out[case["class"]] = {
             "max_abs_diff": (got.float() - want.float()).abs().max().item(),

@@ -21,7 +21,8 @@ def save_case(root, class_name, max_shard_size=None, dtype=None):
     if dtype is not None:
         model = model.to(dtype)
     with torch.no_grad():
-        out = model(**tiny_models.inputs(class_name, batch=1, dtype=dtype), return_dict=False)[0]
+        out = tiny_models.first_output(model(**tiny_models.inputs(class_name, batch=1, dtype=dtype),
+                                             return_dict=False))
     save_file({"out": out.contiguous()}, str(root / f"{class_name}.ref.safetensors"))
     return {"class": class_name, "dir": str(model_dir), "ref": str(root / f"{class_name}.ref.safetensors")}
 

@@ -53,7 +53,8 @@ def test_without_block_attributes_common_numbered_block_is_used(rules, class_nam
     p = plan(model, rules.without_models())
     assert p.source == "common-numbered-block"
     assert [a.strategy for a in p.attempts] == ["explicit", "block-class", "common-numbered-block"]
-    assert all(u.split(".")[-2] in ("blocks", "transformer_blocks", "single_transformer_blocks") for u in p.units)
+    assert all(u.split(".")[-2] in ("blocks", "layers", "transformer_blocks", "single_transformer_blocks")
+               for u in p.units)
 
 
 class Plain(nn.Module):

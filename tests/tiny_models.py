@@ -57,6 +57,10 @@ CONFIGS: dict[str, dict] = {
         in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=16, num_layers=1,
         num_single_layers=1, num_refiner_layers=1, patch_size=(1, 1), text_embed_dim=16, rope_axes_dim=(8, 8),
     ),
+    "ZImageTransformer2DModel": dict(
+        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=4, dim=32, n_layers=2, n_refiner_layers=1,
+        n_heads=2, n_kv_heads=2, cap_feat_dim=16, axes_dims=[4, 6, 6], axes_lens=[64, 32, 32],
+    ),
 }
 
 # The units the embedded explicit rules must choose, bottom-up.
@@ -78,6 +82,7 @@ EXPECTED_UNITS: dict[str, list[str]] = {
                                          "context_embedder.token_refiner.refiner_blocks.0"],
     "HunyuanImageTransformer2DModel": ["single_transformer_blocks.0", "transformer_blocks.0",
                                        "context_embedder.token_refiner.refiner_blocks.0"],
+    "ZImageTransformer2DModel": ["layers.1", "layers.0", "context_refiner.0", "noise_refiner.0"],
 }
 
 
@@ -94,6 +99,14 @@ def inputs(class_name: str, batch: int = 1, seed: int = 0, dtype: torch.dtype | 
     from the package's example inputs at timestep 500."""
     from shardrules.engine.inputs import example_inputs
 
+    if class_name == "ZImageTransformer2DModel":  # lists of per-image tensors, not a batch; no runner support
+        g = torch.Generator().manual_seed(seed)
+        kwargs = dict(x=[torch.randn(4, 1, 8, 8, generator=g) for _ in range(batch)], t=torch.full((batch,), 0.5),
+                      cap_feats=[torch.randn(6, 16, generator=g) for _ in range(batch)])
+        if dtype is not None:
+            kwargs = {k: [v.to(dtype) for v in vs] if isinstance(vs, list) else vs.to(dtype)
+                      for k, vs in kwargs.items()}
+        return kwargs
     example = example_inputs(build(class_name, device="meta"), batch=batch, seed=seed)
     kwargs = dict(example.model_kwargs, hidden_states=example.latents,
                   timestep=torch.full((batch,), 500.0 * example.timestep_scale))
@@ -101,3 +114,9 @@ def inputs(class_name: str, batch: int = 1, seed: int = 0, dtype: torch.dtype | 
         kwargs = {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
                   for k, v in kwargs.items()}
     return kwargs
+
+
+def first_output(out) -> torch.Tensor:
+    """The first output of a forward with ``return_dict=False`` (Z-Image returns a list per image)."""
+    first = out[0]
+    return torch.stack(first) if isinstance(first, list) else first
