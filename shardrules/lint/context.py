@@ -81,9 +81,13 @@ class ModelAnalysis:
 
         return {i for i in compiled_rule(rule).select(self.facts) if i}
 
-    def location(self):
-        """Where a finding about the model as a whole goes: the resolution order."""
-        return self.ruleset.order_where
+    def finding(self, code: str, message: str, severity: str):
+        """A finding about the model as a whole, placed on the resolution order that planned it."""
+        from .findings import Finding
+
+        where = self.ruleset.order_where
+        return Finding(where.path, where.line, where.column, where.line, where.column + 1, code,
+                       f"{self.model_dir}: {message}", severity)
 
 
 def analyses(ctx: LintContext) -> list[ModelAnalysis]:

@@ -1,60 +1,25 @@
-"""The one table from code to check."""
+"""The one table from code to check: each module of ``checks`` names its code, and is listed here once."""
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
-from .checks import (
-    syntax_error,
-    unknown_field,
-    type_error,
-    limit_exceeded,
-    toml_syntax,
-    unknown_key,
-    missing_key,
-    wrong_value,
-    duplicate_model,
-    unknown_strategy,
-    missing_schema,
-    shadowed_model,
-    never_holds,
-    duplicate_rule,
-    glob_never_matches,
-    rule_matches_nothing,
-    no_unit,
-    container_unit,
-    tied_parameter,
-    nested_units,
-    catches_per_layer,
-    strategy_skipped,
+_MODULES = (
+    "syntax_error", "unknown_field", "type_error", "limit_exceeded",
+    "toml_syntax", "unknown_key", "missing_key", "wrong_value", "duplicate_model", "unknown_strategy",
+    "missing_schema",
+    "shadowed_model", "never_holds", "duplicate_rule", "glob_never_matches",
+    "rule_matches_nothing", "no_unit", "container_unit", "tied_parameter", "nested_units", "catches_per_layer",
+    "strategy_skipped",
 )
 
-CHECKS: dict[str, ModuleType] = {module.CODE: module for module in (
-    syntax_error,
-    unknown_field,
-    type_error,
-    limit_exceeded,
-    toml_syntax,
-    unknown_key,
-    missing_key,
-    wrong_value,
-    duplicate_model,
-    unknown_strategy,
-    missing_schema,
-    shadowed_model,
-    never_holds,
-    duplicate_rule,
-    glob_never_matches,
-    rule_matches_nothing,
-    no_unit,
-    container_unit,
-    tied_parameter,
-    nested_units,
-    catches_per_layer,
-    strategy_skipped,
-)}
+CHECKS: dict[str, ModuleType] = {}
+for _name in _MODULES:
+    _module = importlib.import_module(f"{__package__}.checks.{_name}")
+    CHECKS[_module.CODE] = _module
+CHECKS = dict(sorted(CHECKS.items()))
 
 
 def explain(code: str) -> str:
-    module = CHECKS[code]
-    return module.__doc__.strip()
+    return CHECKS[code].__doc__.strip()

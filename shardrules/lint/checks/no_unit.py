@@ -23,12 +23,9 @@ SEVERITY = "error"
 
 from ...errors import NoUnitError
 from ..context import analyses
-from ..findings import Finding
 
 
 def check(ctx):
     for analysis in analyses(ctx):
         if isinstance(analysis.error, NoUnitError):
-            where = analysis.location()
-            yield Finding(where.path, where.line, where.column, where.line, where.column + 1, CODE,
-                          f"{analysis.model_dir}: {analysis.error}", SEVERITY)
+            yield analysis.finding(CODE, str(analysis.error), SEVERITY)

@@ -23,7 +23,6 @@ SEVERITY = "info"
 
 from ...rules import RuleSet
 from ..context import analyses
-from ..findings import Finding
 
 
 def check(ctx):
@@ -44,7 +43,5 @@ def check(ctx):
                 other = plan(analysis.model, alone)
             except PlanError:
                 continue
-            where = analysis.location()
-            yield Finding(where.path, where.line, where.column, where.line, where.column + 1, CODE,
-                          f"{analysis.model_dir}: {strategy} would choose {len(other.units)} units; skipped "
-                          f"because {analysis.plan.source} chose {len(analysis.plan.units)}", SEVERITY)
+            yield analysis.finding(CODE, f"{strategy} would choose {len(other.units)} units; skipped because "
+                                         f"{analysis.plan.source} chose {len(analysis.plan.units)}", SEVERITY)

@@ -34,6 +34,4 @@ def check(ctx):
                 rule = rules[0]
                 yield Finding.at(rule.source, 0, len(rule.text), CODE, str(analysis.error), SEVERITY)
             else:
-                where = analysis.location()
-                yield Finding(where.path, where.line, where.column, where.line, where.column + 1, CODE,
-                              str(analysis.error), SEVERITY)
+                yield analysis.finding(CODE, str(analysis.error), SEVERITY)
