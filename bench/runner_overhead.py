@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -113,7 +112,7 @@ def split_speed() -> None:
         print(f"  rank {r.rank}: both branches on every rank {n * 1e3:7.1f} ms/step, split over ranks "
               f"{g * 1e3:7.1f} ms/step: {n / g:.2f}x (goal >= 1.6x)")
         assert abs(v["guidance_latents"] - v["none_latents"]) < 1e-5
-    print(f"\nsame, batch of 2, no guidance: each rank takes one item (split='batch') or both ('none'):")
+    print("\nsame, batch of 2, no guidance: each rank takes one item (split='batch') or both ('none'):")
     for r in results:
         v = r.value
         b, n = min(v["batch_batch2"]), min(v["none_batch2"])

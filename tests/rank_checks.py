@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from safetensors.torch import load_file
 
 import tiny_models

@@ -6,7 +6,6 @@ import json
 import struct
 
 import pytest
-import torch
 from safetensors.torch import load_file, save_file
 
 import tiny_models

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import tiny_models
 import toy_models
 from multirank import run_ranks, values
 from test_load_multirank import save_case

@@ -124,7 +124,8 @@ class Checkpoint:
                     weight_map = json.loads(index_path.read_text())["weight_map"]
                     shards = sorted(set(weight_map.values()))
                 except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                    raise CheckpointError(f"{index_path}: not a safetensors index ({exc})", path=str(index_path))
+                    raise CheckpointError(f"{index_path}: not a safetensors index ({exc})",
+                                          path=str(index_path)) from None
                 missing = [s for s in shards if not (self.model_dir / s).exists()]
                 if missing:
                     raise CheckpointError(f"{index_path} names shard file {missing[0]}, which does not exist",

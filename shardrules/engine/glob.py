@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-# A segment is a list of atoms: a literal character, None for "?", or (negated, frozenset, ranges) for a class.
-Atom = "str | None | tuple[bool, frozenset[str], tuple[tuple[str, str], ...]]"
+# A segment is a list of atoms: a literal character, None for "?", or (negated, chars, ranges) for a class.
 
 
 def _parse_class(pattern: str, i: int):

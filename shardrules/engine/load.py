@@ -77,7 +77,6 @@ class _Target:
     aliases: tuple[str, ...]
     shape: tuple[int, ...]
     dtype: torch.dtype
-    is_buffer: bool
     loader: object = None  # a weight_loader of the pre-shard parameter
     pre_shard: nn.Parameter | None = None
 
@@ -92,14 +91,14 @@ def _targets(model: nn.Module) -> dict[str, _Target]:
     targets: dict[str, _Target] = {}
     for pid, names in by_param.items():
         param = params[pid]
-        targets[names[0]] = _Target(names[0], tuple(names), tuple(param.shape), param.dtype, False,
+        targets[names[0]] = _Target(names[0], tuple(names), tuple(param.shape), param.dtype,
                                     getattr(param, "weight_loader", None), param)
     for module_name, module in model.named_modules():
         for key, buf in module._buffers.items():
             if buf is None or key in module._non_persistent_buffers_set:
                 continue
             name = f"{module_name}.{key}" if module_name else key
-            targets[name] = _Target(name, (name,), tuple(buf.shape), buf.dtype, True)
+            targets[name] = _Target(name, (name,), tuple(buf.shape), buf.dtype)
     return targets
 
 

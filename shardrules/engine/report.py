@@ -43,10 +43,6 @@ def plan_as_dict(p: ShardPlan, world_size: int) -> dict:
     }
 
 
-def plan_as_json(p: ShardPlan, world_size: int) -> str:
-    return json.dumps(plan_as_dict(p, world_size), indent=2)
-
-
 def plan_as_text(p: ShardPlan, world_size: int) -> str:
     chosen_by = f"model '{p.model_rule}'" if p.model_rule else p.source
     lines = [

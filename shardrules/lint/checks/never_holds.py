@@ -21,7 +21,7 @@ CODE = "SR202"
 NAME = "never-holds"
 SEVERITY = "error"
 
-from ...grammar.tree import FIELDS, INT, And, Compare, Expr, InList, IsDigit, IsRoot, Matches, Or
+from ...grammar.tree import FIELDS, INT, And, Compare, Expr, InList, IsDigit, IsRoot, Or
 from ..findings import Finding
 
 _NON_NEGATIVE = ("depth", "params", "index")
