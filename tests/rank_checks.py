@@ -188,3 +188,12 @@ def encoder_matches(rank, world_size, cases: list[dict]) -> dict:
         out[case["class"]] = {"max_abs_diff": (got - want).abs().max().item(), "source": stats.plan.source,
                               "units": list(stats.plan.units)}
     return out
+
+
+def load_with_rules(rank, world_size, model_dir: str, rules: str, tensor: str) -> dict:
+    """Load with a user rule file; report one tensor's full value (sum and absolute sum)."""
+    from shardrules import load_rules
+
+    model = load_sharded(model_dir, rules=load_rules(rules), progress=False)
+    value = dict(model.named_parameters())[tensor].full_tensor()
+    return {"sum": value.sum().item(), "abs_sum": value.abs().sum().item()}

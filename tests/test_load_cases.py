@@ -7,6 +7,7 @@ import json
 import torch
 from safetensors.torch import load_file, save_file
 
+import tiny_models
 import toy_models
 from multirank import run_ranks, values
 from test_load_multirank import save_case
@@ -122,3 +123,39 @@ def test_strict_errors_on_every_rank(tmp_path):
             assert folder in got["message"] or folder in (got["path"] or ""), (rank, name, got)
     unexpected = results[0][names.index("unexpected")]["message"]
     assert "did you mean 'proj_out.weight'" in unexpected
+
+
+def test_rename_drop_and_allow_init_while_loading(tmp_path):
+    """A checkpoint with prefixed keys, an extra key and no proj_out.bias loads with the right rules."""
+    model = tiny_models.build("SD3Transformer2DModel")
+    model.save_pretrained(tmp_path / "m", safe_serialization=True)
+    path = tmp_path / "m" / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(str(path))
+    want = tensors["proj_out.weight"].sum().item()
+    changed = {f"model.{k}": v for k, v in tensors.items() if k != "proj_out.bias"}
+    changed["model.ema_decay"] = torch.zeros(1)
+    save_file(changed, str(path))
+    rules = tmp_path / "sd3.toml"
+    rules.write_text("""schema = 1
+
+[[model]]
+name = "sd3"
+applies-to = "class == SD3Transformer2DModel"
+shard = ["container == transformer_blocks and index is digit"]
+allow-init = { "proj_out.bias" = "ones" }
+
+[[model.rename]]
+pattern = '^model\\.ema_decay$'
+replace = ''
+
+[[model.rename]]
+pattern = '^model\\.'
+replace = ''
+""")
+    results = values(run_ranks("rank_checks:load_with_rules", model_dir=str(tmp_path / "m"), rules=str(rules),
+                               tensor="proj_out.weight"))
+    for result in results:
+        assert abs(result["sum"] - want) < 1e-4
+    bias = values(run_ranks("rank_checks:load_with_rules", model_dir=str(tmp_path / "m"), rules=str(rules),
+                            tensor="proj_out.bias"))
+    assert all(r["sum"] == r["abs_sum"] == 4.0 for r in bias)  # initialised to ones: 4 output channels
