@@ -78,3 +78,11 @@ def test_run_on_two_ranks(pipeline, tmp_path):
         negative_model_kwargs=example.negative_model_kwargs)
     got = load_file(str(out))["latents"]
     assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+
+
+def test_rule_lint_checks_each_component_of_a_pipeline(pipeline):
+    result = subprocess.run([sys.executable, "-m", "shardrules.lint.cli", "--model", str(pipeline), "--select", "SR307"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"{pipeline / 'transformer'}: block-class would choose 2 units" in result.stdout
+    assert f"{pipeline / 'text_encoder'}: block-class would choose 2 units" in result.stdout

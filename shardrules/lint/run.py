@@ -43,7 +43,7 @@ def lint(paths: list[str], model_dirs: list[str] | None = None, select: list[str
             findings.append(text)
         else:
             sources.append((path, text))
-    models = [(d, _build(d)) for d in model_dirs or []]
+    models = [model for d in model_dirs or [] for model in _models(d)]
     return sorted(set(findings + lint_sources(sources, models, select, ignore, layered=bool(paths))))
 
 
@@ -69,11 +69,16 @@ def lint_sources(sources: list[tuple[str, str]], models: list | None = None, sel
     return [f for f in findings if _selected(f.code, select, ignore)]
 
 
-def _build(model_dir: str):
+def _models(model_dir: str) -> list[tuple[str, object]]:
+    """(folder, model on meta) for a model folder, or for each transformer and text encoder of a pipeline."""
     from ..engine.build import build_model
+    from ..engine.pipeline import components, is_pipeline
     from ..errors import ShardRulesError
 
     try:
-        return build_model(model_dir, meta="all")
+        if is_pipeline(model_dir):
+            return [(str(Path(model_dir) / c.name), build_model(c.folder, meta="all"))
+                    for c in components(model_dir) if c.sharded]
+        return [(model_dir, build_model(model_dir, meta="all"))]
     except ShardRulesError as exc:
         raise UsageError(f"--model {model_dir}: {exc}") from None
