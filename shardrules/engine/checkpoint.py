@@ -9,6 +9,7 @@ nothing is memory-mapped, so resident memory grows by what is read and no more.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import os
@@ -160,7 +161,8 @@ class Checkpoint:
         fd = self._fds.get(entry.path)
         if fd is None:
             fd = self._fds[entry.path] = os.open(entry.path, os.O_RDONLY)
-        view = memoryview(out.view(-1).view(torch.uint8).numpy()) if out.numel() else memoryview(b"")
+        # the tensor's own memory as a writable buffer (it stays alive, and contiguous, while we read)
+        view = memoryview((ctypes.c_char * nbytes).from_address(out.data_ptr())).cast("B")
         done = 0
         while done < nbytes:
             count = os.preadv(fd, [view[done:]], offset + done)
