@@ -39,7 +39,7 @@ def _print_run(results) -> None:
     print(f"split: {first['split']}; world size {first['world_size']}; " + "; ".join(first["notes"]))
     for r in results:
         v = r.value
-        print(f"rank {r.rank}: load {v['load_s']:.2f} s, read {v['read_mib']:.1f} MiB, VmRSS {v['vmrss_mib']:.0f} MiB "
+        print(f"rank {r.rank}: load {v['load_s']:.2f} s, read {v['read_mib']:.2f} MiB, VmRSS {v['vmrss_mib']:.0f} MiB "
               f"(peak {v['maxrss_mib']:.0f} MiB), {v['step_s'] * 1000:.1f} ms/step")
 
 
@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     kwargs = dict(model_dir=args.model_dir, rules=args.rules, steps=args.steps, guidance=args.guidance,
                   dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split)
     results = run_on_ranks("shardrules.engine.job:run_model", args.nproc, kwargs)
-    if results[0].rank == 0:
+    if results[0].rank == 0:  # under torchrun, only rank 0 prints
         _print_run(results)
         if args.out:
             print(f"latents written to {args.out}")

@@ -96,7 +96,7 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
     """Run ``target`` (``"module:function"``, called as ``f(rank, world_size, **kwargs)``) on ``nproc``
     ranks; return every rank's result. Raises :class:`RankFailure` naming the first rank that failed."""
     if in_torchrun():
-        return [_run_here(target, kwargs)]
+        return _run_here(target, kwargs)
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -142,14 +142,25 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
     return results
 
 
-def _run_here(target: str, kwargs: dict) -> RankResult:
+def _run_here(target: str, kwargs: dict) -> list[RankResult]:
+    """Under torchrun: run as this rank; every rank gets every rank's result (rank 0's first)."""
     import torch
     import torch.distributed as dist
 
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    if not dist.is_initialized():
+    created = not dist.is_initialized()
+    if created:
         backend = _backend(world_size)
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", rank)))
         dist.init_process_group(backend, timeout=timedelta(seconds=PG_TIMEOUT_S))
-    return RankResult(rank, True, _call(target, rank, world_size, kwargs))
+    kwargs = {k: v for k, v in kwargs.items() if k != "_threads"}
+    try:
+        value = _call(target, rank, world_size, kwargs)
+        gathered: list = [None] * world_size
+        dist.all_gather_object(gathered, value)
+    finally:
+        if created:  # a process group left alive makes gloo abort at exit
+            dist.destroy_process_group()
+    results = [RankResult(r, True, v) for r, v in enumerate(gathered)]
+    return results if rank == 0 else results[rank:] + results[:rank]

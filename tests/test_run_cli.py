@@ -65,3 +65,14 @@ def test_run_reports_a_bad_checkpoint(tmp_path):
                      r"'scale_shift_table' .*the file is truncated", result.stderr, re.M), result.stderr
     assert "  rank 0: CheckpointError" in result.stderr and "  rank 1: CheckpointError" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_under_torchrun_uses_its_ranks(tmp_path):
+    tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path, safe_serialization=True)
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             "-m", "shardrules.cli", "run", str(tmp_path), "--steps", "2"],
+                            capture_output=True, text=True, timeout=180, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("WanTransformer3DModel: 2 units chosen by explicit") == 1  # rank 0 prints
+    assert "rank 0: load" in result.stdout and "rank 1: load" in result.stdout
+    assert "terminate called" not in result.stderr
