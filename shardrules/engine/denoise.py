@@ -11,7 +11,8 @@ receives them names them. The rule, and why:
   ``eta`` (``DPMSolverMultistepScheduler.step``) therefore never receives ``eta``: passing everything
   through to ``**kwargs`` is the bug that broke Sana in other engines. This is the rule diffusers' own
   pipelines apply (``"eta" in signature(scheduler.step).parameters``).
-* A dropped argument is reported once per function and name with a ``UserWarning``, never silently.
+* A dropped argument is reported with a ``UserWarning`` naming the function and the argument, never
+  silently (Python's default filter shows each such message once).
 * The arguments the runner itself supplies (``hidden_states``, ``timestep``, ``return_dict`` to the
   transformer; the model output, timestep and sample to ``step``) are always passed.
 
@@ -77,20 +78,16 @@ def accepted_keywords(fn: Callable) -> frozenset[str]:
 accepted_keywords.cache_info = _keywords_of.cache_info  # type: ignore[attr-defined]
 accepted_keywords.cache_clear = _keywords_of.cache_clear  # type: ignore[attr-defined]
 
-_warned: set[tuple[int, str]] = set()  # (function, argument) pairs already reported
-
-
 def filter_kwargs(fn: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The part of ``kwargs`` that ``fn`` accepts; warns once for each argument it drops."""
+    """The part of ``kwargs`` that ``fn`` accepts; a ``UserWarning`` names each argument it drops (Python's
+    default warning filter shows each message once)."""
     accepted = accepted_keywords(fn)
     kept = {k: v for k, v in kwargs.items() if k in accepted}
     if len(kept) != len(kwargs):
         target = _target(fn.__func__ if inspect.ismethod(fn) else fn)[0]
-        for name in kwargs.keys() - kept.keys():
-            if (id(target), name) not in _warned:
-                _warned.add((id(target), name))
-                warnings.warn(f"{getattr(target, '__qualname__', target)!s} does not accept '{name}'; not passed",
-                              UserWarning, stacklevel=3)
+        for name in sorted(kwargs.keys() - kept.keys()):
+            warnings.warn(f"{getattr(target, '__qualname__', target)!s} does not accept '{name}'; not passed",
+                          UserWarning, stacklevel=3)
     return kept
 
 
