@@ -33,24 +33,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_run(results) -> None:
-    first = results[0].value
-    print(first["plan"])
-    print(f"split: {first['split']}; world size {first['world_size']}; " + "; ".join(first["notes"]))
-    for r in results:
-        v = r.value
-        print(f"rank {r.rank}: load {v['load_s']:.2f} s, read {v['read_mib']:.2f} MiB, VmRSS {v['vmrss_mib']:.0f} MiB "
-              f"(peak {v['maxrss_mib']:.0f} MiB), {v['step_s'] * 1000:.1f} ms/step")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from .launch import run_on_ranks
 
     kwargs = dict(model_dir=args.model_dir, rules=args.rules, steps=args.steps, guidance=args.guidance,
                   dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split)
+    from .engine.report import run_report
+
     results = run_on_ranks("shardrules.engine.job:run_model", args.nproc, kwargs)
     if results[0].rank == 0:  # under torchrun, only rank 0 prints
-        _print_run(results)
+        print(run_report([(r.rank, r.value) for r in results]))
         if args.out:
             print(f"latents written to {args.out}")
         if results[0].value["image"]:

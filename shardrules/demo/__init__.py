@@ -58,7 +58,7 @@ def run_demo(nproc: int = 2, steps: int = 4, seed: int = 0) -> bool:
 
     from safetensors.torch import load_file
 
-    from ..cli import _print_run
+    from ..engine.report import run_report
     from ..launch import run_on_ranks
 
     began = time.perf_counter()
@@ -68,7 +68,7 @@ def run_demo(nproc: int = 2, steps: int = 4, seed: int = 0) -> bool:
         out = str(Path(tmp) / "latents.safetensors")
         results = run_on_ranks("shardrules.engine.job:run_model", nproc,
                                dict(model_dir=str(model_dir), steps=steps, seed=seed, out=out))
-        _print_run(results)
+        print(run_report([(r.rank, r.value) for r in results]))
         sharded = load_file(out)["latents"]
     reference = unsharded_latents(model_dir, steps, seed)
     diff = (sharded - reference).abs().max().item()
