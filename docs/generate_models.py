@@ -5,7 +5,8 @@
 
 Plans come from each class's default (full-size) config on the meta device. The last column says whether
 the test suite proves that the model, sharded over 2 ranks, computes what the unsharded model does
-(tests/test_load_multirank.py for transformers, tests/test_model_coverage.py for text encoders).
+(tests/test_load_multirank.py for transformers with explicit rules, tests/test_model_coverage.py for text
+encoders and for transformers the fallbacks plan).
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ def rows() -> tuple[list[str], list[str]]:
     from torch import nn
 
     import tiny_encoders
+    import tiny_fallback
     import tiny_models
     from diffusers.models import transformers as diffusers_transformers
     from shardrules import load_rules, plan
 
     rules = load_rules()
-    proven = set(tiny_models.CONFIGS) | set(tiny_encoders.CONFIGS)
+    proven = set(tiny_models.CONFIGS) | set(tiny_encoders.CONFIGS) | set(tiny_fallback.CONFIGS)
     classes = [("diffusers", name, getattr(diffusers_transformers, name)) for name in sorted(dir(diffusers_transformers))
                if inspect.isclass(getattr(diffusers_transformers, name))
                and issubclass(getattr(diffusers_transformers, name), nn.Module)]

@@ -197,3 +197,18 @@ def load_with_rules(rank, world_size, model_dir: str, rules: str, tensor: str) -
     model = load_sharded(model_dir, rules=load_rules(rules), progress=False)
     value = dict(model.named_parameters())[tensor].full_tensor()
     return {"sum": value.sum().item(), "abs_sum": value.abs().sum().item()}
+
+
+def fallback_matches(rank, world_size, cases: list[dict]) -> dict:
+    """Load each fallback-planned model sharded and compare its forward with the unsharded reference."""
+    import tiny_fallback
+
+    out = {}
+    for case in cases:
+        stats = LoadStats()
+        model = load_sharded(case["dir"], stats=stats, progress=False)
+        got = tiny_fallback.output(model, case["class"])
+        want = load_file(case["ref"])["out"]
+        out[case["class"]] = {"max_abs_diff": (got - want).abs().max().item(), "source": stats.plan.source,
+                              "units": len(stats.plan.units)}
+    return out

@@ -30,3 +30,37 @@ def test_text_encoder_sharded_equals_unsharded(encoders, class_name):
         assert got["max_abs_diff"] <= 1e-5, (rank, got)
         assert got["source"] == "explicit"
         assert got["units"] == tiny_encoders.EXPECTED_UNITS[class_name]
+
+
+@pytest.fixture(scope="module")
+def fallbacks(tmp_path_factory):
+    import tiny_fallback
+
+    root = tmp_path_factory.mktemp("fallback")
+    cases = []
+    for name in tiny_fallback.CONFIGS:
+        torch.manual_seed(0)
+        model = tiny_fallback.build(name)
+        model.save_pretrained(root / name, safe_serialization=True)
+        save_file({"out": tiny_fallback.output(model, name).contiguous()}, str(root / f"{name}.ref.safetensors"))
+        cases.append({"class": name, "dir": str(root / name), "ref": str(root / f"{name}.ref.safetensors")})
+    return values(run_ranks("rank_checks:fallback_matches", cases=cases))
+
+
+def test_fallback_planned_classes_shard_correctly(fallbacks, capsys):
+    """Transformers without an explicit rule: block-class or numbered-block plans, sharded == unsharded."""
+    from diffusers.models import transformers as diffusers_transformers
+
+    import tiny_fallback
+    import tiny_models
+
+    for rank, result in enumerate(fallbacks):
+        for name, got in result.items():
+            assert got["source"] in ("block-class", "common-numbered-block"), (rank, name, got)
+            assert got["units"] >= 1 and got["max_abs_diff"] <= 1e-5, (rank, name, got)
+    exported = sorted(n for n in dir(diffusers_transformers) if n.endswith(("Model", "Transformer", "Decoder")))
+    covered = set(tiny_fallback.CONFIGS) | set(tiny_models.CONFIGS)
+    with capsys.disabled():
+        print(f"\nfallback-planned classes proven sharded == unsharded: {sorted(tiny_fallback.CONFIGS)}")
+        print(f"classes without a sharded-forward check (no small config and inputs written for them yet): "
+              f"{[n for n in exported if n not in covered]}")

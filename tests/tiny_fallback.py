@@ -1,0 +1,83 @@
+"""Tiny instances of diffusers transformers that have no explicit rule: the fallbacks plan them.
+
+Each entry: a small config, and the forward's keyword arguments (seeded).
+"""
+
+from __future__ import annotations
+
+import torch
+
+import diffusers
+
+
+def _inputs(class_name: str, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape):
+        return torch.randn(*shape, generator=g)
+
+    t500, thalf = torch.tensor([500.0]), torch.tensor([0.5])
+    return {
+        "PixArtTransformer2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), encoder_hidden_states=r(1, 6, 8),
+                                                 timestep=t500,
+                                                 added_cond_kwargs={"resolution": None, "aspect_ratio": None}),
+        "CogVideoXTransformer3DModel": lambda: dict(hidden_states=r(1, 2, 4, 8, 8), encoder_hidden_states=r(1, 6, 16),
+                                                    timestep=t500),
+        "LTXVideoTransformer3DModel": lambda: dict(hidden_states=r(1, 32, 8), encoder_hidden_states=r(1, 6, 8),
+                                                   timestep=t500, encoder_attention_mask=torch.ones(1, 6),
+                                                   num_frames=2, height=4, width=4),
+        "MochiTransformer3DModel": lambda: dict(hidden_states=r(1, 4, 2, 8, 8), encoder_hidden_states=r(1, 6, 16),
+                                                timestep=t500, encoder_attention_mask=torch.ones(1, 6)),
+        "AuraFlowTransformer2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), encoder_hidden_states=r(1, 6, 16),
+                                                   timestep=t500),
+        "ChromaTransformer2DModel": lambda: dict(hidden_states=r(1, 16, 16), encoder_hidden_states=r(1, 5, 32),
+                                                 timestep=thalf, img_ids=torch.zeros(16, 3),
+                                                 txt_ids=torch.zeros(5, 3)),
+        "Lumina2Transformer2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), timestep=thalf,
+                                                  encoder_hidden_states=r(1, 6, 16),
+                                                  encoder_attention_mask=torch.ones(1, 6, dtype=torch.bool)),
+        "SkyReelsV2Transformer3DModel": lambda: dict(hidden_states=r(1, 4, 2, 8, 8), timestep=t500,
+                                                     encoder_hidden_states=r(1, 6, 32)),
+        "AllegroTransformer3DModel": lambda: dict(hidden_states=r(1, 4, 2, 8, 8), encoder_hidden_states=r(1, 6, 8),
+                                                  timestep=t500),
+    }[class_name]()
+
+
+CONFIGS: dict[str, dict] = {
+    "PixArtTransformer2DModel": dict(sample_size=8, num_layers=2, attention_head_dim=8, num_attention_heads=2,
+                                     in_channels=4, out_channels=8, cross_attention_dim=16, caption_channels=8,
+                                     patch_size=2, use_additional_conditions=False, norm_num_groups=4),
+    "CogVideoXTransformer3DModel": dict(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=4,
+                                        num_layers=2, text_embed_dim=16, time_embed_dim=8, sample_width=8,
+                                        sample_height=8, sample_frames=5, patch_size=2, max_text_seq_length=6),
+    "LTXVideoTransformer3DModel": dict(in_channels=8, out_channels=8, num_attention_heads=2, attention_head_dim=8,
+                                       cross_attention_dim=16, num_layers=2, caption_channels=8),
+    "MochiTransformer3DModel": dict(patch_size=2, num_attention_heads=2, attention_head_dim=8, num_layers=2,
+                                    pooled_projection_dim=8, in_channels=4, text_embed_dim=16, time_embed_dim=8),
+    "AuraFlowTransformer2DModel": dict(sample_size=8, patch_size=2, in_channels=4, num_mmdit_layers=1,
+                                       num_single_dit_layers=1, attention_head_dim=8, num_attention_heads=2,
+                                       joint_attention_dim=16, caption_projection_dim=16, out_channels=4,
+                                       pos_embed_max_size=64),
+    "ChromaTransformer2DModel": dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
+                                     attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                     axes_dims_rope=(4, 6, 6), approximator_num_channels=8,
+                                     approximator_hidden_dim=16, approximator_layers=1),
+    "Lumina2Transformer2DModel": dict(sample_size=8, patch_size=2, in_channels=4, hidden_size=32, num_layers=2,
+                                      num_refiner_layers=1, num_attention_heads=2, num_kv_heads=2, cap_feat_dim=16,
+                                      axes_dim_rope=(4, 6, 6), axes_lens=(32, 32, 32)),
+    "SkyReelsV2Transformer3DModel": dict(patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12,
+                                         in_channels=4, out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64,
+                                         num_layers=2, rope_max_seq_len=32),
+    "AllegroTransformer3DModel": dict(patch_size=2, patch_size_t=1, num_attention_heads=2, attention_head_dim=8,
+                                      in_channels=4, out_channels=4, num_layers=2, cross_attention_dim=16,
+                                      caption_channels=8, sample_height=8, sample_width=8, sample_frames=2),
+}
+
+
+def build(class_name: str) -> torch.nn.Module:
+    return getattr(diffusers, class_name).from_config(CONFIGS[class_name]).eval()
+
+
+def output(model, class_name: str) -> torch.Tensor:
+    with torch.no_grad():
+        return model(**_inputs(class_name), return_dict=False)[0]
