@@ -1,6 +1,7 @@
-"""Tiny instances of diffusers transformers that have no explicit rule: the fallbacks plan them.
+"""Tiny instances of more diffusers transformers, called through their own forward (no runner inputs).
 
-Each entry: a small config, and the forward's keyword arguments (seeded).
+Most have no explicit rule: the fallbacks plan them. Each entry: a small config, and the forward's keyword
+arguments (seeded).
 """
 
 from __future__ import annotations
@@ -40,8 +41,31 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
                                                      encoder_hidden_states=r(1, 6, 32)),
         "AllegroTransformer3DModel": lambda: dict(hidden_states=r(1, 4, 2, 8, 8), encoder_hidden_states=r(1, 6, 8),
                                                   timestep=t500),
+        "DiTTransformer2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), timestep=t500,
+                                              class_labels=torch.tensor([3])),
+        "LongCatImageTransformer2DModel": lambda: dict(hidden_states=r(1, 16, 16), encoder_hidden_states=r(1, 5, 32),
+                                                       timestep=thalf, img_ids=torch.zeros(16, 3),
+                                                       txt_ids=torch.zeros(5, 3)),
+        "OvisImageTransformer2DModel": lambda: dict(hidden_states=r(1, 16, 16), encoder_hidden_states=r(1, 5, 32),
+                                                    timestep=thalf, img_ids=torch.zeros(16, 3),
+                                                    txt_ids=torch.zeros(5, 3)),
+        "ChronoEditTransformer3DModel": lambda: dict(hidden_states=r(1, 4, 2, 8, 8), timestep=t500,
+                                                     encoder_hidden_states=r(1, 6, 32)),
+        "CogView4Transformer2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), encoder_hidden_states=r(1, 6, 16),
+                                                   timestep=t500, original_size=torch.tensor([[8.0, 8.0]]),
+                                                   target_size=torch.tensor([[8.0, 8.0]]),
+                                                   crop_coords=torch.tensor([[0.0, 0.0]])),
+        "StableAudioDiTModel": lambda: dict(hidden_states=r(1, 4, 16), timestep=t500,
+                                            encoder_hidden_states=r(1, 6, 16), global_hidden_states=r(1, 1, 16)),
+        "PriorTransformer": lambda: dict(hidden_states=r(1, 16), timestep=t500, proj_embedding=r(1, 16),
+                                         encoder_hidden_states=r(1, 4, 16)),
+        "ConsisIDTransformer3DModel": lambda: dict(hidden_states=r(1, 2, 4, 8, 8), encoder_hidden_states=r(1, 6, 16),
+                                                   timestep=t500),
     }[class_name]()
 
+
+# Classes here that need an explicit rule: DiT reuses a block's submodule outside the block (see diffusers.toml).
+EXPLICIT = {"DiTTransformer2DModel"}
 
 CONFIGS: dict[str, dict] = {
     "PixArtTransformer2DModel": dict(sample_size=8, num_layers=2, attention_head_dim=8, num_attention_heads=2,
@@ -71,6 +95,31 @@ CONFIGS: dict[str, dict] = {
     "AllegroTransformer3DModel": dict(patch_size=2, patch_size_t=1, num_attention_heads=2, attention_head_dim=8,
                                       in_channels=4, out_channels=4, num_layers=2, cross_attention_dim=16,
                                       caption_channels=8, sample_height=8, sample_width=8, sample_frames=2),
+    "DiTTransformer2DModel": dict(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8,
+                                  num_layers=2, sample_size=8, patch_size=2, num_embeds_ada_norm=10,
+                                  norm_num_groups=4),
+    "LongCatImageTransformer2DModel": dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
+                                           attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                           pooled_projection_dim=32, axes_dims_rope=(4, 6, 6)),
+    "OvisImageTransformer2DModel": dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
+                                        attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                        axes_dims_rope=(4, 6, 6)),
+    "ChronoEditTransformer3DModel": dict(patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12,
+                                         in_channels=4, out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64,
+                                         num_layers=2, rope_max_seq_len=32),
+    "CogView4Transformer2DModel": dict(patch_size=2, in_channels=4, num_layers=2, attention_head_dim=8,
+                                       num_attention_heads=2, out_channels=4, text_embed_dim=16, time_embed_dim=8,
+                                       condition_dim=4, pos_embed_max_size=16, sample_size=8, rope_axes_dim=(4, 4)),
+    "StableAudioDiTModel": dict(sample_size=16, in_channels=4, num_layers=2, attention_head_dim=8,
+                                num_attention_heads=2, num_key_value_attention_heads=1, out_channels=4,
+                                cross_attention_dim=16, time_proj_dim=16, global_states_input_dim=16,
+                                cross_attention_input_dim=16),
+    "PriorTransformer": dict(num_attention_heads=2, attention_head_dim=8, num_layers=2, embedding_dim=16,
+                             num_embeddings=4, additional_embeddings=4),
+    "ConsisIDTransformer3DModel": dict(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=4,
+                                       num_layers=2, text_embed_dim=16, time_embed_dim=8, sample_width=8,
+                                       sample_height=8, sample_frames=5, patch_size=2, max_text_seq_length=6,
+                                       is_train_face=False),
 }
 
 
