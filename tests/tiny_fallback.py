@@ -61,11 +61,26 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
                                          encoder_hidden_states=r(1, 4, 16)),
         "ConsisIDTransformer3DModel": lambda: dict(hidden_states=r(1, 2, 4, 8, 8), encoder_hidden_states=r(1, 6, 16),
                                                    timestep=t500),
+        "Flux3Transformer2DModel": lambda: dict(hidden_states=r(1, 16, 16), encoder_hidden_states=r(1, 5, 32),
+                                                timestep=thalf, img_ids=torch.zeros(16, 4), txt_ids=torch.zeros(5, 4)),
+        "BriaTransformer2DModel": lambda: dict(hidden_states=r(1, 16, 16), encoder_hidden_states=r(1, 5, 32),
+                                               timestep=thalf, img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(5, 3)),
+        "CogView3PlusTransformer2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), encoder_hidden_states=r(1, 6, 16),
+                                                       timestep=t500, original_size=torch.tensor([[8.0, 8.0]]),
+                                                       target_size=torch.tensor([[8.0, 8.0]]),
+                                                       crop_coords=torch.tensor([[0.0, 0.0]])),
+        "LatteTransformer3DModel": lambda: dict(hidden_states=r(1, 4, 2, 8, 8), timestep=t500,
+                                                encoder_hidden_states=r(1, 6, 8)),
+        "JoyImageEditTransformer3DModel": lambda: dict(hidden_states=r(1, 4, 2, 8, 8), timestep=t500,
+                                                       encoder_hidden_states=r(1, 6, 16)),
+        "T5FilmDecoder": lambda: dict(encodings_and_masks=[(r(1, 6, 16), torch.ones(1, 6, dtype=torch.bool))],
+                                      decoder_input_tokens=r(1, 12, 8), decoder_noise_time=thalf),
     }[class_name]()
 
 
 # Classes here that need an explicit rule: DiT reuses a block's submodule outside the block (see diffusers.toml).
-EXPLICIT = {"DiTTransformer2DModel"}
+EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder"}  # T5FilmDecoder: its blocks sit in 'decoders'
+
 
 CONFIGS: dict[str, dict] = {
     "PixArtTransformer2DModel": dict(sample_size=8, num_layers=2, attention_head_dim=8, num_attention_heads=2,
@@ -120,13 +135,35 @@ CONFIGS: dict[str, dict] = {
                                        num_layers=2, text_embed_dim=16, time_embed_dim=8, sample_width=8,
                                        sample_height=8, sample_frames=5, patch_size=2, max_text_seq_length=6,
                                        is_train_face=False),
+    "Flux3Transformer2DModel": dict(in_channels=16, cond_in_channels=16, num_layers=1, num_single_layers=1,
+                                    attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                    timestep_channels=32, axes_dims_rope=(4, 4, 4, 4)),
+    "BriaTransformer2DModel": dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
+                                   attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                   axes_dims_rope=[4, 6, 6]),
+    "CogView3PlusTransformer2DModel": dict(patch_size=2, in_channels=4, num_layers=2, attention_head_dim=8,
+                                           num_attention_heads=2, out_channels=4, text_embed_dim=16,
+                                           time_embed_dim=8, condition_dim=4, pos_embed_max_size=16, sample_size=8),
+    "LatteTransformer3DModel": dict(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8,
+                                    num_layers=2, cross_attention_dim=16, sample_size=8, patch_size=2,
+                                    num_embeds_ada_norm=1000, norm_type="ada_norm_single", caption_channels=8,
+                                    video_length=2),
+    "JoyImageEditTransformer3DModel": dict(patch_size=[1, 2, 2], in_channels=4, out_channels=4, hidden_size=32,
+                                           num_attention_heads=2, text_dim=16, num_layers=2, rope_dim_list=[4, 6, 6]),
+    "T5FilmDecoder": dict(input_dims=8, targets_length=12, d_model=16, num_layers=2, num_heads=2, d_kv=8, d_ff=32,
+                          dropout_rate=0.0),
 }
 
 
 def build(class_name: str) -> torch.nn.Module:
-    return getattr(diffusers, class_name).from_config(CONFIGS[class_name]).eval()
+    from diffusers.models import transformers
+
+    cls = getattr(diffusers, class_name, None) or getattr(transformers, class_name)
+    return cls.from_config(CONFIGS[class_name]).eval()
 
 
 def output(model, class_name: str) -> torch.Tensor:
     with torch.no_grad():
+        if class_name == "T5FilmDecoder":  # returns a tensor and takes no return_dict
+            return model(**_inputs(class_name))
         return model(**_inputs(class_name), return_dict=False)[0]
