@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import tiny_models
+from commands import shardrules
 
 
 def run(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "shardrules.cli", *args], capture_output=True, text=True,
-                            timeout=120)
+    result = shardrules(*args)
     if check:
         assert result.returncode == 0, result.stderr
     return result

@@ -10,16 +10,22 @@ import tiny_encoders
 from multirank import run_ranks, values
 
 
+def saved_cases(root, names, build, output) -> list[dict]:
+    """Save each tiny model and its unsharded output; the cases a rank check loads and compares."""
+    cases = []
+    for name in names:
+        torch.manual_seed(0)
+        model = build(name)
+        model.save_pretrained(root / name, safe_serialization=True)
+        save_file({"out": output(model, name).contiguous()}, str(root / f"{name}.ref.safetensors"))
+        cases.append({"class": name, "dir": str(root / name), "ref": str(root / f"{name}.ref.safetensors")})
+    return cases
+
+
 @pytest.fixture(scope="module")
 def encoders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("encoders")
-    cases = []
-    for name in tiny_encoders.CONFIGS:
-        torch.manual_seed(0)
-        model = tiny_encoders.build(name)
-        model.save_pretrained(root / name, safe_serialization=True)
-        save_file({"out": tiny_encoders.output(model).contiguous()}, str(root / f"{name}.ref.safetensors"))
-        cases.append({"class": name, "dir": str(root / name), "ref": str(root / f"{name}.ref.safetensors")})
+    cases = saved_cases(tmp_path_factory.mktemp("encoders"), tiny_encoders.CONFIGS, tiny_encoders.build,
+                        lambda model, name: tiny_encoders.output(model))
     return values(run_ranks("rank_checks:encoder_matches", cases=cases))
 
 
@@ -36,14 +42,8 @@ def test_text_encoder_sharded_equals_unsharded(encoders, class_name):
 def fallbacks(tmp_path_factory):
     import tiny_fallback
 
-    root = tmp_path_factory.mktemp("fallback")
-    cases = []
-    for name in tiny_fallback.CONFIGS:
-        torch.manual_seed(0)
-        model = tiny_fallback.build(name)
-        model.save_pretrained(root / name, safe_serialization=True)
-        save_file({"out": tiny_fallback.output(model, name).contiguous()}, str(root / f"{name}.ref.safetensors"))
-        cases.append({"class": name, "dir": str(root / name), "ref": str(root / f"{name}.ref.safetensors")})
+    cases = saved_cases(tmp_path_factory.mktemp("more"), tiny_fallback.CONFIGS, tiny_fallback.build,
+                        tiny_fallback.output)
     return values(run_ranks("rank_checks:fallback_matches", cases=cases))
 
 

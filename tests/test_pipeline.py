@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ from safetensors.torch import load_file
 
 import diffusers
 import tiny_models
+from commands import shardrules
 from shardrules import DenoisingRunner
 from shardrules.engine.build import load_plain
 from shardrules.engine.inputs import example_inputs
@@ -41,11 +41,6 @@ def pipeline(tmp_path_factory):
         "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
         "tokenizer": [None, None]}))
     return root
-
-
-def shardrules(*args):
-    return subprocess.run([sys.executable, "-m", "shardrules.cli", *args], capture_output=True, text=True,
-                          timeout=240, env=dict(os.environ))
 
 
 def test_plan_shards_each_component_by_its_own_rules(pipeline):

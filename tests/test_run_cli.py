@@ -13,13 +13,9 @@ from safetensors.torch import load_file
 
 import diffusers
 import tiny_models
+from commands import shardrules
 from shardrules import DenoisingRunner
 from shardrules.engine.inputs import example_inputs
-
-
-def shardrules(*args, env=None, timeout=180):
-    return subprocess.run([sys.executable, "-m", "shardrules.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, **(env or {})))
 
 
 def test_demo_passes(tmp_path):
