@@ -75,6 +75,16 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
                                                        encoder_hidden_states=r(1, 6, 16)),
         "T5FilmDecoder": lambda: dict(encodings_and_masks=[(r(1, 6, 16), torch.ones(1, 6, dtype=torch.bool))],
                                       decoder_input_tokens=r(1, 12, 8), decoder_noise_time=thalf),
+        "Transformer2DModel": lambda: dict(hidden_states=r(1, 8, 4, 4), encoder_hidden_states=r(1, 6, 16)),
+        "TransformerTemporalModel": lambda: dict(hidden_states=r(2, 8, 4, 4), num_frames=2),
+        "PRXTransformer2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), timestep=thalf,
+                                              encoder_hidden_states=r(1, 6, 16)),
+        "MotifVideoTransformer3DModel": lambda: dict(hidden_states=r(1, 4, 2, 8, 8), timestep=t500,
+                                                     encoder_hidden_states=r(1, 6, 16),
+                                                     encoder_attention_mask=torch.ones(1, 6)),
+        "HunyuanDiT2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), timestep=t500, encoder_hidden_states=r(1, 6, 16),
+                                          text_embedding_mask=torch.ones(1, 6), encoder_hidden_states_t5=r(1, 6, 16),
+                                          text_embedding_mask_t5=torch.ones(1, 6)),
     }[class_name]()
 
 
@@ -152,6 +162,19 @@ CONFIGS: dict[str, dict] = {
                                            num_attention_heads=2, text_dim=16, num_layers=2, rope_dim_list=[4, 6, 6]),
     "T5FilmDecoder": dict(input_dims=8, targets_length=12, d_model=16, num_layers=2, num_heads=2, d_kv=8, d_ff=32,
                           dropout_rate=0.0),
+    "Transformer2DModel": dict(num_attention_heads=2, attention_head_dim=8, in_channels=8, num_layers=2,
+                               cross_attention_dim=16, norm_num_groups=4, norm_type="layer_norm"),
+    "TransformerTemporalModel": dict(num_attention_heads=2, attention_head_dim=8, in_channels=8, num_layers=2,
+                                     norm_num_groups=4),
+    "PRXTransformer2DModel": dict(in_channels=4, patch_size=2, context_in_dim=16, hidden_size=32, num_heads=2,
+                                  depth=2, axes_dim=[8, 8]),
+    "MotifVideoTransformer3DModel": dict(in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=16,
+                                         num_layers=1, num_single_layers=1, patch_size=2, text_embed_dim=16,
+                                         rope_axes_dim=(4, 6, 6)),
+    "HunyuanDiT2DModel": dict(num_attention_heads=2, attention_head_dim=8, in_channels=4, patch_size=2, sample_size=8,
+                              hidden_size=16, num_layers=2, cross_attention_dim=16, cross_attention_dim_t5=16,
+                              pooled_projection_dim=16, text_len=6, text_len_t5=6,
+                              use_style_cond_and_image_meta_size=False),
 }
 
 
