@@ -85,6 +85,15 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
         "HunyuanDiT2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), timestep=t500, encoder_hidden_states=r(1, 6, 16),
                                           text_embedding_mask=torch.ones(1, 6), encoder_hidden_states_t5=r(1, 6, 16),
                                           text_embedding_mask_t5=torch.ones(1, 6)),
+        "LongCatAudioDiTTransformer": lambda: dict(hidden_states=r(1, 10, 8), encoder_hidden_states=r(1, 6, 16),
+                                                   encoder_attention_mask=torch.ones(1, 6, dtype=torch.bool),
+                                                   timestep=thalf),
+        "AceStepTransformer1DModel": lambda: dict(hidden_states=r(1, 8, 4), timestep=thalf, timestep_r=thalf,
+                                                  encoder_hidden_states=r(1, 6, 16), context_latents=r(1, 8, 4)),
+        "StableAudio3DiTModel": lambda: dict(hidden_states=r(1, 8, 12), timestep=thalf,
+                                             encoder_hidden_states=r(1, 6, 16), global_hidden_states=r(1, 16)),
+        "ErnieImageTransformer2DModel": lambda: dict(hidden_states=r(1, 4, 4, 4), timestep=thalf,
+                                                     text_bth=r(1, 6, 16), text_lens=torch.tensor([6])),
     }[class_name]()
 
 
@@ -175,6 +184,15 @@ CONFIGS: dict[str, dict] = {
                               hidden_size=16, num_layers=2, cross_attention_dim=16, cross_attention_dim_t5=16,
                               pooled_projection_dim=16, text_len=6, text_len_t5=6,
                               use_style_cond_and_image_meta_size=False),
+    "LongCatAudioDiTTransformer": dict(dit_dim=32, dit_depth=2, dit_heads=2, dit_text_dim=16, latent_dim=8),
+    "AceStepTransformer1DModel": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                      num_key_value_heads=1, head_dim=16, in_channels=8, audio_acoustic_hidden_dim=4,
+                                      patch_size=2, sliding_window=8, encoder_hidden_size=16),
+    "StableAudio3DiTModel": dict(io_channels=8, embed_dim=32, depth=2, num_heads=2, cond_token_dim=16,
+                                 global_cond_dim=16, local_add_cond_dim=4, timestep_features_dim=16,
+                                 num_memory_tokens=2),
+    "ErnieImageTransformer2DModel": dict(hidden_size=32, num_attention_heads=2, num_layers=2, ffn_hidden_size=64,
+                                         in_channels=4, out_channels=4, text_in_dim=16, rope_axes_dim=(4, 6, 6)),
 }
 
 
