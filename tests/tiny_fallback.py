@@ -94,6 +94,13 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
                                              encoder_hidden_states=r(1, 6, 16), global_hidden_states=r(1, 16)),
         "ErnieImageTransformer2DModel": lambda: dict(hidden_states=r(1, 4, 4, 4), timestep=thalf,
                                                      text_bth=r(1, 6, 16), text_lens=torch.tensor([6])),
+        "MiniMaxMusic3RVQDepthDecoder": lambda: dict(inputs_embeds=r(1, 4, 32)),
+        "NucleusMoEImageTransformer2DModel": lambda: dict(hidden_states=r(1, 16, 16), img_shapes=[(1, 4, 4)],
+                                                          encoder_hidden_states=r(1, 6, 16),
+                                                          encoder_hidden_states_mask=torch.ones(1, 6), timestep=thalf),
+        "BriaFiboTransformer2DModel": lambda: dict(hidden_states=r(1, 16, 16), encoder_hidden_states=r(1, 5, 32),
+                                                   text_encoder_layers=[r(1, 5, 16), r(1, 5, 16)], timestep=thalf,
+                                                   img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(5, 3)),
     }[class_name]()
 
 
@@ -193,6 +200,14 @@ CONFIGS: dict[str, dict] = {
                                  num_memory_tokens=2),
     "ErnieImageTransformer2DModel": dict(hidden_size=32, num_attention_heads=2, num_layers=2, ffn_hidden_size=64,
                                          in_channels=4, out_channels=4, text_in_dim=16, rope_axes_dim=(4, 6, 6)),
+    "MiniMaxMusic3RVQDepthDecoder": dict(hidden_size=32, num_layers=2, num_attention_heads=2, intermediate_size=64,
+                                         audio_vocab_size=16, num_codebooks=2, max_position_embeddings=8),
+    "NucleusMoEImageTransformer2DModel": dict(patch_size=2, in_channels=16, num_layers=2, attention_head_dim=16,
+                                              num_attention_heads=2, joint_attention_dim=16, axes_dims_rope=(8, 4, 4),
+                                              moe_enabled=False),
+    "BriaFiboTransformer2DModel": dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
+                                       attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                       axes_dims_rope=[4, 6, 6], text_encoder_dim=16),
 }
 
 
@@ -205,6 +220,6 @@ def build(class_name: str) -> torch.nn.Module:
 
 def output(model, class_name: str) -> torch.Tensor:
     with torch.no_grad():
-        if class_name == "T5FilmDecoder":  # returns a tensor and takes no return_dict
+        if class_name in ("T5FilmDecoder", "MiniMaxMusic3RVQDepthDecoder"):  # return a tensor; no return_dict
             return model(**_inputs(class_name))
         return model(**_inputs(class_name), return_dict=False)[0]
