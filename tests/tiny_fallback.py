@@ -101,6 +101,12 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
         "BriaFiboTransformer2DModel": lambda: dict(hidden_states=r(1, 16, 16), encoder_hidden_states=r(1, 5, 32),
                                                    text_encoder_layers=[r(1, 5, 16), r(1, 5, 16)], timestep=thalf,
                                                    img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(5, 3)),
+        "MiniMaxMusic3Transformer1DModel": lambda: dict(hidden_states=r(1, 8, 12), timestep=thalf,
+                                                        encoder_hidden_states=r(1, 12, 16)),
+        "Kandinsky5Transformer3DModel": lambda: dict(
+            hidden_states=r(1, 2, 8, 8, 4), encoder_hidden_states=r(1, 6, 16), timestep=t500,
+            pooled_projections=r(1, 8), visual_rope_pos=(torch.arange(2), torch.arange(4), torch.arange(4)),
+            text_rope_pos=torch.arange(6)),
     }[class_name]()
 
 
@@ -208,6 +214,12 @@ CONFIGS: dict[str, dict] = {
     "BriaFiboTransformer2DModel": dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
                                        attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
                                        axes_dims_rope=[4, 6, 6], text_encoder_dim=16),
+    "MiniMaxMusic3Transformer1DModel": dict(in_channels=8, condition_dim=16, num_layers=2, num_attention_heads=2,
+                                            attention_head_dim=8, ff_inner_dim=32, rotary_dim=4,
+                                            fourier_embedding_dim=16),
+    "Kandinsky5Transformer3DModel": dict(in_visual_dim=4, in_text_dim=16, in_text_dim2=8, time_dim=16,
+                                         out_visual_dim=4, patch_size=(1, 2, 2), model_dim=32, ff_dim=64,
+                                         num_text_blocks=1, num_visual_blocks=2, axes_dims=(4, 6, 6)),
 }
 
 
