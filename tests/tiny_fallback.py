@@ -107,6 +107,8 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
             hidden_states=r(1, 2, 8, 8, 4), encoder_hidden_states=r(1, 6, 16), timestep=t500,
             pooled_projections=r(1, 8), visual_rope_pos=(torch.arange(2), torch.arange(4), torch.arange(4)),
             text_rope_pos=torch.arange(6)),
+        "HeliosTransformer3DModel": lambda: dict(hidden_states=r(1, 4, 2, 8, 8), timestep=t500,
+                                                 encoder_hidden_states=r(1, 6, 32)),
     }[class_name]()
 
 
@@ -220,6 +222,9 @@ CONFIGS: dict[str, dict] = {
     "Kandinsky5Transformer3DModel": dict(in_visual_dim=4, in_text_dim=16, in_text_dim2=8, time_dim=16,
                                          out_visual_dim=4, patch_size=(1, 2, 2), model_dim=32, ff_dim=64,
                                          num_text_blocks=1, num_visual_blocks=2, axes_dims=(4, 6, 6)),
+    "HeliosTransformer3DModel": dict(patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12,
+                                     in_channels=4, out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64, num_layers=2,
+                                     rope_dim=(4, 4, 4)),
 }
 
 
