@@ -57,6 +57,13 @@ CONFIGS: dict[str, dict] = {
         in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=16, num_layers=1,
         num_single_layers=1, num_refiner_layers=1, patch_size=(1, 1), text_embed_dim=16, rope_axes_dim=(8, 8),
     ),
+    # Cosmos resizes its padding mask with torchvision, which does not install beside the CPU torch wheel here;
+    # without the padding-mask channel the blocks, and so the shard plan, are the same
+    "CosmosTransformer3DModel": dict(
+        in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=16, num_layers=2, text_embed_dim=16,
+        adaln_lora_dim=8, max_size=(4, 16, 16), patch_size=(1, 2, 2), concat_padding_mask=False,
+        rope_scale=(1.0, 1.0, 1.0),
+    ),
     "ZImageTransformer2DModel": dict(
         all_patch_size=(2,), all_f_patch_size=(1,), in_channels=4, dim=32, n_layers=2, n_refiner_layers=1,
         n_heads=2, n_kv_heads=2, cap_feat_dim=16, axes_dims=[4, 6, 6], axes_lens=[64, 32, 32],
@@ -83,6 +90,7 @@ EXPECTED_UNITS: dict[str, list[str]] = {
     "HunyuanImageTransformer2DModel": ["single_transformer_blocks.0", "transformer_blocks.0",
                                        "context_embedder.token_refiner.refiner_blocks.0"],
     "ZImageTransformer2DModel": ["layers.1", "layers.0", "context_refiner.0", "noise_refiner.0"],
+    "CosmosTransformer3DModel": ["transformer_blocks.1", "transformer_blocks.0"],
 }
 
 

@@ -131,7 +131,13 @@ def _hunyuan_image(config, batch, rand):
     return rand(batch, _cfg(config, "in_channels"), 4, 4), kwargs, 1.0
 
 
+def _cosmos(config, batch, rand):
+    return (rand(batch, _cfg(config, "in_channels"), 2, 8, 8),
+            dict(encoder_hidden_states=rand(batch, 6, _cfg(config, "text_embed_dim"))), 1 / 1000)
+
+
 _BUILDERS = {
+    "CosmosTransformer3DModel": _cosmos,
     "HunyuanVideo15Transformer3DModel": _hunyuan_video_15,
     "HunyuanImageTransformer2DModel": _hunyuan_image,
     "Flux2Transformer2DModel": _flux2,
