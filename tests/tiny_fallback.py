@@ -109,7 +109,23 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
             text_rope_pos=torch.arange(6)),
         "HeliosTransformer3DModel": lambda: dict(hidden_states=r(1, 4, 2, 8, 8), timestep=t500,
                                                  encoder_hidden_states=r(1, 6, 32)),
+        "Krea2Transformer2DModel": lambda: dict(hidden_states=r(1, 16, 16), encoder_hidden_states=r(1, 6, 2, 16),
+                                                timestep=thalf, position_ids=_positions(6, 4, 4)),
+        "GlmImageTransformer2DModel": lambda: dict(
+            hidden_states=r(1, 4, 8, 8), encoder_hidden_states=r(1, 6, 16),
+            prior_token_id=torch.zeros(1, 16, dtype=torch.long), prior_token_drop=torch.zeros(1, dtype=torch.bool),
+            timestep=t500, target_size=torch.tensor([[8.0, 8.0]]), crop_coords=torch.tensor([[0.0, 0.0]])),
+        "JoyImageEditPlusTransformer3DModel": lambda: dict(
+            hidden_states=r(1, 16, 4, 1, 2, 2), timestep=t500, encoder_hidden_states=r(1, 6, 16),
+            encoder_hidden_states_mask=torch.ones(1, 6), shape_list=[[(1, 4, 4)]]),
     }[class_name]()
+
+
+def _positions(text: int, height: int, width: int) -> torch.Tensor:
+    """(t, h, w) rotary coordinates: zeros for the text tokens, the latent grid for the image tokens."""
+    grid = torch.stack(torch.meshgrid(torch.zeros(1), torch.arange(float(height)), torch.arange(float(width)),
+                                      indexing="ij"), -1).reshape(-1, 3)
+    return torch.cat([torch.zeros(text, 3), grid]).long()
 
 
 # Classes here that need an explicit rule: DiT reuses a block's submodule outside the block (see diffusers.toml).
@@ -225,6 +241,17 @@ CONFIGS: dict[str, dict] = {
     "HeliosTransformer3DModel": dict(patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12,
                                      in_channels=4, out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64, num_layers=2,
                                      rope_dim=(4, 4, 4)),
+    "Krea2Transformer2DModel": dict(in_channels=16, num_layers=2, attention_head_dim=16, num_attention_heads=2,
+                                    num_key_value_heads=1, intermediate_size=64, timestep_embed_dim=16,
+                                    text_hidden_dim=16, num_text_layers=2, text_num_attention_heads=2,
+                                    text_num_key_value_heads=2, text_intermediate_size=32, num_layerwise_text_blocks=1,
+                                    num_refiner_text_blocks=1, axes_dims_rope=(4, 6, 6)),
+    "GlmImageTransformer2DModel": dict(patch_size=2, in_channels=4, out_channels=4, num_layers=2, attention_head_dim=8,
+                                       num_attention_heads=2, text_embed_dim=16, time_embed_dim=8, condition_dim=4,
+                                       prior_vq_quantizer_codebook_size=8),
+    "JoyImageEditPlusTransformer3DModel": dict(patch_size=[1, 2, 2], in_channels=4, out_channels=4, hidden_size=32,
+                                               num_attention_heads=2, text_dim=16, num_layers=2,
+                                               rope_dim_list=[4, 6, 6]),
 }
 
 
