@@ -118,6 +118,10 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
         "JoyImageEditPlusTransformer3DModel": lambda: dict(
             hidden_states=r(1, 16, 4, 1, 2, 2), timestep=t500, encoder_hidden_states=r(1, 6, 16),
             encoder_hidden_states_mask=torch.ones(1, 6), shape_list=[[(1, 4, 4)]]),
+        "DreamLiteTransformer2DModel": lambda: dict(hidden_states=r(1, 8, 4, 4), encoder_hidden_states=r(1, 6, 16),
+                                                    timestep=t500),
+        "BriaFibo2Transformer2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), timestep=thalf,
+                                                    encoder_hidden_states=r(1, 2, 6, 16)),
     }[class_name]()
 
 
@@ -252,6 +256,13 @@ CONFIGS: dict[str, dict] = {
     "JoyImageEditPlusTransformer3DModel": dict(patch_size=[1, 2, 2], in_channels=4, out_channels=4, hidden_size=32,
                                                num_attention_heads=2, text_dim=16, num_layers=2,
                                                rope_dim_list=[4, 6, 6]),
+    "DreamLiteTransformer2DModel": dict(num_attention_heads=2, attention_head_dim=8, in_channels=8, out_channels=8,
+                                        num_layers=2, norm_num_groups=4, cross_attention_dim=16),
+    "BriaFibo2Transformer2DModel": dict(in_channels=4, patch_size=2, dim=32, n_layers=2, n_refiner_layers=1, n_heads=2,
+                                        cap_feat_dim=16, injection_layer_ids=(1,), perceiver_num_layers=1,
+                                        min_num_gist_tokens=4, max_num_gist_tokens=4, gist_step=4,
+                                        gist_min_text_len=4, gist_max_text_len=8, axes_dims=(4, 6, 6),
+                                        axes_lens=(64, 32, 32)),
 }
 
 
