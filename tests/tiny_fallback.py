@@ -122,6 +122,13 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
                                                     timestep=t500),
         "BriaFibo2Transformer2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), timestep=thalf,
                                                     encoder_hidden_states=r(1, 2, 6, 16)),
+        "AnyFlowTransformer3DModel": lambda: dict(hidden_states=r(1, 2, 4, 8, 8), timestep=torch.tensor([[500.0] * 2]),
+                                                  r_timestep=torch.tensor([[400.0] * 2]),
+                                                  encoder_hidden_states=r(1, 6, 32)),
+        "AnyFlowFARTransformer3DModel": lambda: dict(hidden_states=r(1, 2, 4, 8, 8),
+                                                     timestep=torch.tensor([[500.0] * 2]),
+                                                     r_timestep=torch.tensor([[400.0] * 2]),
+                                                     encoder_hidden_states=r(1, 6, 32), chunk_partition=[1, 1]),
     }[class_name]()
 
 
@@ -263,6 +270,12 @@ CONFIGS: dict[str, dict] = {
                                         min_num_gist_tokens=4, max_num_gist_tokens=4, gist_step=4,
                                         gist_min_text_len=4, gist_max_text_len=8, axes_dims=(4, 6, 6),
                                         axes_lens=(64, 32, 32)),
+    "AnyFlowTransformer3DModel": dict(patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12,
+                                      in_channels=4, out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64,
+                                      num_layers=2, rope_max_seq_len=32),
+    "AnyFlowFARTransformer3DModel": dict(patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12,
+                                         in_channels=4, out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64,
+                                         num_layers=2, rope_max_seq_len=32),
 }
 
 
