@@ -195,6 +195,15 @@ class ModuleFacts:
             i = self.parents[i]
         return ".".join(reversed(parts))
 
+    def owners(self, units) -> list[int]:
+        """For each module, the position of the deepest unit among ``units`` that holds it (itself included);
+        0, the root, for modules outside every unit."""
+        owner = [0] * self.size
+        parents = self.parents
+        for i in range(1, self.size):  # a parent always comes before its children
+            owner[i] = i if i in units else owner[parents[i]]
+        return owner
+
     def children_of(self, positions) -> list[int]:
         positions = set(positions)
         return [i for i, parent in enumerate(self.parents) if parent in positions]

@@ -38,9 +38,7 @@ class _Sizes:
     @functools.cached_property
     def shapes(self) -> dict[str, Shapes]:
         facts = self._facts
-        owner = [0] * facts.size  # position of the deepest enclosing unit, 0 = root
-        for i in range(1, facts.size):
-            owner[i] = i if i in self._units else owner[facts.parents[i]]
+        owner = facts.owners(self._units)
         found: dict[int, list] = {}
         seen: set[int] = set()
         for i, module in enumerate(facts.modules):
@@ -221,9 +219,7 @@ def _check_tied(facts: ModuleFacts, chosen: Choice) -> None:
             if param is not None:
                 places.setdefault(id(param), []).append((i, key))
     shared = [where for where in places.values() if len(where) > 1]
-    owner = [0] * facts.size
-    for i in range(1, facts.size):
-        owner[i] = i if i in chosen else owner[facts.parents[i]]
+    owner = facts.owners(chosen)
     for where in shared:
         owners = {owner[i] for i, _ in where}
         if len(owners) > 1:

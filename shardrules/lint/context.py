@@ -76,6 +76,11 @@ class ModelAnalysis:
             return self.entry.shard
         return ()
 
+    def unit_positions(self) -> dict[str, int]:
+        """Position of each unit of the plan in the facts."""
+        wanted = set(self.plan.units)
+        return {name: i for i, name in enumerate(self.facts.names) if name in wanted}
+
     def selected(self, rule: Rule) -> set[int]:
         from ..engine.resolve import compiled_rule
 

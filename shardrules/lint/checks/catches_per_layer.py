@@ -30,23 +30,13 @@ def check(ctx):
         if analysis.plan is None:
             continue
         facts = analysis.facts
-        unit_positions = {facts.names.index(u) for u in analysis.plan.units}
+        owner = facts.owners(set(analysis.unit_positions().values()))
         for rule in analysis.rules_of_source():
-            chosen = analysis.selected(rule)
             inside, top = [], []
-            for i in sorted(chosen):
-                (inside if _inside_unit(facts, i, unit_positions) else top).append(i)
+            for i in sorted(analysis.selected(rule)):
+                (inside if owner[facts.parents[i]] else top).append(i)  # held by a unit above it
             if inside and top:
                 example = facts.name(inside[0])
                 yield Finding.at(rule.source, 0, len(rule.text), CODE,
                                  f"rule selects {len(top)} module(s) at the top level but also {len(inside)} inside "
                                  f"other units (e.g. '{example}'): it changes granularity", SEVERITY)
-
-
-def _inside_unit(facts, i: int, units: set[int]) -> bool:
-    parent = facts.parents[i]
-    while parent > 0:
-        if parent in units:
-            return True
-        parent = facts.parents[parent]
-    return False

@@ -29,16 +29,13 @@ def check(ctx):
     for analysis in analyses(ctx):
         if analysis.plan is None:
             continue
-        units = set(analysis.plan.units)
+        facts = analysis.facts
+        positions = analysis.unit_positions()
+        owner = facts.owners(set(positions.values()))
         for unit in analysis.plan.units_info:
-            outer = next((p for p in _ancestors(unit.name) if p in units), None)
-            if outer is not None and unit.where is not None:
+            outer = owner[facts.parents[positions[unit.name]]]
+            if outer and unit.where is not None:
                 line, column = unit.where.line, unit.where.column
                 yield Finding(unit.where.path, line, column, line, column + 1, CODE,
-                              f"unit '{unit.name}' lies inside unit '{outer}' ({analysis.model_dir})", SEVERITY)
-
-
-def _ancestors(name: str):
-    while "." in name:
-        name = name.rsplit(".", 1)[0]
-        yield name
+                              f"unit '{unit.name}' lies inside unit '{facts.name(outer)}' ({analysis.model_dir})",
+                              SEVERITY)
