@@ -34,7 +34,8 @@ from .shard import default_device, default_mesh, shard
 
 @dataclass
 class LoadStats:
-    """What a load did on this rank (pass one to ``load_sharded`` to have it filled)."""
+    """What a load did on this rank (pass one to ``load_sharded`` to have it filled). For a pipeline folder
+    the byte and tensor counts add up over its components; plan, phases and seconds are the last one's."""
 
     bytes_read: int = 0  # every byte read from the checkpoint files
     bytes_sharded: int = 0  # of which rows of sharded parameters
@@ -296,7 +297,7 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
     finally:
         checkpoint.close()
     _agree(error, "loading the checkpoint")
-    stats.checkpoint_bytes = sum(e.end - e.start for e in checkpoint.entries.values())
+    stats.checkpoint_bytes += sum(e.end - e.start for e in checkpoint.entries.values())
     stats.seconds = time.perf_counter() - began
     stats.plan = shard_plan
     return model
@@ -332,4 +333,4 @@ def _read_all(model: nn.Module, targets: dict[str, _Target], paired: dict[str, S
             stats.tensors += 1
             bar.update(1)
     bar.close()
-    stats.bytes_read = checkpoint.bytes_read
+    stats.bytes_read += checkpoint.bytes_read

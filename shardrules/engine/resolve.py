@@ -150,9 +150,10 @@ def _by_block_class(model: nn.Module, facts: ModuleFacts, attrs: tuple[str, ...]
     candidates.update(facts.children_of(facts.numbered))
     chosen: Choice = {}
     for i in sorted(candidates):
-        attr = classes.get(facts.value("class", i))
+        name = facts.value("class", i)
+        attr = classes.get(name)
         if attr is not None:
-            chosen[i] = (f"class {facts.value('class', i)} in {attr}", None, MappingProxyType({}))
+            chosen[i] = (f"class {name} in {attr}", None, MappingProxyType({}))
     if not chosen:
         return {}, f"no numbered block has a class in {sorted(classes)}"
     return chosen, f"classes {sorted(classes)}"
