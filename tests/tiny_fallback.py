@@ -1,7 +1,8 @@
-"""Tiny instances of more diffusers transformers, called through their own forward (no runner inputs).
+"""Tiny instances of every other diffusers transformer, called through their own forward (no runner inputs).
 
 Most have no explicit rule: the fallbacks plan them. Each entry: a small config, and the forward's keyword
-arguments (seeded).
+arguments (seeded), written from the model's forward signature (pipeline-specific inputs such as packed
+layouts, caches and camera conditions included).
 """
 
 from __future__ import annotations
@@ -129,7 +130,132 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
                                                      timestep=torch.tensor([[500.0] * 2]),
                                                      r_timestep=torch.tensor([[400.0] * 2]),
                                                      encoder_hidden_states=r(1, 6, 32), chunk_partition=[1, 1]),
+        "HiDreamImageTransformer2DModel": lambda: dict(
+            hidden_states=r(1, 4, 8, 8), timesteps=torch.tensor([500]), encoder_hidden_states_t5=r(1, 6, 8),
+            encoder_hidden_states_llama3=r(2, 1, 6, 4), pooled_embeds=r(1, 8)),  # llama3: (layer, batch, seq, dim)
+        "OmniGenTransformer2DModel": lambda: dict(
+            hidden_states=r(1, 4, 8, 8), timestep=thalf, input_ids=torch.randint(0, 10, (1, 20), generator=g),
+            input_img_latents=[r(1, 4, 8, 8)], input_image_sizes={0: [[0, 16]]},  # 16 image tokens in the text
+            attention_mask=torch.ones(1, 37, 37), position_ids=torch.arange(37)[None]),  # 20 text + time + 16
+        "EasyAnimateTransformer3DModel": lambda: dict(hidden_states=r(1, 4, 2, 8, 8), timestep=t500,
+                                                      encoder_hidden_states=r(1, 6, 16)),
+        "LuminaNextDiT2DModel": lambda: dict(hidden_states=r(1, 4, 8, 8), encoder_hidden_states=r(1, 6, 16),
+                                             timestep=thalf, encoder_mask=torch.ones(1, 6),
+                                             image_rotary_emb=r(16, 16, 4), cross_attention_kwargs={}),
+        "HunyuanVideoFramepackTransformer3DModel": lambda: dict(
+            hidden_states=r(1, 4, 3, 4, 4), timestep=t500, encoder_hidden_states=r(1, 6, 16),
+            pooled_projections=r(1, 8), encoder_attention_mask=torch.ones(1, 6), guidance=t500,
+            image_embeds=r(1, 6, 16), indices_latents=torch.arange(3.0), latents_clean=r(1, 4, 2, 4, 4),
+            indices_latents_clean=torch.arange(2.0), latents_history_2x=r(1, 4, 2, 4, 4),
+            indices_latents_history_2x=torch.arange(2.0), latents_history_4x=r(1, 4, 8, 4, 4),
+            indices_latents_history_4x=torch.arange(8.0)),
+        "LTX2VideoTransformer3DModel": lambda: dict(
+            hidden_states=r(1, 32, 4), audio_hidden_states=r(1, 5, 4), encoder_hidden_states=r(1, 6, 16),
+            audio_encoder_hidden_states=r(1, 6, 16), timestep=t500, encoder_attention_mask=torch.ones(1, 6).bool(),
+            num_frames=2, height=4, width=4, audio_num_frames=5, fps=25.0),
+        "QwenImage21Transformer2DModel": lambda: dict(
+            hidden_states=r(1, 4, 4), encoder_hidden_states=r(1, 4, 8),
+            encoder_hidden_states_mask=torch.ones(1, 4, dtype=torch.long), timestep=torch.tensor([1.0]),
+            img_shapes=[[(1, 2, 2)]], img_mask=torch.tensor([[False] * 4 + [True]])),  # one slot per 2x2 latents
+        "Kandinsky6Transformer3DModel": lambda: dict(
+            hidden_states=r(1, 2, 4, 4, 9), encoder_hidden_states=r(1, 6, 8), pooled_projections=r(1, 8),
+            timestep=t500, audio_hidden_states=r(1, 5, 4)),  # 9 = noisy + condition latents + mask
+        "Kandinsky6SRTransformer3DModel": lambda: dict(hidden_states=r(1, 2, 16, 16, 9), timestep=t500),
+        "MiniMaxH3Transformer3DModel": lambda: dict(hidden_states=r(1, 8, 16), audio_hidden_states=r(1, 6, 6),
+                                                    encoder_hidden_states=r(1, 4, 8), **_packed_h3(4, 6, 8)),
+        "SanaWMTransformer3DModel": lambda: dict(
+            hidden_states=r(1, 4, 4, 8, 8), timestep=torch.full((1, 1, 4), 500.0), encoder_hidden_states=r(1, 1, 6, 8),
+            encoder_attention_mask=torch.ones(1, 6, dtype=torch.long), camera_conditions=_camera(4, 8, 8),
+            chunk_plucker=r(1, 8, 4, 8, 8)),
+        "SanaWMLTX2RefinerTransformer3DModel": lambda: dict(
+            hidden_states=r(1, 32, 4), encoder_hidden_states=r(1, 6, 16), timestep=torch.full((1, 32), 500.0),
+            video_rotary_emb=_refiner_rope(2, 4, 4), encoder_attention_mask=torch.ones(1, 6)),
+        "WanAnimateTransformer3DModel": lambda: dict(
+            hidden_states=r(1, 12, 21, 16, 16), timestep=t500, encoder_hidden_states=r(1, 6, 16),
+            encoder_hidden_states_image=r(1, 6, 16), pose_hidden_states=r(1, 4, 20, 16, 16),
+            face_pixel_values=r(1, 3, 77, 16, 16)),  # the shapes the model's segment arithmetic needs
+        "WanAnimate2Transformer3DModel": lambda: dict(
+            hidden_states=[r(16, 2, 4, 4)], timestep=torch.tensor([1.0]), encoder_hidden_states=[r(8, 32)],
+            condition_latents=[r(20, 2, 4, 4)], encoder_hidden_states_image=r(1, 4, 1280),
+            kv_cache=_wan_animate2_cache(2), kv_cache_mode="extract", seq_len=8,
+            offset_grid_sizes=torch.tensor([[2, 2, 2]])),  # the reference pass, which fills a fresh cache
+        "Ideogram4Transformer2DModel": lambda: _ideogram4(r, text=4, image=(2, 2)),
+        "Cosmos3OmniTransformer": lambda: dict(
+            input_ids=torch.tensor([1, 2]), text_indexes=torch.tensor([0, 1]),
+            position_ids=torch.zeros(3, 6, dtype=torch.long), und_len=2, sequence_length=6,
+            vision_tokens=[r(1, 2, 1, 2, 2)], vision_token_shapes=[(1, 2, 2)],
+            vision_sequence_indexes=torch.arange(2, 6), vision_mse_loss_indexes=torch.arange(2, 6),
+            vision_timesteps=torch.full((4,), 0.5), vision_noisy_frame_indexes=[torch.tensor([0])]),
+        "RFD4ProteinaTransformer": lambda: dict(
+            bb_ca=r(1, 6, 3), local_latents=r(1, 6, 4), bb_ca_time=thalf, local_latents_time=torch.tensor([0.3]),
+            padding_mask=torch.ones(1, 6, dtype=torch.bool),
+            conditioning={"is_in_context_conditioning": torch.zeros(1, 6, dtype=torch.bool),
+                          "supports_local_latent": torch.ones(1, 6, dtype=torch.bool)}),
+        "DualTransformer2DModel": lambda: dict(hidden_states=r(1, 8, 4, 4), encoder_hidden_states=r(1, 6, 16)),
     }[class_name]()
+
+
+def _packed_h3(text: int, audio: int, video: int) -> dict:
+    """MiniMax-H3's packed layout: text rows, then audio rows, then video rows, each tagged with its modality
+    (0 video, 1 text, 2 audio) and its timestep (audio steps its own schedule)."""
+    length = text + audio + video
+    text_rows, audio_rows = torch.arange(text), torch.arange(text, text + audio)
+    video_rows = torch.arange(text + audio, length)
+    tags = torch.zeros(length, dtype=torch.long)
+    tags[text_rows], tags[audio_rows] = 1, 2
+    timestep_indices = torch.zeros(length, dtype=torch.long)
+    timestep_indices[audio_rows] = 1
+    positions = torch.zeros(length, 3)
+    positions[:, 0] = torch.arange(float(length))
+    positions[video_rows, 1] = (torch.arange(video) % 4).float()
+    positions[video_rows, 2] = (torch.arange(video) % 2).float()
+    return dict(timestep=torch.tensor([0.7, 0.3]), timestep_indices=timestep_indices, token_tags=tags,
+                position_ids=positions, video_indices=video_rows, audio_indices=audio_rows, text_indices=text_rows)
+
+
+def _camera(frames: int, height: int, width: int) -> torch.Tensor:
+    """SANA-WM camera conditions (B, F, 20): a flat 4x4 camera-to-world moving forward, then fx, fy, cx, cy."""
+    c2w = torch.eye(4).repeat(1, frames, 1, 1)
+    c2w[..., 2, 3] = torch.arange(float(frames)) * 0.1
+    intrinsics = torch.tensor([float(width), float(height), width / 2, height / 2]).expand(1, frames, 4)
+    return torch.cat([c2w.flatten(start_dim=-2), intrinsics], dim=-1)
+
+
+def _refiner_rope(frames: int, height: int, width: int):
+    """The video rotary embedding the SANA-WM refiner takes from its caller (2 heads of 8)."""
+    from diffusers.models.transformers.transformer_sana_wm_refiner import SanaWMLTX2AudioVideoRotaryPosEmbed
+
+    rope = SanaWMLTX2AudioVideoRotaryPosEmbed(dim=16, patch_size=1, patch_size_t=1, base_num_frames=20,
+                                              base_height=2048, base_width=2048, scale_factors=(8, 32, 32),
+                                              modality="video", double_precision=False, num_attention_heads=2)
+    cpu = torch.device("cpu")
+    return rope(rope.prepare_video_coords(1, frames, height, width, device=cpu, fps=24.0), device=cpu)
+
+
+def _wan_animate2_cache(layers: int):
+    from diffusers.models.transformers.transformer_wan_animate_2 import WanAnimate2KVCache
+
+    return WanAnimate2KVCache(layers)
+
+
+def _ideogram4(r, text: int, image: tuple[int, int]) -> dict:
+    """One packed Ideogram 4 sequence: text tokens (LLM features), then the image grid (latents)."""
+    from diffusers.models.transformers.transformer_ideogram4 import (
+        IMAGE_POSITION_OFFSET, LLM_TOKEN_INDICATOR, OUTPUT_IMAGE_INDICATOR)
+
+    rows, cols = image
+    length = text + rows * cols
+    hidden, features = torch.zeros(1, length, 16), torch.zeros(1, length, 24)
+    hidden[:, text:], features[:, :text] = r(1, rows * cols, 16), r(1, text, 24)
+    positions = torch.zeros(1, length, 3, dtype=torch.long)
+    positions[:, :text] = torch.arange(text)[:, None]
+    positions[:, text:, 0] = IMAGE_POSITION_OFFSET
+    positions[:, text:, 1] = torch.arange(rows).repeat_interleave(cols) + IMAGE_POSITION_OFFSET
+    positions[:, text:, 2] = torch.arange(cols).repeat(rows) + IMAGE_POSITION_OFFSET
+    indicator = torch.full((1, length), OUTPUT_IMAGE_INDICATOR, dtype=torch.long)
+    indicator[:, :text] = LLM_TOKEN_INDICATOR
+    return dict(hidden_states=hidden, encoder_hidden_states=features, timestep=torch.tensor([0.5]),
+                position_ids=positions, segment_ids=torch.ones(1, length, dtype=torch.long), indicator=indicator)
 
 
 def _positions(text: int, height: int, width: int) -> torch.Tensor:
@@ -276,18 +402,150 @@ CONFIGS: dict[str, dict] = {
     "AnyFlowFARTransformer3DModel": dict(patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12,
                                          in_channels=4, out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64,
                                          num_layers=2, rope_max_seq_len=32),
+    "HiDreamImageTransformer2DModel": dict(patch_size=2, in_channels=4, out_channels=4, num_layers=1,
+                                           num_single_layers=1,
+                                           attention_head_dim=8, num_attention_heads=2, caption_channels=[8, 4],
+                                           text_emb_dim=8, num_routed_experts=2, num_activated_experts=2,
+                                           axes_dims_rope=(4, 2, 2), max_resolution=(8, 8), llama_layers=(0, 1),
+                                           force_inference_output=True),
+    "OmniGenTransformer2DModel": dict(hidden_size=16, num_attention_heads=4, num_key_value_heads=4,
+                                      intermediate_size=32, num_layers=2, pad_token_id=0, vocab_size=100,
+                                      in_channels=4, time_step_dim=4,
+                                      rope_scaling={"long_factor": [1, 2], "short_factor": [1, 2]}),
+    "EasyAnimateTransformer3DModel": dict(attention_head_dim=16, num_attention_heads=2, in_channels=4, mmdit_layers=2,
+                                          num_layers=2, out_channels=4, patch_size=2, sample_height=60, sample_width=90,
+                                          text_embed_dim=16, time_embed_dim=8, time_position_encoding_type="3d_rope",
+                                          timestep_activation_fn="silu"),
+    "LuminaNextDiT2DModel": dict(sample_size=8, patch_size=2, in_channels=4, hidden_size=24, num_layers=2,
+                                 num_attention_heads=3, num_kv_heads=1, multiple_of=16, learn_sigma=False, qk_norm=True,
+                                 cross_attention_dim=16),
+    "HunyuanVideoFramepackTransformer3DModel": dict(in_channels=4, out_channels=4, num_attention_heads=2,
+                                                    attention_head_dim=10, num_layers=1, num_single_layers=1,
+                                                    num_refiner_layers=1, patch_size=2, patch_size_t=1,
+                                                    guidance_embeds=True, text_embed_dim=16, pooled_projection_dim=8,
+                                                    rope_axes_dim=(2, 4, 4), image_condition_type=None,
+                                                    has_image_proj=True, image_proj_dim=16, has_clean_x_embedder=True),
+    "LTX2VideoTransformer3DModel": dict(in_channels=4, out_channels=4, patch_size=1, patch_size_t=1,
+                                        num_attention_heads=2, attention_head_dim=8, cross_attention_dim=16,
+                                        audio_in_channels=4, audio_out_channels=4, audio_num_attention_heads=2,
+                                        audio_attention_head_dim=4, audio_cross_attention_dim=8, num_layers=2,
+                                        qk_norm="rms_norm_across_heads", caption_channels=16,
+                                        rope_double_precision=False),
+    "QwenImage21Transformer2DModel": dict(patch_size=1, in_channels=4, out_channels=4, num_layers=2,
+                                          attention_head_dim=16, num_attention_heads=2, context_in_dim=8, mlp_ratio=2,
+                                          axes_dims_rope=(4, 6, 6)),
+    "Kandinsky6Transformer3DModel": dict(in_visual_dim=4, out_visual_dim=4, in_text_dim=8, in_text_dim2=8, time_dim=16,
+                                         patch_size=(1, 2, 2), model_dim=48, ff_dim=64, num_text_blocks=1,
+                                         num_visual_blocks=2, axes_dims=(4, 4, 4), visual_cond=True, in_audio_dim=4,
+                                         out_audio_dim=4),
+    "Kandinsky6SRTransformer3DModel": dict(in_visual_dim=4, out_visual_dim=8, time_dim=16, patch_size=(1, 2, 2),
+                                           model_dim=24, ff_dim=32, num_visual_blocks=2, axes_dims=(4, 4, 4)),
+    "MiniMaxH3Transformer3DModel": dict(num_attention_heads=2, attention_head_dim=16, hidden_size=24, num_layers=2,
+                                        num_refiner_layers=2, ffn_dim=32, in_channels=4, audio_in_channels=6,
+                                        patch_size=(1, 2, 2), text_dim=8, freq_dim=8, time_embed_hidden_dim=24,
+                                        time_embed_dim=16, rope_freq_dim=2),
+    "SanaWMTransformer3DModel": dict(in_channels=4, num_layers=2, hidden_size=32, num_attention_heads=2,
+                                     patch_size=(1, 1, 1), softmax_every_n=2, linear_head_dim=16, t_kernel_size=3,
+                                     conv_kernel_size=4, caption_channels=8, model_max_length=6, mlp_ratio=2.0,
+                                     chunk_plucker_channels=8, chunk_plucker_post_attn_blocks=2),
+    "SanaWMLTX2RefinerTransformer3DModel": dict(in_channels=4, out_channels=4, patch_size=1, patch_size_t=1,
+                                                num_attention_heads=2, attention_head_dim=8, cross_attention_dim=16,
+                                                audio_in_channels=4, audio_out_channels=4, audio_num_attention_heads=2,
+                                                audio_attention_head_dim=4, audio_cross_attention_dim=8, num_layers=2,
+                                                qk_norm="rms_norm_across_heads", caption_channels=16,
+                                                rope_double_precision=False),
+    "WanAnimateTransformer3DModel": dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
+                                         in_channels=12, latent_channels=4, out_channels=4, text_dim=16, freq_dim=256,
+                                         ffn_dim=32, num_layers=2, cross_attn_norm=True,
+                                         qk_norm="rms_norm_across_heads", image_dim=16, rope_max_seq_len=32,
+                                         motion_encoder_channel_sizes={"4": 16, "8": 16, "16": 16},
+                                         motion_encoder_size=16, motion_style_dim=8, motion_dim=4,
+                                         motion_encoder_dim=16, face_encoder_hidden_dim=16, face_encoder_num_heads=2,
+                                         inject_face_latents_blocks=2),
+    "WanAnimate2Transformer3DModel": dict(patch_size=(1, 2, 2), text_len=16, in_dim=36, dim=32, ffn_dim=64, freq_dim=64,
+                                          text_dim=32, out_dim=16, num_heads=2, num_layers=2, cross_attn_norm=True,
+                                          use_img_emb=True),
+    "Ideogram4Transformer2DModel": dict(in_channels=16, num_layers=2, attention_head_dim=8, num_attention_heads=4,
+                                        intermediate_size=32, adaln_dim=16, llm_features_dim=24, rope_theta=10000,
+                                        mrope_section=(2, 1, 1)),
+    "Cosmos3OmniTransformer": dict(head_dim=6, hidden_act="relu2", hidden_size=12, intermediate_size=24,
+                                   latent_channel=2, latent_patch_size=1, num_attention_heads=2, num_hidden_layers=2,
+                                   num_key_value_heads=1, patch_latent_dim=2, qk_norm_for_text=False,
+                                   rope_axes_dim=[1, 1, 1], rope_theta=1e8, vocab_size=32),
+    "RFD4ProteinaTransformer": dict(nlayers=2, token_dim=32, nheads=2, dim_cond=16, pair_repr_dim=16, latent_dim=4,
+                                    token_type_emb_dim=4, cath_emb_dim=4, t_emb_dim=16, seq_sep_dim=8,
+                                    xt_pair_dist_dim=8, feats_seq=["xt_bb_ca", "xt_local_latents"],
+                                    feats_cond_seq=["time_emb_bb_ca", "time_emb_local_latents"],
+                                    feats_pair_repr=["xt_bb_ca_pair_dists"], feats_pair_cond=["time_emb_bb_ca"],
+                                    tri_mult_c=16, num_sequence_classes=10),
+    # Not a ModelMixin: built by its constructor, saved as a bare safetensors file, loaded with model=.
+    "DualTransformer2DModel": dict(num_attention_heads=2, attention_head_dim=8, in_channels=8, num_layers=2,
+                                   norm_num_groups=4, cross_attention_dim=16),
 }
 
 
-def build(class_name: str) -> torch.nn.Module:
+# Classes that are plain nn.Modules (no from_config / save_pretrained).
+PLAIN = {"DualTransformer2DModel"}
+
+
+def _class(class_name: str) -> type:
     from diffusers.models import transformers
 
-    cls = getattr(diffusers, class_name, None) or getattr(transformers, class_name)
-    return cls.from_config(CONFIGS[class_name]).eval()
+    return getattr(diffusers, class_name, None) or getattr(transformers, class_name)
+
+
+def build(class_name: str) -> torch.nn.Module:
+    """The tiny model with every parameter that starts all-zero drawn at random.
+
+    Zero-initialised output projections, gates and short convolutions (ERNIE-Image, LongCat audio DiT, SANA-WM)
+    would make the output constant or a branch dead, and a sharded == unsharded comparison of them vacuous.
+    """
+    if class_name in PLAIN:
+        model = _class(class_name)(**CONFIGS[class_name])
+        model.condition_lengths = [4, 2]  # DualTransformer2DModel splits encoder_hidden_states by these
+    else:
+        model = _class(class_name).from_config(CONFIGS[class_name])
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.is_floating_point() and param.device.type != "meta" and not param.any():
+                param.copy_(torch.randn(param.shape, generator=g) * 0.1)
+    return model.eval()
+
+
+def save(model: torch.nn.Module, class_name: str, folder) -> None:
+    if class_name in PLAIN:
+        from safetensors.torch import save_file
+
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(model.state_dict(), str(folder / "diffusion_pytorch_model.safetensors"))
+    else:
+        model.save_pretrained(folder, safe_serialization=True)
+
+
+def prebuilt(class_name: str) -> torch.nn.Module | None:
+    """For load_sharded(model=...): the model with parameters on meta, for classes without a config.json."""
+    if class_name not in PLAIN:
+        return None
+    from shardrules.engine.build import parameters_on_meta
+
+    with parameters_on_meta():
+        return build(class_name)
+
+
+def _tensors(out) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [t for item in out for t in _tensors(item)]
+    return []
 
 
 def output(model, class_name: str) -> torch.Tensor:
+    """Every tensor the forward returns (video and audio, backbone and logits), flattened into one."""
     with torch.no_grad():
         if class_name in ("T5FilmDecoder", "MiniMaxMusic3RVQDepthDecoder"):  # return a tensor; no return_dict
-            return model(**_inputs(class_name))
-        return model(**_inputs(class_name), return_dict=False)[0]
+            out = model(**_inputs(class_name))
+        else:
+            out = model(**_inputs(class_name), return_dict=False)
+    return torch.cat([t.flatten() for t in _tensors(out)])
