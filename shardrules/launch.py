@@ -32,6 +32,7 @@ class RankResult:
     error: str | None = None
     exitcode: int | None = None
     failed_at: float = float("inf")  # when the rank failed (wall clock), to tell the cause from the fallout
+    fallout: bool = False  # it raised because another rank failed (all ranks agreed to stop), not a cause
 
 
 class RankFailure(RuntimeError):
@@ -41,6 +42,12 @@ class RankFailure(RuntimeError):
         first = failed[0]
         super().__init__(f"rank {first.rank} failed: {first.error}" +
                          (f" ({len(failed) - 1} other rank(s) stopped)" if len(failed) > 1 else ""))
+
+
+def causes_first(results: list[RankResult]) -> list[RankResult]:
+    """Failed ranks first, the cause before the fallout: a failure that no other rank's failure explains
+    (earliest in time first), then the ranks that stopped because of it, then the ranks that finished."""
+    return sorted(results, key=lambda r: (r.ok, r.fallout, r.failed_at, r.rank))
 
 
 def _backend(world_size: int) -> str:
@@ -72,7 +79,7 @@ def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: s
         result = {"ok": True, "value": _call(target, rank, world_size, kwargs)}
     except BaseException as exc:
         result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
-                  "failed_at": time.time()}
+                  "failed_at": time.time(), "fallout": getattr(exc, "failed_rank", None) not in (None, rank)}
         code = 1
     Path(workdir, f"rank{rank}.json").write_text(json.dumps(result, default=str))
     try:
@@ -128,7 +135,7 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
             if path.exists():
                 data = json.loads(path.read_text())
                 results.append(RankResult(rank, data["ok"], data.get("value"), data.get("error"), process.exitcode,
-                                          data.get("failed_at", float("inf"))))
+                                          data.get("failed_at", float("inf")), data.get("fallout", False)))
             elif rank in killed:
                 why = (f"did not finish within {timeout} s" if deadline and time.monotonic() > deadline
                        else "stopped after another rank failed")
@@ -136,9 +143,8 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
             else:  # died without a word (killed, out of memory): a cause, never the fallout of another failure
                 results.append(RankResult(rank, False, None, f"exited with code {process.exitcode}",
                                           process.exitcode, failed_at=0.0))
-    # the first failure in time is the cause; the ranks that failed because of it come after
     if any(not r.ok for r in results):
-        raise RankFailure(sorted(results, key=lambda r: (r.ok, r.failed_at, r.rank)))
+        raise RankFailure(causes_first(results))
     return results
 
 

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 import tiny_models
 import toy_models
 from multirank import run_ranks
+from shardrules.launch import causes_first
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def check_all_failed(results, began, cause):
     elapsed = time.monotonic() - began
     assert elapsed < 60, f"ranks took {elapsed:.0f} s to exit"
     assert all(not r.ok and r.exitcode != 0 for r in results), results
-    first = min(results, key=lambda r: (r.failed_at, r.rank))
+    first = causes_first(results)[0]  # the order RankFailure reports
     assert first.rank == 1 and cause in (first.error or ""), results
 
 
@@ -56,3 +57,14 @@ def test_rank_failing_in_the_denoising_loop(wan, how):
     began = time.monotonic()
     results = run_ranks("rank_checks:fail_while_denoising", timeout=90, model_dir=str(wan), how=how)
     check_all_failed(results, began, "out of memory on rank 1" if how == "raise" else "exited with code 9")
+
+
+def test_the_cause_is_reported_before_the_ranks_that_stopped_because_of_it():
+    """All ranks raise together once they agree that one failed; the healthy rank may finish first."""
+    from shardrules.launch import RankFailure, RankResult
+
+    fallout = RankResult(0, False, error="CheckpointError: rank 1 failed while loading the checkpoint: ...",
+                         failed_at=100.0, fallout=True)
+    cause = RankResult(1, False, error="CheckpointError: disk vanished", failed_at=100.2)
+    assert [r.rank for r in causes_first([fallout, cause])] == [1, 0]
+    assert str(RankFailure(causes_first([fallout, cause]))).startswith("rank 1 failed: CheckpointError: disk")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import transformers as T
 
+from tiny_models import randomize_zeros
+
 SMALL = dict(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2)
 CONFIGS = {
     "T5EncoderModel": lambda: T.T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=2, num_heads=2),
@@ -34,7 +36,7 @@ EXPECTED_UNITS = {
 def build(class_name: str) -> torch.nn.Module:
     config = CONFIGS[class_name]()
     config.architectures = [class_name]
-    return getattr(T, class_name)(config).eval()
+    return randomize_zeros(getattr(T, class_name)(config)).eval()
 
 
 def inputs(seed: int = 0) -> dict:

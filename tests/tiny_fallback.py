@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 import diffusers
+from tiny_models import randomize_zeros
 
 
 def _inputs(class_name: str, seed: int = 0) -> dict:
@@ -495,22 +496,17 @@ def _class(class_name: str) -> type:
 
 
 def build(class_name: str) -> torch.nn.Module:
-    """The tiny model with every parameter that starts all-zero drawn at random.
+    """The tiny model, parameters that start all-zero drawn at random (tiny_models.randomize_zeros).
 
-    Zero-initialised output projections, gates and short convolutions (ERNIE-Image, LongCat audio DiT, SANA-WM)
-    would make the output constant or a branch dead, and a sharded == unsharded comparison of them vacuous.
+    Zero-initialised output layers made ERNIE-Image's and LongCat audio DiT's outputs constant, and SANA-WM's
+    zero short convolutions leave a branch dead: a sharded == unsharded comparison of them would be vacuous.
     """
     if class_name in PLAIN:
         model = _class(class_name)(**CONFIGS[class_name])
         model.condition_lengths = [4, 2]  # DualTransformer2DModel splits encoder_hidden_states by these
     else:
         model = _class(class_name).from_config(CONFIGS[class_name])
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.is_floating_point() and param.device.type != "meta" and not param.any():
-                param.copy_(torch.randn(param.shape, generator=g) * 0.1)
-    return model.eval()
+    return randomize_zeros(model).eval()
 
 
 def save(model: torch.nn.Module, class_name: str, folder) -> None:

@@ -94,12 +94,23 @@ EXPECTED_UNITS: dict[str, list[str]] = {
 }
 
 
+def randomize_zeros(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
+    """Draw every floating parameter that starts all-zero (biases, gates, zero-initialised output layers) at
+    random, so that a sharded == unsharded comparison also checks where their rows went."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.is_floating_point() and param.device.type != "meta" and not param.any():
+                param.copy_(torch.randn(param.shape, generator=g) * 0.1)
+    return model
+
+
 def build(class_name: str, device: str | None = None) -> torch.nn.Module:
     cls = getattr(diffusers, class_name)
     if device is None:
-        return cls.from_config(CONFIGS[class_name]).eval()
+        return randomize_zeros(cls.from_config(CONFIGS[class_name])).eval()
     with torch.device(device):
-        return cls.from_config(CONFIGS[class_name]).eval()
+        return randomize_zeros(cls.from_config(CONFIGS[class_name])).eval()
 
 
 def inputs(class_name: str, batch: int = 1, seed: int = 0, dtype: torch.dtype | None = None) -> dict:

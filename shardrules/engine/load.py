@@ -62,7 +62,9 @@ def _agree(error: BaseException | None, stage: str) -> None:
     if error is not None:
         raise error
     rank, first = failed[0]
-    raise CheckpointError(f"rank {rank} failed while {stage}: {first}")
+    fallout = CheckpointError(f"rank {rank} failed while {stage}: {first}")
+    fallout.failed_rank = rank  # the cause is that rank's; a launcher reports it first
+    raise fallout
 
 
 def _suggest(name: str, names) -> str:
