@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -68,6 +69,12 @@ def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: s
 
     code = 0
     threads = kwargs.pop("_threads", None)
+    # Progress bars share a lock; tqdm's default is a multiprocessing lock (a named semaphore) that the
+    # os._exit below would leave behind, and the parent's resource tracker then warns of leaked semaphores.
+    # One process, one bar writer: a thread lock is enough.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     try:
         backend = _backend(world_size)
         if backend == "nccl":
