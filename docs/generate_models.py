@@ -25,7 +25,11 @@ ENCODERS = ["T5EncoderModel", "UMT5EncoderModel", "CLIPTextModel", "CLIPTextMode
 
 
 def _size(nbytes: int) -> str:
-    return f"{nbytes / 2**20:,.1f} MiB"
+    return f"{nbytes / 2**20:,.1f} MiB" if nbytes >= 2**20 // 10 else f"{nbytes / 2**10:,.1f} KiB"
+
+
+def _count(params: int) -> str:
+    return f"{params / 1e6:,.1f}M" if params >= 100_000 else f"{params / 1e3:,.1f}K"
 
 
 def rows() -> tuple[list[str], list[str]]:
@@ -66,7 +70,7 @@ def rows() -> tuple[list[str], list[str]]:
         largest = max(p.units_info, key=lambda u: u.params)
         status = "yes" if name in proven else "no (plan only)"
         table.append(f"| {name}{note} | {library} | {p.source} | {len(p.units)} | {largest.name} "
-                     f"({largest.params / 1e6:,.1f}M params, {_size(largest.bytes_per_rank(1))}) | {status} |")
+                     f"({_count(largest.params)} params, {_size(largest.bytes_per_rank(1))}) | {status} |")
     return table, skipped
 
 
