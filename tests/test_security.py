@@ -61,7 +61,7 @@ def test_the_check_catches_what_it_forbids(tmp_path):
                                     "bad.py:6: re.compile on a pattern that is not a literal"]
 
 
-def fails_fast(action, error=RuleLimitError, budget_s=0.05):
+def fails_fast(action, error=RuleLimitError, budget_s=1.0):
     start = time.perf_counter()
     with pytest.raises(error):
         action()
@@ -79,4 +79,4 @@ def test_resource_limits(tmp_path):
     rule = compile_rule('name matches "' + "*" * 1000 + '"')
     start = time.perf_counter()
     assert rule("a." * 5000, None) is True
-    assert time.perf_counter() - start < 0.05
+    assert time.perf_counter() - start < 1.0  # a backtracking matcher would take longer than the universe
