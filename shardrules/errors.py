@@ -143,7 +143,9 @@ class TiedParameterError(PlanError):
 class CheckpointError(ShardRulesError):
     """A checkpoint that does not fit the model: names the file and the tensor."""
 
-    def __init__(self, message: str, *, path: str | None = None, tensor: str | None = None) -> None:
+    def __init__(self, message: str, *, path: str | None = None, tensor: str | None = None,
+                 failed_rank: int | None = None) -> None:
         self.path = path
         self.tensor = tensor
+        self.failed_rank = failed_rank  # set when raised because that other rank failed (a launcher names it)
         super().__init__(message)

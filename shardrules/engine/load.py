@@ -62,9 +62,7 @@ def _agree(error: BaseException | None, stage: str) -> None:
     if error is not None:
         raise error
     rank, first = failed[0]
-    fallout = CheckpointError(f"rank {rank} failed while {stage}: {first}")
-    fallout.failed_rank = rank  # the cause is that rank's; a launcher reports it first
-    raise fallout
+    raise CheckpointError(f"rank {rank} failed while {stage}: {first}", failed_rank=rank)
 
 
 def _suggest(name: str, names) -> str:
