@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterator
 
 from ..grammar.tree import And, Compare, Expr, InList, IsDigit, IsRoot, Matches, Not, Or, StringTest
@@ -76,10 +77,19 @@ class ModelAnalysis:
             return self.entry.shard
         return ()
 
+    @cached_property
     def unit_positions(self) -> dict[str, int]:
         """Position of each unit of the plan in the facts."""
         wanted = set(self.plan.units)
         return {name: i for i, name in enumerate(self.facts.names) if name in wanted}
+
+    @cached_property
+    def _owners(self) -> list[int]:
+        return self.facts.owners(set(self.unit_positions.values()))
+
+    def unit_above(self, i: int) -> int:
+        """Position of the deepest unit that holds module ``i`` from above (not ``i`` itself); 0 if none."""
+        return self._owners[self.facts.parents[i]]
 
     def selected(self, rule: Rule) -> set[int]:
         from ..engine.resolve import compiled_rule

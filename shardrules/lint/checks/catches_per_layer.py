@@ -29,14 +29,12 @@ def check(ctx):
     for analysis in analyses(ctx):
         if analysis.plan is None:
             continue
-        facts = analysis.facts
-        owner = facts.owners(set(analysis.unit_positions().values()))
         for rule in analysis.rules_of_source():
             inside, top = [], []
             for i in sorted(analysis.selected(rule)):
-                (inside if owner[facts.parents[i]] else top).append(i)  # held by a unit above it
+                (inside if analysis.unit_above(i) else top).append(i)
             if inside and top:
-                example = facts.name(inside[0])
+                example = analysis.facts.name(inside[0])
                 yield Finding.at(rule.source, 0, len(rule.text), CODE,
                                  f"rule selects {len(top)} module(s) at the top level but also {len(inside)} inside "
                                  f"other units (e.g. '{example}'): it changes granularity", SEVERITY)

@@ -30,10 +30,8 @@ def check(ctx):
         if analysis.plan is None:
             continue
         facts = analysis.facts
-        positions = analysis.unit_positions()
-        owner = facts.owners(set(positions.values()))
         for unit in analysis.plan.units_info:
-            outer = owner[facts.parents[positions[unit.name]]]
+            outer = analysis.unit_above(analysis.unit_positions[unit.name])
             if outer and unit.where is not None:
                 line, column = unit.where.line, unit.where.column
                 yield Finding(unit.where.path, line, column, line, column + 1, CODE,
