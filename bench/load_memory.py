@@ -249,8 +249,8 @@ def main() -> None:
     print(f"  added peak VmRSS vs shard size: {peak / shard_size:.2f}x (goal <= 1.2x)")
     print(f"  bytes read per rank vs checkpoint / 2: {max(r['bytes_read'] for r in ours) / (size / 2):.3f}x "
           f"(goal <= 1.05x)")
-    ratios = sorted(wall / copy for wall, copy in rounds)
-    walls = sorted(wall for wall, _ in rounds)
+    ratios = [wall / copy for wall, copy in rounds]
+    walls = [wall for wall, _ in rounds]
     print(f"  wall time vs plain copying read: median {median(ratios):.2f}x over {len(rounds)} alternating "
           f"rounds (goal <= 1.5x); shardrules / plain s per round: "
           + ", ".join(f"{w:.2f}/{c:.2f}" for w, c in rounds))

@@ -32,8 +32,15 @@ def _count(params: int) -> str:
     return f"{params / 1e6:,.1f}M" if params >= 100_000 else f"{params / 1e3:,.1f}K"
 
 
-def rows() -> tuple[list[str], list[str]]:
+def _on_meta(build):
     import torch
+
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build()
+
+
+def rows() -> tuple[list[str], list[str]]:
     import transformers
     from torch import nn
 
@@ -54,17 +61,13 @@ def rows() -> tuple[list[str], list[str]]:
     for library, name, cls in classes:
         note = ""
         try:
-            with torch.device("meta"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = cls() if library == "diffusers" else cls(cls.config_class())
+            model = _on_meta(lambda: cls() if library == "diffusers" else cls(cls.config_class()))
         except Exception as exc:
             if name not in tiny_fallback.CONFIGS:
                 skipped.append(f"| {name} | {library} | default config does not build: {type(exc).__name__} |")
                 continue
             # Plan the small config the suite proves instead, and say so.
-            with torch.device("meta"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = tiny_fallback.build(name)
+            model = _on_meta(lambda: tiny_fallback.build(name))
             note = f" (small config: the default config does not build, {type(exc).__name__})"
         p = plan(model, rules)
         largest = max(p.units_info, key=lambda u: u.params)

@@ -57,6 +57,7 @@ def fallbacks(tmp_path_factory):
 
 def test_more_transformers_shard_correctly(fallbacks, capsys):
     """Transformers planned by the fallbacks (or, for DiT, an explicit rule): sharded == unsharded."""
+    import diffusers
     from diffusers.models import transformers as diffusers_transformers
 
     import tiny_fallback
@@ -74,10 +75,4 @@ def test_more_transformers_shard_correctly(fallbacks, capsys):
         print(f"\nmore classes proven sharded == unsharded ({len(tiny_fallback.CONFIGS)}): "
               f"{sorted(tiny_fallback.CONFIGS)}")
         print(f"exported transformer classes without a sharded-forward check: {uncovered or 'none'}")
-    assert not uncovered, f"exported by diffusers {diffusers_version()} but not covered: {uncovered}"
-
-
-def diffusers_version() -> str:
-    import diffusers
-
-    return diffusers.__version__
+    assert not uncovered, f"exported by diffusers {diffusers.__version__} but not covered: {uncovered}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 import diffusers
@@ -106,11 +108,9 @@ def randomize_zeros(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
 
 
 def build(class_name: str, device: str | None = None) -> torch.nn.Module:
-    cls = getattr(diffusers, class_name)
-    if device is None:
-        return randomize_zeros(cls.from_config(CONFIGS[class_name])).eval()
-    with torch.device(device):
-        return randomize_zeros(cls.from_config(CONFIGS[class_name])).eval()
+    with torch.device(device) if device is not None else contextlib.nullcontext():
+        model = getattr(diffusers, class_name).from_config(CONFIGS[class_name])
+    return randomize_zeros(model).eval()
 
 
 def inputs(class_name: str, batch: int = 1, seed: int = 0, dtype: torch.dtype | None = None) -> dict:
