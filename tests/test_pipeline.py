@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,7 +12,7 @@ from safetensors.torch import load_file
 
 import diffusers
 import tiny_models
-from commands import shardrules
+from commands import rule_lint, shardrules
 from shardrules import DenoisingRunner
 from shardrules.engine.build import load_plain
 from shardrules.engine.inputs import example_inputs
@@ -76,8 +74,7 @@ def test_run_on_two_ranks(pipeline, tmp_path):
 
 
 def test_rule_lint_checks_each_component_of_a_pipeline(pipeline):
-    result = subprocess.run([sys.executable, "-m", "shardrules.lint.cli", "--model", str(pipeline), "--select", "SR307"],
-                            capture_output=True, text=True, timeout=120)
+    result = rule_lint("--model", str(pipeline), "--select", "SR307")
     assert result.returncode == 0, result.stderr
     assert f"{pipeline / 'transformer'}: block-class would choose 2 units" in result.stdout
     assert f"{pipeline / 'text_encoder'}: block-class would choose 2 units" in result.stdout
