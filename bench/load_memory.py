@@ -110,8 +110,8 @@ def rank_main(rank: int, method: str, model_dir: str, out_dir: str) -> None:
                             timeout=timedelta(seconds=600))
     import diffusers
     import shardrules
-    from shardrules.engine.build import build_model
-    from shardrules.engine.shard import default_mesh
+    from shardrules.loader.build import build_model
+    from shardrules.loader.shard import default_mesh
 
     diffusers.WanTransformer3DModel  # the import of the model's module is start-up, not loading
     dist.barrier()
@@ -227,7 +227,7 @@ def main() -> None:
     rows = {"shardrules": ours, **{m: launch(m, model_dir, out_dir) for m in ("full+dist", "broadcast")}}
 
     import shardrules
-    from shardrules.engine.build import build_model
+    from shardrules.loader.build import build_model
 
     shard_size = shardrules.plan(build_model(model_dir, meta="all")).bytes_per_rank(2)
     print(f"checkpoint {size / MiB:.0f} MiB fp32, world size 2, one rank's shard {shard_size / MiB:.0f} MiB\n")

@@ -14,13 +14,13 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "CompiledRule": "shardrules.engine.compile",
     "compile_rule": "shardrules.engine.compile",
-    "DenoisingRunner": "shardrules.engine.denoise",
-    "LoadStats": "shardrules.engine.load",
-    "load_sharded": "shardrules.engine.load",
+    "DenoisingRunner": "shardrules.runner.denoise",
+    "LoadStats": "shardrules.loader.load",
+    "load_sharded": "shardrules.loader.load",
     "ShardPlan": "shardrules.engine.resolve",
     "Unit": "shardrules.engine.resolve",
     "plan": "shardrules.engine.resolve",
-    "shard": "shardrules.engine.shard",
+    "shard": "shardrules.loader.shard",
     "get_wrapped_attr": "shardrules.engine.wrapped",
     "CheckpointError": "shardrules.errors",
     "PlanError": "shardrules.errors",
@@ -52,10 +52,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine.compile import CompiledRule, compile_rule
-    from .engine.denoise import DenoisingRunner
-    from .engine.load import LoadStats, load_sharded
+    from .runner.denoise import DenoisingRunner
+    from .loader.load import LoadStats, load_sharded
     from .engine.resolve import ShardPlan, Unit, plan
-    from .engine.shard import shard
+    from .loader.shard import shard
     from .engine.wrapped import get_wrapped_attr
     from .errors import (CheckpointError, PlanError, RuleError, RuleFileError, RuleSyntaxError, RuleTypeError,
                          ShardRulesError, UnknownFieldError)

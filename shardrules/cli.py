@@ -9,12 +9,12 @@ from .errors import ShardRulesError
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .engine.build import build_model
-    from .engine.report import plan_as_text
+    from .loader.build import build_model
+    from .engine.describe import plan_as_text
     from .engine.resolve import plan
     from .rules import load_rules
 
-    from .engine.pipeline import components, is_pipeline
+    from .loader.pipeline import components, is_pipeline
 
     rules = load_rules(*(args.rules or []))
     folders = ([(c.name, c.folder) for c in components(args.model_dir) if c.sharded]
@@ -23,7 +23,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.format == "json":
         import json
 
-        from .engine.report import plan_as_dict
+        from .engine.describe import plan_as_dict
 
         data = {name: plan_as_dict(p, args.world_size) for name, p in plans.items()}
         print(json.dumps(data[None] if None in data else data, indent=2))
@@ -38,9 +38,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     kwargs = dict(model_dir=args.model_dir, rules=args.rules, steps=args.steps, guidance=args.guidance,
                   dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split)
-    from .engine.report import run_report
+    from .runner.report import run_report
 
-    results = run_on_ranks("shardrules.engine.job:run_model", args.nproc, kwargs)
+    results = run_on_ranks("shardrules.runner.job:run_model", args.nproc, kwargs)
     if results[0].rank == 0:  # under torchrun, only rank 0 prints
         print(run_report([(r.rank, r.value) for r in results]))
         if args.out:

@@ -64,7 +64,7 @@ def expect_load_error(rank, world_size, model_dir: str, rules: str | None = None
 def fused_toy_matches(rank, world_size, model_dir: str, rules: str, ref: str) -> dict:
     """Load the fused-QKV toy (weight_loader for the weight, fused rename for the bias) and compare."""
     from shardrules import load_rules
-    from shardrules.engine.build import parameters_on_meta
+    from shardrules.loader.build import parameters_on_meta
     from toy_models import FusedToy
 
     with parameters_on_meta():
@@ -90,7 +90,7 @@ def expect_errors(rank, world_size, cases: list[dict]) -> list[dict]:
 def denoise_matches(rank, world_size, cases: list[dict], combos: list[dict]) -> dict:
     """Load each model sharded and run every (scheduler, guidance, split) combination of the loop."""
     from shardrules import DenoisingRunner
-    from shardrules.engine.inputs import example_inputs
+    from shardrules.runner.inputs import example_inputs
     import diffusers
 
     out = {}
@@ -130,7 +130,7 @@ def fail_while_loading(rank, world_size, model_dir: str, rules: str, how: str) -
     import os
 
     from shardrules import load_rules
-    from shardrules.engine.build import parameters_on_meta
+    from shardrules.loader.build import parameters_on_meta
     from toy_models import FusedToy, qkv_weight_loader
 
     def loader(param, loaded, shard_id):
@@ -154,7 +154,7 @@ def fail_while_denoising(rank, world_size, model_dir: str, how: str) -> dict:
 
     import diffusers
     from shardrules import DenoisingRunner
-    from shardrules.engine.inputs import example_inputs
+    from shardrules.runner.inputs import example_inputs
 
     model = load_sharded(model_dir, progress=False)
     scheduler = diffusers.FlowMatchEulerDiscreteScheduler()

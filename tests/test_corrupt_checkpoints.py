@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 import tiny_models
 from multirank import run_ranks, values
-from shardrules.engine.checkpoint import Checkpoint
+from shardrules.loader.checkpoint import Checkpoint
 from shardrules.errors import CheckpointError
 
 FILE = "diffusion_pytorch_model.safetensors"

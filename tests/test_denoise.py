@@ -14,8 +14,8 @@ import diffusers
 import tiny_models
 from multirank import run_ranks, values
 from shardrules import DenoisingRunner, get_wrapped_attr
-from shardrules.engine.denoise import accepted_keywords, filter_kwargs
-from shardrules.engine.inputs import example_inputs
+from shardrules.runner.denoise import accepted_keywords, filter_kwargs
+from shardrules.runner.inputs import example_inputs
 
 MODELS = ["FluxTransformer2DModel", "WanTransformer3DModel", "SanaTransformer2DModel"]
 # DPM-Solver++ configured for flow matching, as Sana's and Wan's pipelines configure it

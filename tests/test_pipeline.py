@@ -14,9 +14,9 @@ import diffusers
 import tiny_models
 from commands import rule_lint, shardrules
 from shardrules import DenoisingRunner
-from shardrules.engine.build import load_plain
-from shardrules.engine.inputs import example_inputs
-from shardrules.engine.job import _encode
+from shardrules.loader.build import load_plain
+from shardrules.runner.inputs import example_inputs
+from shardrules.runner.job import _encode
 
 
 @pytest.fixture(scope="module")

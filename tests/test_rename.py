@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shardrules.engine.rename import map_keys
+from shardrules.loader.rename import map_keys
 from shardrules.errors import CheckpointError
 from shardrules.rules import Location, Rename
 

@@ -15,7 +15,7 @@ import diffusers
 import tiny_models
 from commands import shardrules
 from shardrules import DenoisingRunner
-from shardrules.engine.inputs import example_inputs
+from shardrules.runner.inputs import example_inputs
 
 
 def test_demo_passes(tmp_path):

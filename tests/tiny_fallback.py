@@ -513,7 +513,7 @@ def prebuilt(class_name: str) -> torch.nn.Module | None:
     """For load_sharded(model=...): the model with parameters on meta, for classes without a config.json."""
     if class_name not in PLAIN:
         return None
-    from shardrules.engine.build import parameters_on_meta
+    from shardrules.loader.build import parameters_on_meta
 
     with parameters_on_meta():
         return build(class_name)

@@ -116,7 +116,7 @@ def build(class_name: str, device: str | None = None) -> torch.nn.Module:
 def inputs(class_name: str, batch: int = 1, seed: int = 0, dtype: torch.dtype | None = None) -> dict:
     """Keyword arguments for one forward call of the tiny model (floating tensors in ``dtype`` if given),
     from the package's example inputs at timestep 500."""
-    from shardrules.engine.inputs import example_inputs
+    from shardrules.runner.inputs import example_inputs
 
     if class_name == "ZImageTransformer2DModel":  # lists of per-image tensors, not a batch; no runner support
         g = torch.Generator().manual_seed(seed)

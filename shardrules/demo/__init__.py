@@ -40,10 +40,10 @@ def demo_model_dir() -> Path:
 def unsharded_latents(model_dir: Path, steps: int, seed: int):
     import diffusers
 
-    from ..engine.denoise import DenoisingRunner
-    from ..engine.inputs import example_inputs
+    from ..runner.denoise import DenoisingRunner
+    from ..runner.inputs import example_inputs
 
-    from ..engine.build import load_plain
+    from ..loader.build import load_plain
 
     model = load_plain(model_dir)
     example = example_inputs(model, seed=seed)
@@ -58,7 +58,7 @@ def run_demo(nproc: int = 2, steps: int = 4, seed: int = 0) -> bool:
 
     from safetensors.torch import load_file
 
-    from ..engine.report import run_report
+    from ..runner.report import run_report
     from ..launch import run_on_ranks
 
     began = time.perf_counter()
@@ -66,7 +66,7 @@ def run_demo(nproc: int = 2, steps: int = 4, seed: int = 0) -> bool:
     print(f"tiny Flux transformer in {model_dir}; {nproc} ranks, {steps} steps")
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "latents.safetensors")
-        results = run_on_ranks("shardrules.engine.job:run_model", nproc,
+        results = run_on_ranks("shardrules.runner.job:run_model", nproc,
                                dict(model_dir=str(model_dir), steps=steps, seed=seed, out=out))
         print(run_report([(r.rank, r.value) for r in results]))
         sharded = load_file(out)["latents"]

@@ -71,8 +71,8 @@ def lint_sources(sources: list[tuple[str, str]], models: list | None = None, sel
 
 def _models(model_dir: str) -> list[tuple[str, object]]:
     """(folder, model on meta) for a model folder, or for each transformer and text encoder of a pipeline."""
-    from ..engine.build import build_model
-    from ..engine.pipeline import components, is_pipeline
+    from ..loader.build import build_model
+    from ..loader.pipeline import components, is_pipeline
     from ..errors import ShardRulesError
 
     try:

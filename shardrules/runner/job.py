@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from ..engine.describe import plan_summary
+from ..engine.wrapped import get_wrapped_attr
 from ..errors import ShardRulesError
+from ..loader.load import LoadStats, load_sharded
+from ..loader.pipeline import components, is_pipeline
 from ..rules import load_rules
 from .denoise import DenoisingRunner
 from .inputs import example_inputs
-from .load import LoadStats, load_sharded
-from .pipeline import components, is_pipeline
-from .report import plan_summary
-from .wrapped import get_wrapped_attr
 
 
 def _scheduler(folder: Path):
@@ -52,7 +52,7 @@ def _encode(encoder, length: int, batch: int, seed: int) -> torch.Tensor:
 def _save_image(vae_folder: Path, latents: torch.Tensor, path: str) -> None:
     from PIL import Image
 
-    from .build import load_plain
+    from ..loader.build import load_plain
 
     vae = load_plain(vae_folder)
     config = vae.config

@@ -70,13 +70,3 @@ def plan_summary(p: ShardPlan, world_size: int) -> str:
     chosen_by = f"model '{p.model_rule}'" if p.model_rule else p.source
     return (f"{p.model_class}: {len(p.units)} units chosen by {p.source} ({chosen_by}), "
             f"{_mib(p.bytes_per_rank(world_size))} MiB per rank of {_mib(p.bytes_per_rank(1))} MiB")
-
-
-def run_report(values: list[tuple[int, dict]]) -> str:
-    """What ``shardrules run`` prints: the plan, how the work was split, and each rank's figures."""
-    first = values[0][1]
-    lines = [first["plan"], f"split: {first['split']}; world size {first['world_size']}; " + "; ".join(first["notes"])]
-    for rank, v in values:
-        lines.append(f"rank {rank}: load {v['load_s']:.2f} s, read {v['read_mib']:.2f} MiB, VmRSS {v['vmrss_mib']:.0f} "
-                     f"MiB (peak {v['maxrss_mib']:.0f} MiB), {v['step_s'] * 1000:.1f} ms/step")
-    return "\n".join(lines)

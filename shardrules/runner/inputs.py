@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
+from ..engine.facts import class_name
+from ..engine.wrapped import get_wrapped_attr
 from ..errors import ShardRulesError
-from .facts import class_name
-from .wrapped import get_wrapped_attr
 
 
 @dataclass

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .wrapped import get_wrapped_attr
+from ..engine.wrapped import get_wrapped_attr
 
 SPLITS = ("auto", "guidance", "batch", "none")
 _FORWARD_OWN = frozenset({"hidden_states", "timestep", "return_dict"})

@@ -22,13 +22,13 @@ from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, OffloadPolicy
 from torch.distributed.tensor import DTensor, Shard
 
+from ..engine.glob import compile_glob
+from ..engine.resolve import ShardPlan, plan
 from ..errors import CheckpointError, ShardRulesError
 from ..rules import RuleSet, load_rules
 from .build import build_model
 from .checkpoint import Checkpoint
-from .glob import compile_glob
 from .rename import Source, map_keys
-from .resolve import ShardPlan, plan
 from .shard import default_device, default_mesh, shard
 
 
