@@ -1,0 +1,58 @@
+"""The folders import only downwards: grammar -> rules -> engine -> loader -> runner -> commands and lint."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import shardrules
+
+PACKAGE = Path(shardrules.__file__).parent
+LAYERS = ["grammar", "rules", "engine", "loader", "runner"]
+# What each folder must never import (lint may use engine and loader, never runner).
+FORBIDDEN = {
+    "grammar": {"rules", "engine", "loader", "runner", "lint", "cli", "launch", "demo"},
+    "rules": {"engine", "loader", "runner", "lint", "cli", "launch", "demo"},
+    "engine": {"loader", "runner", "lint", "cli", "launch", "demo"},
+    "loader": {"runner", "lint", "cli", "launch", "demo"},
+    "runner": {"lint", "cli", "demo"},
+    "lint": {"runner", "cli", "launch", "demo"},
+}
+
+
+def imported_parts(path: Path) -> set[str]:
+    """The top-level shardrules subpackages or modules a file imports (relative or absolute)."""
+    folder = path.relative_to(PACKAGE).parts[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(folder[: len(folder) - (node.level - 1)]) if node.level - 1 <= len(folder) else []
+                parts = base + (node.module.split(".") if node.module else [])
+                if not parts and node.level:  # "from . import x" at the package top
+                    parts = [a.name for a in node.names]
+            elif node.module and node.module.startswith("shardrules."):
+                parts = node.module.split(".")[1:]
+            else:
+                continue
+            if parts:
+                found.add(parts[0])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("shardrules.")}
+    return found
+
+
+def test_each_folder_imports_only_downwards():
+    problems = []
+    for folder, forbidden in FORBIDDEN.items():
+        for path in sorted((PACKAGE / folder).rglob("*.py")):
+            bad = imported_parts(path) & forbidden
+            problems += [f"{path.relative_to(PACKAGE)} imports {name}" for name in sorted(bad)]
+    assert problems == []
+
+
+def test_the_import_reader_finds_relative_and_absolute_imports():
+    # The check above can only fail if imported_parts sees imports at all: relative (..engine) and absolute.
+    target = PACKAGE / "loader" / "load.py"
+    assert "engine" in imported_parts(target)
+    assert "runner" in imported_parts(PACKAGE / "cli.py")
