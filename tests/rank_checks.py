@@ -212,3 +212,50 @@ def fallback_matches(rank, world_size, cases: list[dict]) -> dict:
         out[case["class"]] = {"max_abs_diff": (got - want).abs().max().item(), "source": stats.plan.source,
                               "units": len(stats.plan.units)}
     return out
+
+
+def half_precision_matches(rank, world_size, cases: list[dict]) -> dict:
+    """Load each case sharded in half precision; compare dtypes and output with the library's own
+    ``from_pretrained(torch_dtype=...)``, and record what diffusers logged while loading."""
+    import logging
+
+    import diffusers
+    import transformers
+
+    import tiny_encoders
+
+    logged: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            logged.append(record.getMessage())
+
+    handler = Keep(logging.WARNING)
+    logging.getLogger("diffusers").addHandler(handler)
+    out = {}
+    try:
+        for case in cases:
+            dtype = getattr(torch, case["dtype"])
+            library = diffusers if case["library"] == "diffusers" else transformers
+            reference = getattr(library, case["class"]).from_pretrained(case["dir"], torch_dtype=dtype).eval()
+            model = load_sharded(case["dir"], dtype=dtype, progress=False)
+            ours = {n: str(t.dtype) for n, t in [*model.named_parameters(), *model.named_buffers()]}
+            theirs = {n: str(t.dtype) for n, t in [*reference.named_parameters(), *reference.named_buffers()]}
+            with torch.no_grad():
+                if case["library"] == "diffusers":
+                    kwargs = tiny_models.inputs(case["class"], batch=1, dtype=dtype)
+                    got = tiny_models.first_output(model(**kwargs, return_dict=False))
+                    want = tiny_models.first_output(reference(**kwargs, return_dict=False))
+                else:
+                    got, want = tiny_encoders.output(model), tiny_encoders.output(reference)
+            out[f"{case['class']}/{case['dtype']}"] = {
+                "dtypes_differ": {n: (ours.get(n), d) for n, d in theirs.items() if ours.get(n) != d},
+                "float32": sorted(n for n, d in ours.items() if d == "torch.float32"),
+                "out_dtype": str(got.dtype),
+                "max_abs_diff": (got.float() - want.float()).abs().max().item(),
+                "requires_grad": any(p.requires_grad for p in model.parameters()),
+            }
+    finally:
+        logging.getLogger("diffusers").removeHandler(handler)
+    out["logged"] = logged
+    return out

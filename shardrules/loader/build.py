@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from .dtypes import cast_like_library
 
 
 @contextlib.contextmanager
@@ -87,7 +88,7 @@ def build_model(model_dir: str | Path, *, meta: str = "params", dtype: torch.dty
 
             model = cls(transformers.AutoConfig.from_pretrained(str(model_dir)))
     if dtype is not None:
-        model = model.to(dtype)
+        cast_like_library(model, dtype)
     return model.eval()
 
 

@@ -28,6 +28,7 @@ from ..errors import CheckpointError, ShardRulesError
 from ..rules import RuleSet, load_rules
 from .build import build_model
 from .checkpoint import Checkpoint
+from .dtypes import cast_like_library
 from .rename import Source, map_keys
 from .shard import default_device, default_mesh, shard
 
@@ -229,6 +230,13 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
     parameters on the meta device (for classes that do not build from ``config.json``). For a diffusers
     pipeline folder (``model_index.json``) every transformer and text encoder is loaded, each sharded by its
     own rules, and a dict from component name to model is returned.
+
+    ``dtype`` gives every parameter the dtype the model's own library gives it with ``from_pretrained(
+    torch_dtype=dtype)``: diffusers' and transformers' ``_keep_in_fp32_modules`` stay float32 (see
+    :mod:`shardrules.loader.dtypes`). The returned parameters do not require grad: the loader is for inference, and
+    FSDP2 only insists on one dtype per group for parameters that require grad, so float32 islands share a unit
+    with the half-precision weights around them instead of needing units of their own (which would split blocks
+    such as Wan's, whose ``norm2`` and ``scale_shift_table`` are float32, into several all-gathers).
     """
     from .pipeline import components, is_pipeline
 
@@ -250,7 +258,8 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
         if model is None:
             model = build_model(model_dir, meta="params", dtype=dtype)
         elif dtype is not None:
-            model = model.to(dtype)
+            cast_like_library(model, dtype)
+        model.requires_grad_(False)  # inference: lets one FSDP2 group hold float32 islands beside half precision
         stats.phases["build"] = time.perf_counter() - began
         shard_plan = plan(model, rules)
         entry = rules.model(shard_plan.model_rule) if shard_plan.model_rule else None

@@ -1,0 +1,77 @@
+"""Half precision as the model's own library loads it: ``from_pretrained(torch_dtype=...)`` keeps some modules in
+float32 (``_keep_in_fp32_modules``), and a loader that casts the whole model would lose those islands.
+
+* diffusers (``ModelMixin``): every floating parameter and persistent buffer takes ``dtype``, except those with a
+  name in ``_keep_in_fp32_modules`` as one of the segments of their dotted name, which stay float32 (for float16
+  and bfloat16 alike). Non-persistent buffers (RoPE tables) keep the dtype they were built in.
+* transformers (``PreTrainedModel``): names in ``_keep_in_fp32_modules`` stay float32 when loading in float16 only;
+  names in ``_keep_in_fp32_modules_strict`` in float16 and bfloat16. transformers searches those names anywhere in
+  the parameter's name; the names its models declare are plain identifiers (T5's ``wo``), matched here as
+  ``*name*`` globs.
+* Any other module: every floating parameter and persistent buffer takes ``dtype``.
+
+Casting happens while parameters are still on the meta device, so it costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..engine.glob import compile_glob
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _library(model: nn.Module) -> str:
+    for cls in type(model).__mro__:
+        if cls.__name__ == "ModelMixin" and cls.__module__.startswith("diffusers."):
+            return "diffusers"
+        if cls.__name__ == "PreTrainedModel" and cls.__module__.startswith("transformers."):
+            return "transformers"
+    return "torch"
+
+
+def keeps_float32(model: nn.Module, dtype: torch.dtype) -> Callable[[str], bool]:
+    """Whether the tensor of this dotted name stays float32 when ``model`` is loaded in ``dtype``."""
+    library = _library(model)
+    if dtype not in _HALF or library == "torch":
+        return lambda name: False
+    if library == "diffusers":
+        keep = set(getattr(model, "_keep_in_fp32_modules", None) or ())
+        return lambda name: bool(keep.intersection(name.split(".")))
+    names = set(getattr(model, "_keep_in_fp32_modules_strict", None) or ())
+    if dtype == torch.float16:
+        names |= set(getattr(model, "_keep_in_fp32_modules", None) or ())
+    globs = [compile_glob(f"*{n}*") for n in sorted(names)]
+    return lambda name: any(glob(name) for glob in globs)
+
+
+def cast_like_library(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Give every floating parameter and persistent buffer of ``model`` the dtype its library's
+    ``from_pretrained(torch_dtype=dtype)`` gives it. Parameters keep their class and attributes (``weight_loader``);
+    a parameter shared by several modules stays one parameter. Returns ``model``."""
+    keep = keeps_float32(model, dtype)
+    done: dict[int, tuple[nn.Parameter, nn.Parameter]] = {}  # id -> (the original, kept alive; its cast)
+    for module_name, module in model.named_modules(remove_duplicate=False):
+        prefix = f"{module_name}." if module_name else ""
+        for key, param in module._parameters.items():
+            if param is None:
+                continue
+            if id(param) in done:
+                module._parameters[key] = done[id(param)][1]
+                continue
+            want = torch.float32 if keep(prefix + key) else dtype
+            new = param
+            if param.is_floating_point() and param.dtype != want:
+                new = type(param)(param.data.to(want), requires_grad=param.requires_grad)
+                new.__dict__.update(param.__dict__)
+            done[id(param)] = (param, new)
+            module._parameters[key] = new
+        for key, buf in module._buffers.items():
+            if buf is None or key in module._non_persistent_buffers_set or not buf.is_floating_point():
+                continue
+            module._buffers[key] = buf.to(torch.float32 if keep(prefix + key) else dtype)
+    return model

@@ -1,0 +1,72 @@
+"""Half precision as diffusers and transformers load it (SPEC §5): float32 islands kept, sharded == unsharded."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import tiny_encoders
+import tiny_models
+from multirank import run_ranks, values
+from shardrules.loader.dtypes import keeps_float32
+
+CASES = [("WanTransformer3DModel", "diffusers", "bfloat16"), ("WanTransformer3DModel", "diffusers", "float16"),
+         ("CosmosTransformer3DModel", "diffusers", "bfloat16"), ("T5EncoderModel", "transformers", "float16"),
+         ("UMT5EncoderModel", "transformers", "bfloat16")]
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("half")
+    cases = []
+    for class_name, library, dtype in CASES:
+        folder = root / class_name
+        if not folder.exists():
+            torch.manual_seed(0)
+            builder = tiny_models.build if library == "diffusers" else tiny_encoders.build
+            builder(class_name).save_pretrained(folder)
+        cases.append({"class": class_name, "library": library, "dtype": dtype, "dir": str(folder)})
+    return values(run_ranks("rank_checks:half_precision_matches", cases=cases))
+
+
+@pytest.mark.parametrize("class_name,library,dtype", CASES)
+def test_dtypes_are_those_of_the_library(loaded, class_name, library, dtype):
+    for result in loaded:
+        got = result[f"{class_name}/{dtype}"]
+        assert got["dtypes_differ"] == {}
+        assert got["out_dtype"] == f"torch.{dtype}" or class_name.endswith("EncoderModel")
+
+
+def test_float32_islands_are_kept(loaded):
+    for result in loaded:
+        wan = result["WanTransformer3DModel/bfloat16"]["float32"]
+        assert "scale_shift_table" in wan and any(n.startswith("condition_embedder.time_embedder.") for n in wan)
+        assert any(".norm2." in n for n in wan) and not any(".ffn." in n for n in wan)
+        t5 = result["T5EncoderModel/float16"]["float32"]
+        assert t5 and all(".wo." in n for n in t5)  # transformers keeps T5's wo in float32 in float16 only
+        assert result["UMT5EncoderModel/bfloat16"]["float32"] == []
+
+
+@pytest.mark.parametrize("class_name,library,dtype", CASES)
+def test_sharded_half_precision_equals_the_library_model(loaded, class_name, library, dtype):
+    for rank, result in enumerate(loaded):
+        got = result[f"{class_name}/{dtype}"]
+        assert got["max_abs_diff"] <= 1e-3, f"rank {rank}: {got['max_abs_diff']}"
+        assert got["requires_grad"] is False  # inference parameters: lets one FSDP2 group mix dtypes
+
+
+def test_no_should_be_kept_in_float32_message(loaded):
+    for result in loaded:
+        assert not [m for m in result["logged"] if "kept in float32" in m], result["logged"]
+
+
+def test_keep_rules_follow_each_library():
+    wan = tiny_models.build("WanTransformer3DModel", device="meta")
+    keep = keeps_float32(wan, torch.bfloat16)
+    assert keep("blocks.0.norm2.weight") and keep("scale_shift_table")
+    assert not keep("blocks.0.norm2x.weight")  # diffusers matches whole segments
+    assert not keeps_float32(wan, torch.float32)("scale_shift_table")
+    t5 = tiny_encoders.build("T5EncoderModel")
+    assert keeps_float32(t5, torch.float16)("encoder.block.0.layer.1.DenseReluDense.wo.weight")
+    assert not keeps_float32(t5, torch.bfloat16)("encoder.block.0.layer.1.DenseReluDense.wo.weight")
+    assert not keeps_float32(torch.nn.Linear(2, 2), torch.float16)("weight")
