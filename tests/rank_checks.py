@@ -259,3 +259,31 @@ def half_precision_matches(rank, world_size, cases: list[dict]) -> dict:
         logging.getLogger("diffusers").removeHandler(handler)
     out["logged"] = logged
     return out
+
+
+def half_precision_loops(rank, world_size, cases: list[dict], dtype: str) -> dict:
+    """Load each case sharded in ``dtype`` and run the runner on its float32 example inputs (as ``shardrules run
+    --dtype`` does); compare with the runner over the library's own ``from_pretrained(torch_dtype=...)``."""
+    import diffusers
+
+    from shardrules import DenoisingRunner
+    from shardrules.runner.inputs import example_inputs
+
+    torch_dtype = getattr(torch, dtype)
+    out = {}
+    for case in cases:
+        model = load_sharded(case["dir"], dtype=torch_dtype, progress=False)
+        reference = getattr(diffusers, case["class"]).from_pretrained(case["dir"], torch_dtype=torch_dtype).eval()
+        example = example_inputs(model, batch=1, seed=3)
+        results = []
+        for transformer in (model, reference):
+            runner = DenoisingRunner(transformer, diffusers.FlowMatchEulerDiscreteScheduler(), progress=False,
+                                     timestep_scale=example.timestep_scale, cast_timestep=example.cast_timestep)
+            results.append(runner.run(example.latents.clone(), num_inference_steps=2, guidance_scale=3.0,
+                                      model_kwargs=example.model_kwargs,
+                                      negative_model_kwargs=example.negative_model_kwargs))
+        got, want = results
+        out[case["class"]] = {"dtype": str(got.dtype), "finite": bool(got.float().isfinite().all()),
+                              "max_abs_diff": (got.float() - want.float()).abs().max().item(),
+                              "scale": want.float().abs().max().item()}
+    return out

@@ -70,3 +70,29 @@ def test_keep_rules_follow_each_library():
     assert keeps_float32(t5, torch.float16)("encoder.block.0.layer.1.DenseReluDense.wo.weight")
     assert not keeps_float32(t5, torch.bfloat16)("encoder.block.0.layer.1.DenseReluDense.wo.weight")
     assert not keeps_float32(torch.nn.Linear(2, 2), torch.float16)("weight")
+
+
+# The classes a denoising loop runs on: Z-Image takes lists, HunyuanVideo 1.5 concatenates conditioning channels
+# to its latents (9 in, 4 out), which its pipeline does and the runner does not.
+RUN_MODELS = [name for name, config in tiny_models.CONFIGS.items() if name != "ZImageTransformer2DModel"
+              and config.get("in_channels") == config.get("out_channels", config.get("in_channels"))]
+
+
+@pytest.fixture(scope="module")
+def loops(tmp_path_factory):
+    root = tmp_path_factory.mktemp("loops")
+    cases = []
+    for class_name in RUN_MODELS:
+        torch.manual_seed(0)
+        tiny_models.build(class_name).save_pretrained(root / class_name)
+        cases.append({"class": class_name, "dir": str(root / class_name)})
+    return values(run_ranks("rank_checks:half_precision_loops", cases=cases, dtype="bfloat16", timeout=300))
+
+
+@pytest.mark.parametrize("class_name", RUN_MODELS)
+def test_bf16_loop_on_float32_inputs_equals_the_library_model(loops, class_name):
+    """The runner casts float32 inputs to the model's compute dtype (a plain loop fails: Float and BFloat16)."""
+    for rank, result in enumerate(loops):
+        got = result[class_name]
+        assert got["dtype"] == "torch.bfloat16" and got["finite"]
+        assert got["max_abs_diff"] <= 1e-3 * max(1.0, got["scale"]), f"rank {rank}: {got}"

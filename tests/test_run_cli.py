@@ -73,3 +73,15 @@ def test_run_under_torchrun_uses_its_ranks(tmp_path):
     assert result.stdout.count("WanTransformer3DModel: 2 units chosen by explicit") == 1  # rank 0 prints
     assert "rank 0: load" in result.stdout and "rank 1: load" in result.stdout
     assert "terminate called" not in result.stderr
+
+
+def test_run_in_bfloat16_on_float32_inputs(tmp_path):
+    torch.manual_seed(0)
+    tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path / "wan", safe_serialization=True)
+    out = tmp_path / "latents.safetensors"
+    result = shardrules("run", str(tmp_path / "wan"), "--nproc", "2", "--steps", "2", "--guidance", "3",
+                        "--dtype", "bfloat16", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "kept in float32" not in result.stdout + result.stderr
+    got = load_file(str(out))["latents"]
+    assert got.isfinite().all() and got.abs().max() > 0

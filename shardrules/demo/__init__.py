@@ -48,7 +48,8 @@ def unsharded_latents(model_dir: Path, steps: int, seed: int):
     model = load_plain(model_dir)
     example = example_inputs(model, seed=seed)
     runner = DenoisingRunner(model, diffusers.FlowMatchEulerDiscreteScheduler(), progress=False,
-                             timestep_scale=example.timestep_scale)
+                             timestep_scale=example.timestep_scale,
+                             cast_timestep=example.cast_timestep)
     return runner.run(example.latents, num_inference_steps=steps, model_kwargs=example.model_kwargs)
 
 

@@ -117,6 +117,15 @@ def _pad_rows(value: Any, batch: int, rows: int) -> Any:
     return value
 
 
+def _to(value: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    """A tensor (or the tensors of a list or tuple) on ``device``; floating tensors also in ``dtype``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
+    if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
+        return type(value)(_to(v, device, dtype) for v in value)
+    return value
+
+
 class DenoisingRunner:
     """Runs ``scheduler`` over ``transformer`` (sharded with FSDP2 or not).
 
@@ -125,10 +134,16 @@ class DenoisingRunner:
     share of the batch, ``"none"`` has every rank compute everything. ``"auto"`` (the default) splits the
     guidance branches when guidance is on, else the batch when it has at least one item per rank.
     Every rank makes the same transformer calls in the same order, so FSDP's collectives match.
+
+    Devices and dtypes: ``run`` moves the latents and every tensor in ``model_kwargs`` / ``negative_model_kwargs``
+    to the transformer's device, floating ones also to its compute dtype (diffusers' ``dtype``, which skips the
+    float32 islands), and calls ``scheduler.set_timesteps(..., device=)`` when the scheduler accepts ``device``.
+    The timestep keeps the scheduler's dtype (float32), as diffusers' Wan, SD3 and Sana pipelines pass it;
+    ``cast_timestep=True`` casts it to the latents' dtype, as the Flux, Qwen-Image and HunyuanVideo pipelines do.
     """
 
     def __init__(self, transformer: nn.Module, scheduler: Any, *, split: str = "auto", progress: bool = True,
-                 timestep_scale: float = 1.0) -> None:
+                 timestep_scale: float = 1.0, cast_timestep: bool = False) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
         self.transformer = transformer
@@ -136,13 +151,17 @@ class DenoisingRunner:
         self.split = split
         self.progress = progress
         self.timestep_scale = timestep_scale
+        self.cast_timestep = cast_timestep
 
     # -- one transformer call ----------------------------------------------------------------------
 
     def _forward(self, latents: torch.Tensor, t: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
-        timestep = (t * self.timestep_scale).expand(latents.shape[0]).to(latents.dtype)
-        extra = filter_kwargs(self.transformer.forward, kwargs)
-        out = self.transformer(hidden_states=latents, timestep=timestep, return_dict=False, **extra)
+        timestep = t.expand(latents.shape[0])
+        if self.cast_timestep:
+            timestep = timestep.to(latents.dtype)
+        if self.timestep_scale != 1.0:
+            timestep = timestep * self.timestep_scale
+        out = self.transformer(hidden_states=latents, timestep=timestep, return_dict=False, **kwargs)
         return out[0] if isinstance(out, (tuple, list)) else getattr(out, "sample", out)
 
     def _gather(self, mine: torch.Tensor) -> list[torch.Tensor]:
@@ -184,6 +203,12 @@ class DenoisingRunner:
 
     # -- the loop ----------------------------------------------------------------------------------
 
+    def _placement(self, latents: torch.Tensor) -> tuple[torch.device, torch.dtype]:
+        """The transformer's device and compute dtype (the latents' own where it has no parameters)."""
+        param = next(self.transformer.parameters(), None)
+        device = param.device if param is not None else latents.device
+        return torch.device(device), get_wrapped_attr(self.transformer, "dtype", latents.dtype)
+
     def resolve_split(self, batch: int, guided: bool) -> str:
         _, world = _world()
         if world == 1 or self.split == "none":
@@ -207,18 +232,29 @@ class DenoisingRunner:
 
         # the runner passes these itself: hidden_states, timestep and return_dict to the transformer;
         # model_output, timestep, sample and return_dict to the scheduler
-        model_kwargs = {k: v for k, v in (model_kwargs or {}).items() if k not in _FORWARD_OWN}
-        negative_model_kwargs = None if negative_model_kwargs is None else {
-            k: v for k, v in negative_model_kwargs.items() if k not in _FORWARD_OWN}
-        step_kwargs = {k: v for k, v in (step_kwargs or {}).items() if k not in _STEP_OWN}
         if (guidance_scale is None) != (negative_model_kwargs is None):
             raise ValueError("classifier-free guidance needs both guidance_scale and negative_model_kwargs")
+        device, dtype = self._placement(latents)
+        forward = self.transformer.forward
+
+        def prepare(kwargs: dict[str, Any] | None) -> dict[str, Any] | None:
+            # filtered once per run, not per step: the step is bound by Python launch work on a GPU
+            if kwargs is None:
+                return None
+            kept = filter_kwargs(forward, {k: v for k, v in kwargs.items() if k not in _FORWARD_OWN})
+            return {k: _to(v, device, dtype) for k, v in kept.items()}
+
+        model_kwargs = prepare(model_kwargs or {})
+        negative_model_kwargs = prepare(negative_model_kwargs)
+        step_kwargs = {k: v for k, v in (step_kwargs or {}).items() if k not in _STEP_OWN}
         rank, _ = _world()
         split = self.resolve_split(latents.shape[0], guidance_scale is not None)
-        dtype = get_wrapped_attr(self.transformer, "dtype", latents.dtype)
-        latents = latents.to(dtype)
-        self.scheduler.set_timesteps(num_inference_steps,
-                                     **filter_kwargs(self.scheduler.set_timesteps, dict(timesteps_kwargs or {})))
+        latents = latents.to(device=device, dtype=dtype)
+        timesteps_kwargs = dict(timesteps_kwargs or {})
+        if "device" in accepted_keywords(self.scheduler.set_timesteps):
+            timesteps_kwargs.setdefault("device", device)
+        self.scheduler.set_timesteps(num_inference_steps, **filter_kwargs(self.scheduler.set_timesteps,
+                                                                          timesteps_kwargs))
         steps = self.scheduler.timesteps
         step = self.scheduler.step
         extra_step = filter_kwargs(step, step_kwargs)

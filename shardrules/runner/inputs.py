@@ -21,6 +21,7 @@ class ExampleInputs:
     model_kwargs: dict[str, Any]
     negative_model_kwargs: dict[str, Any]  # the unconditional branch: the same shapes, other values
     timestep_scale: float = 1.0  # the pipeline's convention (Flux and Qwen-Image feed t / 1000)
+    cast_timestep: bool = False  # the pipeline casts the timestep to the latents' dtype (Flux) or keeps it (Wan)
     notes: list[str] = field(default_factory=list)
 
 
@@ -43,10 +44,15 @@ def example_inputs(model: torch.nn.Module, batch: int = 1, seed: int = 0) -> Exa
     latents, conditioning, scale = builder(config, batch, rand)
     negative = {k: (rand(*v.shape) if isinstance(v, torch.Tensor) and v.is_floating_point() and k in _TEXT else v)
                 for k, v in conditioning.items()}
-    return ExampleInputs(latents, conditioning, negative, scale)
+    return ExampleInputs(latents, conditioning, negative, scale, cast_timestep=name in _CASTS_TIMESTEP)
 
 
 _TEXT = {"encoder_hidden_states", "pooled_projections"}
+# Classes whose diffusers pipeline casts the timestep to the latents' (or transformer's) dtype before the forward;
+# the others (Wan, SD3, Sana) pass the scheduler's float32 timestep.
+_CASTS_TIMESTEP = {"FluxTransformer2DModel", "Flux2Transformer2DModel", "HunyuanVideoTransformer3DModel",
+                   "HunyuanVideo15Transformer3DModel", "HunyuanImageTransformer2DModel", "QwenImageTransformer2DModel",
+                   "CosmosTransformer3DModel"}
 
 
 def _flux(config, batch, rand):

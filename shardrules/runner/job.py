@@ -45,8 +45,9 @@ def _encode(encoder, length: int, batch: int, seed: int) -> torch.Tensor:
     """Hidden states of seeded random token ids (no tokenizer is needed or downloaded)."""
     vocab = get_wrapped_attr(encoder, "config").vocab_size
     ids = torch.randint(2, vocab, (batch, length), generator=torch.Generator().manual_seed(seed))
+    device = next(encoder.parameters()).device
     with torch.no_grad():
-        return encoder(input_ids=ids)[0]
+        return encoder(input_ids=ids.to(device))[0]
 
 
 def _save_image(vae_folder: Path, latents: torch.Tensor, path: str) -> None:
@@ -56,7 +57,7 @@ def _save_image(vae_folder: Path, latents: torch.Tensor, path: str) -> None:
 
     vae = load_plain(vae_folder)
     config = vae.config
-    scaled = latents.float() / getattr(config, "scaling_factor", 1.0)
+    scaled = latents.float().cpu() / getattr(config, "scaling_factor", 1.0)
     with torch.no_grad():
         image = vae.decode(scaled).sample
     if image.dim() == 5:  # video: the first frame
@@ -102,7 +103,8 @@ def run_model(rank: int, world_size: int, model_dir: str, rules: list[str] | Non
         notes.append("conditioning: the text encoder on seeded token ids")
     else:
         notes.append("conditioning: seeded random tensors (no text encoder)")
-    runner = DenoisingRunner(model, _scheduler(folder), split=split, timestep_scale=example.timestep_scale)
+    runner = DenoisingRunner(model, _scheduler(folder), split=split, timestep_scale=example.timestep_scale,
+                             cast_timestep=example.cast_timestep)
     began = time.perf_counter()
     latents = runner.run(example.latents, num_inference_steps=steps, guidance_scale=guidance,
                          model_kwargs=example.model_kwargs,
@@ -112,7 +114,7 @@ def run_model(rank: int, world_size: int, model_dir: str, rules: list[str] | Non
     if rank == 0 and out:
         from safetensors.torch import save_file
 
-        save_file({"latents": latents.float().contiguous()}, out)
+        save_file({"latents": latents.float().cpu().contiguous()}, out)
         if vae_folder is not None:
             image = str(Path(out).with_suffix(".png"))
             _save_image(vae_folder, latents, image)
