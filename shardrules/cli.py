@@ -33,14 +33,27 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def announce_backend(args: argparse.Namespace) -> str:
+    """Choose the backend before any rank starts (an impossible one is an error here), and say it once."""
+    import os
+
+    from .launch import choose_backend, in_torchrun, local_ranks
+
+    backend, why = choose_backend(args.backend, local_ranks(args.nproc))
+    if not in_torchrun() or os.environ["RANK"] == "0":
+        print(f"backend: {why}", flush=True)
+    return backend
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .launch import run_on_ranks
-
-    kwargs = dict(model_dir=args.model_dir, rules=args.rules, steps=args.steps, guidance=args.guidance,
-                  dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split)
     from .runner.report import run_report
 
-    results = run_on_ranks("shardrules.runner.job:run_model", args.nproc, kwargs)
+    backend = announce_backend(args)
+    kwargs = dict(model_dir=args.model_dir, rules=args.rules, steps=args.steps, guidance=args.guidance,
+                  dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split)
+    results = run_on_ranks("shardrules.runner.job:run_model", args.nproc, kwargs, backend=backend,
+                           collective_timeout=args.timeout)
     if results[0].rank == 0:  # under torchrun, only rank 0 prints
         print(run_report([(r.rank, r.value) for r in results]))
         if args.out:
@@ -53,7 +66,41 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return 0 if run_demo(nproc=args.nproc, steps=args.steps) else 1
+    backend = announce_backend(args)
+    return 0 if run_demo(nproc=args.nproc, steps=args.steps, backend=backend, timeout=args.timeout) else 1
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
+def add_rank_options(parser: argparse.ArgumentParser) -> None:
+    """--nproc, --backend and --timeout, shared by run and demo."""
+    from .launch import BACKENDS, PG_TIMEOUT_S
+
+    parser.add_argument("--nproc", type=positive_int, default=2, metavar="N",
+                        help="ranks to start on this machine (default: %(default)s; ignored under torchrun)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="auto: nccl when every rank here has a GPU, gloo on a machine without one "
+                             "(default: %(default)s)")
+    parser.add_argument("--timeout", type=positive_float, default=PG_TIMEOUT_S, metavar="SECONDS",
+                        help="how long a collective may wait for the slowest rank (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,26 +110,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show which rule chose which unit, and sizes per rank")
     p.add_argument("model_dir", help="a diffusers model folder (config.json)")
     p.add_argument("--rules", action="append", metavar="FILE", help="rule file layered over the defaults")
-    p.add_argument("--world-size", type=int, default=2, metavar="N")
+    p.add_argument("--world-size", type=positive_int, default=2, metavar="N")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_plan)
 
     r = sub.add_parser("run", help="load a model sharded over N ranks and denoise")
     r.add_argument("model_dir", help="a diffusers model folder (config.json + *.safetensors)")
-    r.add_argument("--nproc", type=int, default=2, metavar="N", help="ranks to start (ignored under torchrun)")
+    add_rank_options(r)
     r.add_argument("--rules", action="append", metavar="FILE", help="rule file layered over the defaults")
-    r.add_argument("--steps", type=int, default=4, metavar="K")
+    r.add_argument("--steps", type=positive_int, default=4, metavar="K")
     r.add_argument("--guidance", type=float, default=None, metavar="G", help="classifier-free guidance scale")
     r.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--batch", type=int, default=1)
+    r.add_argument("--batch", type=positive_int, default=1)
     r.add_argument("--split", choices=("auto", "guidance", "batch", "none"), default="auto")
     r.add_argument("--out", metavar="FILE", help="write the final latents here (safetensors)")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="shard an embedded tiny model over 2 ranks, denoise, check against unsharded")
-    d.add_argument("--nproc", type=int, default=2, metavar="N")
-    d.add_argument("--steps", type=int, default=4, metavar="K")
+    add_rank_options(d)
+    d.add_argument("--steps", type=positive_int, default=4, metavar="K")
     d.set_defaults(func=cmd_demo)
     return parser
 

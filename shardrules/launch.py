@@ -1,9 +1,15 @@
 """Starting N ranks for a command, and telling the user which rank failed and why.
 
-Under ``torchrun`` (``RANK`` and ``WORLD_SIZE`` set) the job runs in this process as that rank. Otherwise
-``nproc`` processes are spawned, with gloo on the CPU or NCCL when there is a GPU per rank. When one rank
-fails, the others are stopped after a grace period, so no job hangs on a collective a dead rank will never
-join.
+Under ``torchrun`` (its whole set of variables: ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``,
+``MASTER_ADDR``, ``MASTER_PORT``) the job runs in this process as that rank; part of that set is an error that
+names what is missing. Otherwise ``nproc`` processes are spawned on this machine.
+
+Backend: NCCL when every rank on this machine has a GPU of its own (``LOCAL_WORLD_SIZE`` under torchrun,
+``nproc`` when spawned), each rank on ``cuda:LOCAL_RANK``; gloo on the CPU when the machine has no GPU. More
+ranks on a machine than it has GPUs is an error unless ``backend="gloo"`` is asked for. Collectives time out
+after ``timeout`` seconds (10 minutes by default: a rank reading tens of GB from network storage can be slow
+between two agreement points); a failing rank still stops the others within seconds, because every rank
+learns of a failure at the next agreement point, and spawned ranks that do not are killed after ``GRACE_S``.
 """
 
 from __future__ import annotations
@@ -21,8 +27,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .errors import ShardRulesError
+
 GRACE_S = 20  # how long the other ranks may take to fail on their own after one rank fails
-PG_TIMEOUT_S = 60
+PG_TIMEOUT_S = 600  # the default collective timeout
+BACKENDS = ("auto", "nccl", "gloo")
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+class LaunchError(ShardRulesError):
+    """The ranks cannot be started as asked (a backend without GPUs, part of torchrun's variables)."""
 
 
 @dataclass
@@ -51,10 +65,29 @@ def causes_first(results: list[RankResult]) -> list[RankResult]:
     return sorted(results, key=lambda r: (r.ok, r.fallout, r.failed_at, r.rank))
 
 
-def _backend(world_size: int) -> str:
-    import torch
+def choose_backend(requested: str, local_ranks: int, gpus: int | None = None) -> tuple[str, str]:
+    """The backend for ``local_ranks`` ranks on this machine, and why it was chosen (said once to the user)."""
+    if requested not in BACKENDS:
+        raise LaunchError(f"backend must be one of {', '.join(BACKENDS)}, not {requested!r}")
+    if gpus is None:
+        import torch
 
-    return "nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= world_size else "gloo"
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if requested == "gloo":
+        return "gloo", "gloo on the CPU, as asked"
+    if gpus == 0:
+        if requested == "nccl":
+            raise LaunchError("--backend nccl needs GPUs; this machine has none")
+        return "gloo", "gloo on the CPU: this machine has no GPU"
+    if gpus >= local_ranks:
+        return "nccl", f"nccl, one GPU per rank ({local_ranks} rank(s) here, {gpus} GPU(s))"
+    raise LaunchError(f"{local_ranks} ranks on this machine but {gpus} GPU(s): NCCL needs one GPU per rank; "
+                      f"start at most {gpus} ranks here, or pass --backend gloo to run on the CPU")
+
+
+def local_ranks(nproc: int) -> int:
+    """How many ranks run on this machine: torchrun's ``LOCAL_WORLD_SIZE``, else the ranks spawned here."""
+    return int(os.environ["LOCAL_WORLD_SIZE"]) if in_torchrun() else nproc
 
 
 def _call(target: str, rank: int, world_size: int, kwargs: dict) -> Any:
@@ -62,7 +95,8 @@ def _call(target: str, rank: int, world_size: int, kwargs: dict) -> Any:
     return getattr(importlib.import_module(module_name), func_name)(rank, world_size, **kwargs)
 
 
-def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: str) -> None:
+def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: str, backend: str,
+               timeout: float) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
     import torch.distributed as dist
@@ -76,13 +110,12 @@ def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: s
 
     tqdm.set_lock(threading.RLock())
     try:
-        backend = _backend(world_size)
         if backend == "nccl":
             torch.cuda.set_device(rank)
         else:
             torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // world_size))
         dist.init_process_group(backend, init_method=f"file://{workdir}/pg", rank=rank, world_size=world_size,
-                                timeout=timedelta(seconds=PG_TIMEOUT_S))
+                                timeout=timedelta(seconds=timeout))
         result = {"ok": True, "value": _call(target, rank, world_size, kwargs)}
     except BaseException as exc:
         result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
@@ -102,21 +135,33 @@ def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: s
 
 
 def in_torchrun() -> bool:
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    """Whether this process is a rank started by torchrun. Part of its variables is an error, never a guess."""
+    present = [v for v in TORCHRUN_VARIABLES if v in os.environ]
+    if not present:
+        return False
+    missing = [v for v in TORCHRUN_VARIABLES if v not in os.environ]
+    if missing:
+        raise LaunchError(f"{', '.join(present)} set but not {', '.join(missing)}: start the ranks with torchrun "
+                          f"(which sets them all), or unset {', '.join(present)} to have --nproc ranks spawned")
+    return True
 
 
 def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = None,
-                 threads: int | None = None) -> list[RankResult]:
+                 threads: int | None = None, backend: str = "auto",
+                 collective_timeout: float = PG_TIMEOUT_S) -> list[RankResult]:
     """Run ``target`` (``"module:function"``, called as ``f(rank, world_size, **kwargs)``) on ``nproc``
-    ranks; return every rank's result. Raises :class:`RankFailure` naming the first rank that failed."""
+    ranks (or as this torchrun rank); return every rank's result. ``timeout`` bounds the whole job,
+    ``collective_timeout`` each collective. Raises :class:`RankFailure` naming the first rank that failed."""
+    chosen, _ = choose_backend(backend, local_ranks(nproc))
     if in_torchrun():
-        return _run_here(target, kwargs)
+        return _run_here(target, kwargs, chosen, collective_timeout)
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="shardrules-") as workdir:
         kwargs = dict(kwargs, _threads=threads)
-        processes = [context.Process(target=_rank_main, args=(rank, nproc, target, kwargs, workdir), daemon=False)
+        processes = [context.Process(target=_rank_main, daemon=False,
+                                     args=(rank, nproc, target, kwargs, workdir, chosen, collective_timeout))
                      for rank in range(nproc)]
         for process in processes:
             process.start()
@@ -155,7 +200,7 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
     return results
 
 
-def _run_here(target: str, kwargs: dict) -> list[RankResult]:
+def _run_here(target: str, kwargs: dict, backend: str, timeout: float) -> list[RankResult]:
     """Under torchrun: run as this rank; every rank gets every rank's result (rank 0's first)."""
     import torch
     import torch.distributed as dist
@@ -163,10 +208,9 @@ def _run_here(target: str, kwargs: dict) -> list[RankResult]:
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     created = not dist.is_initialized()
     if created:
-        backend = _backend(world_size)
         if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", rank)))
-        dist.init_process_group(backend, timeout=timedelta(seconds=PG_TIMEOUT_S))
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
     kwargs = {k: v for k, v in kwargs.items() if k != "_threads"}
     try:
         value = _call(target, rank, world_size, kwargs)

@@ -68,3 +68,28 @@ def test_the_cause_is_reported_before_the_ranks_that_stopped_because_of_it():
     cause = RankResult(1, False, error="CheckpointError: disk vanished", failed_at=100.2)
     assert [r.rank for r in causes_first([fallout, cause])] == [1, 0]
     assert str(RankFailure(causes_first([fallout, cause]))).startswith("rank 1 failed: CheckpointError: disk")
+
+
+# -- backend -------------------------------------------------------------------------------------------------
+
+def test_backend_follows_the_gpus_of_this_machine():
+    from shardrules.launch import LaunchError, choose_backend
+
+    assert choose_backend("auto", 2, gpus=0)[0] == "gloo"
+    assert choose_backend("auto", 8, gpus=8) == ("nccl", "nccl, one GPU per rank (8 rank(s) here, 8 GPU(s))")
+    assert choose_backend("gloo", 8, gpus=8)[0] == "gloo"
+    with pytest.raises(LaunchError, match="4 ranks on this machine but 2 GPU"):
+        choose_backend("auto", 4, gpus=2)  # never a silent fall back to gloo on a GPU machine
+    with pytest.raises(LaunchError, match="needs GPUs"):
+        choose_backend("nccl", 1, gpus=0)
+
+
+def test_backend_counts_the_ranks_of_this_node_under_torchrun(monkeypatch):
+    """torchrun on 2 nodes x 8 GPUs: world 16, 8 ranks per node, each node has 8 GPUs -> NCCL."""
+    from shardrules.launch import choose_backend, local_ranks
+
+    for name, value in dict(RANK="9", WORLD_SIZE="16", LOCAL_RANK="1", LOCAL_WORLD_SIZE="8", MASTER_ADDR="a",
+                            MASTER_PORT="1").items():
+        monkeypatch.setenv(name, value)
+    assert local_ranks(nproc=2) == 8
+    assert choose_backend("auto", local_ranks(2), gpus=8)[0] == "nccl"

@@ -85,3 +85,42 @@ def test_run_in_bfloat16_on_float32_inputs(tmp_path):
     assert "kept in float32" not in result.stdout + result.stderr
     got = load_file(str(out))["latents"]
     assert got.isfinite().all() and got.abs().max() > 0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_under_torchrun_on_two_nodes_equals_one_process(tmp_path):
+    """Two torchrun launches (--nnodes 2, one rank each) as on two machines: gloo, said once, the same latents."""
+    torch.manual_seed(0)
+    tiny_models.build("SanaTransformer2DModel").save_pretrained(tmp_path / "sana", safe_serialization=True)
+    port = str(free_port())
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    launches = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank",
+                                  str(node), "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port",
+                                  port, "-m", "shardrules.cli", "run", str(tmp_path / "sana"), "--steps", "2",
+                                  "--guidance", "4", "--out", str(tmp_path / f"node{node}.safetensors")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                for node in (0, 1)]
+    outputs = [p.communicate(timeout=240) for p in launches]
+    for p, (stdout, stderr) in zip(launches, outputs):
+        assert p.returncode == 0, stderr[-2000:]
+    assert outputs[0][0].count("backend: gloo on the CPU") == 1 and "backend:" not in outputs[1][0]
+    assert "rank 1: load" in outputs[0][0] and "world size 2" in outputs[0][0]
+    single = shardrules("run", str(tmp_path / "sana"), "--nproc", "1", "--steps", "2", "--guidance", "4",
+                        "--out", str(tmp_path / "one.safetensors"))
+    assert single.returncode == 0, single.stderr
+    got = load_file(str(tmp_path / "node0.safetensors"))["latents"]
+    want = load_file(str(tmp_path / "one.safetensors"))["latents"]
+    assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+
+
+def test_part_of_torchruns_variables_is_an_error(tmp_path):
+    result = shardrules("run", str(tmp_path), "--steps", "1", env={"RANK": "0", "WORLD_SIZE": "2"})
+    assert result.returncode == 1
+    assert "RANK, WORLD_SIZE set but not LOCAL_RANK" in result.stderr and "Traceback" not in result.stderr

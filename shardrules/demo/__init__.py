@@ -53,7 +53,8 @@ def unsharded_latents(model_dir: Path, steps: int, seed: int):
     return runner.run(example.latents, num_inference_steps=steps, model_kwargs=example.model_kwargs)
 
 
-def run_demo(nproc: int = 2, steps: int = 4, seed: int = 0) -> bool:
+def run_demo(nproc: int = 2, steps: int = 4, seed: int = 0, backend: str = "auto",
+             timeout: float | None = None) -> bool:
     """Run the demo; print the plan, per-rank figures and PASS or FAIL. Returns whether it passed."""
     import tempfile
 
@@ -68,7 +69,8 @@ def run_demo(nproc: int = 2, steps: int = 4, seed: int = 0) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "latents.safetensors")
         results = run_on_ranks("shardrules.runner.job:run_model", nproc,
-                               dict(model_dir=str(model_dir), steps=steps, seed=seed, out=out))
+                               dict(model_dir=str(model_dir), steps=steps, seed=seed, out=out), backend=backend,
+                               **({"collective_timeout": timeout} if timeout else {}))
         print(run_report([(r.rank, r.value) for r in results]))
         sharded = load_file(out)["latents"]
     reference = unsharded_latents(model_dir, steps, seed)
