@@ -31,6 +31,7 @@ from .checkpoint import Checkpoint
 from .dtypes import cast_like_library
 from .rename import Source, map_keys
 from .shard import default_device, default_mesh, shard
+from .staging import Staging
 
 
 @dataclass
@@ -180,8 +181,10 @@ def _rows(param: DTensor) -> tuple[int, int]:
     return start, start + size
 
 
-def _fill(local: torch.Tensor, source: Source, checkpoint: Checkpoint, start: int, stop: int) -> int:
-    """Copy rows ``start:stop`` of the (possibly fused) source into ``local``. Returns bytes read."""
+def _fill(local: torch.Tensor, source: Source, checkpoint: Checkpoint, start: int, stop: int,
+          staging: Staging | None = None) -> int:
+    """Copy rows ``start:stop`` of the (possibly fused) source into ``local`` (on a GPU through ``staging``).
+    Returns bytes read."""
     before = checkpoint.bytes_read
     offset = 0
     for key in source.keys:
@@ -190,7 +193,9 @@ def _fill(local: torch.Tensor, source: Source, checkpoint: Checkpoint, start: in
         lo, hi = max(start, offset), min(stop, offset + rows)
         if lo < hi or not entry.shape:
             dest = local[lo - start:hi - start] if entry.shape else local
-            if dest.dtype == entry.dtype and dest.device.type == "cpu" and dest.is_contiguous():
+            if staging is not None and dest.device.type != "cpu":
+                staging.fill(checkpoint, key, lo - offset, hi - offset, dest)
+            elif dest.dtype == entry.dtype and dest.device.type == "cpu" and dest.is_contiguous():
                 checkpoint.read_rows(key, lo - offset, hi - offset, dest)  # straight into FSDP's storage
             else:
                 dest.copy_(checkpoint.read(key, lo - offset, hi - offset).reshape(dest.shape))
@@ -320,6 +325,10 @@ def _read_all(model: nn.Module, targets: dict[str, _Target], paired: dict[str, S
     tensors.update(model.named_buffers())
     show = progress and dist.get_rank() == 0
     bar = tqdm(total=len(targets), desc="loading shards", unit="tensor", disable=not show, leave=False)
+    device = default_device()
+    staging = None
+    if device.type == "cuda":
+        staging = Staging(device, row_bytes=max((e.row_bytes for e in checkpoint.entries.values()), default=0))
     with torch.no_grad():
         for name, target in targets.items():
             tensor = tensors[name]
@@ -334,12 +343,14 @@ def _read_all(model: nn.Module, targets: dict[str, _Target], paired: dict[str, S
                 local.copy_(full[start:stop] if full.dim() else full)
                 tensor.weight_loader = target.loader  # the attribute survives sharding
             else:
-                read = _fill(local, paired[name], checkpoint, start, stop)
+                read = _fill(local, paired[name], checkpoint, start, stop, staging)
                 if isinstance(tensor, DTensor):
                     stats.bytes_sharded += read
                 else:
                     stats.bytes_replicated += read
             stats.tensors += 1
             bar.update(1)
+    if staging is not None:
+        staging.finish()
     bar.close()
     stats.bytes_read += checkpoint.bytes_read
