@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from .extras import require_fsdp
+
+        require_fsdp(f"shardrules {args.command}")
         return args.func(args)
     except ShardRulesError as exc:
         print(f"error: {exc}", file=sys.stderr)

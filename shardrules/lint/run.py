@@ -71,6 +71,12 @@ def lint_sources(sources: list[tuple[str, str]], models: list | None = None, sel
 
 def _models(model_dir: str) -> list[tuple[str, object]]:
     """(folder, model on meta) for a model folder, or for each transformer and text encoder of a pipeline."""
+    from ..extras import MissingExtraError, require_fsdp
+
+    try:
+        require_fsdp("rule-lint --model")
+    except MissingExtraError as exc:
+        raise UsageError(str(exc)) from None
     from ..loader.build import build_model
     from ..loader.pipeline import components, is_pipeline
     from ..errors import ShardRulesError

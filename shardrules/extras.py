@@ -1,0 +1,23 @@
+"""What each part needs installed. ``pip install shardrules`` gives the rule language and ``rule-lint`` (lark only);
+planning against a model, loading and running need ``pip install 'shardrules[fsdp]'`` (torch, safetensors,
+diffusers, tqdm), text encoders and pipelines ``shardrules[encoders]`` (adds transformers)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from .errors import ShardRulesError
+
+FSDP_LIBRARIES = ("torch", "safetensors", "diffusers", "tqdm")
+
+
+class MissingExtraError(ShardRulesError):
+    """A command needs libraries that this install does not have."""
+
+
+def require_fsdp(what: str) -> None:
+    """Raise a :class:`MissingExtraError` naming the extra to install when the model libraries are missing."""
+    missing = [name for name in FSDP_LIBRARIES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingExtraError(f"{what} needs {', '.join(missing)}, which this install lacks: "
+                                f"pip install 'shardrules[fsdp]'")
