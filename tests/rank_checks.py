@@ -287,3 +287,47 @@ def half_precision_loops(rank, world_size, cases: list[dict], dtype: str) -> dic
                               "max_abs_diff": (got.float() - want.float()).abs().max().item(),
                               "scale": want.float().abs().max().item()}
     return out
+
+
+def _unsharded_bytes(module) -> int:
+    """Bytes of parameters held gathered (FSDP2 replaces sharded parameters with DTensors)."""
+    from torch.distributed.tensor import DTensor
+
+    return sum(p.numel() * p.element_size() for p in module.parameters() if not isinstance(p, DTensor))
+
+
+def pipeline_matches(rank, world_size, folder: str, call: dict, prompts: list[str]) -> dict:
+    """load_pipeline on every rank; the pipeline's own __call__ against the unsharded diffusers pipeline."""
+    import diffusers
+
+    from shardrules import load_pipeline
+
+    pipe = load_pipeline(folder, progress=False)
+    plain = diffusers.DiffusionPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    plain.set_progress_bar_config(disable=True)
+    out = {"class": type(pipe).__name__, "transformer": type(pipe.transformer).__name__,
+           "execution_device": str(pipe._execution_device), "encoder_dtype": str(pipe.text_encoder.dtype)}
+    pipe.encode_prompt(prompt=prompts[0], negative_prompt="dog", max_sequence_length=call["max_sequence_length"])
+    out["encoder_gathered_after_encode"] = _unsharded_bytes(pipe.text_encoder)
+    results = []
+    for prompt in prompts:
+        got = pipe(prompt=prompt, negative_prompt="dog", generator=torch.Generator().manual_seed(0), **call).frames
+        want = plain(prompt=prompt, negative_prompt="dog", generator=torch.Generator().manual_seed(0), **call).frames
+        results.append(got)
+        out[prompt] = (got.float() - want.float()).abs().max().item()
+    out["encoder_gathered_after_call"] = _unsharded_bytes(pipe.text_encoder)
+    out["encoder_root_bytes"] = sum(p.numel() * p.element_size() for p in pipe.text_encoder.parameters())
+    out["prompts_differ"] = (results[0] - results[1]).abs().max().item()
+    out["checksum"] = results[0].double().sum().item()
+    return out
+
+
+def expect_pipeline_error(rank, world_size, folder: str) -> dict:
+    from shardrules import load_pipeline
+
+    try:
+        load_pipeline(folder, progress=False)
+    except Exception as exc:
+        return {"type": type(exc).__name__, "message": str(exc)}
+    return {"type": None}

@@ -1,0 +1,56 @@
+"""load_pipeline (SPEC §6): the diffusers pipeline itself, its transformer and text encoder sharded over 2 ranks."""
+
+from __future__ import annotations
+
+import pytest
+
+import tiny_pipelines
+from multirank import run_ranks, values
+
+PROMPTS = ["a red cat on the moon", "the blue sea in rain"]
+
+
+@pytest.fixture(scope="module")
+def wan(tmp_path_factory):
+    folder = tiny_pipelines.wan(tmp_path_factory.mktemp("pipelines"))
+    return values(run_ranks("rank_checks:pipeline_matches", folder=str(folder), call=tiny_pipelines.WAN_CALL,
+                            prompts=PROMPTS))
+
+
+def test_the_pipeline_class_of_model_index_with_sharded_components(wan):
+    for result in wan:
+        assert result["class"] == "WanPipeline"
+        assert result["transformer"] == "FSDPWanTransformer3DModel"
+        assert result["execution_device"] == "cpu" and result["encoder_dtype"] == "torch.float32"
+
+
+def test_prompts_through_the_sharded_pipeline_equal_the_unsharded_one(wan):
+    for rank, result in enumerate(wan):
+        for prompt in PROMPTS:
+            assert result[prompt] <= 1e-4, f"rank {rank}, {prompt!r}: max abs diff {result[prompt]}"
+        assert result["prompts_differ"] > 1e-3  # the output depends on the prompt
+    assert len({r["checksum"] for r in wan}) == 1  # every rank gets the same result
+
+
+def test_the_text_encoder_keeps_no_gathered_weights(wan):
+    for result in wan:
+        assert result["encoder_gathered_after_encode"] == 0
+        assert result["encoder_gathered_after_call"] == 0
+        assert result["encoder_root_bytes"] > 0
+
+
+def test_bad_pipeline_folders_give_one_clear_error_on_every_rank(tmp_path):
+    import json
+    import shutil
+
+    folder = tiny_pipelines.wan(tmp_path)
+    shutil.rmtree(folder / "tokenizer")
+    index = json.loads((folder / "model_index.json").read_text())
+    broken = tmp_path / "unknown-class"
+    shutil.copytree(folder, broken)
+    (broken / "model_index.json").write_text(json.dumps(dict(index, _class_name="NoSuchPipeline")))
+    for path, expected in [(folder, "lists 'tokenizer', which has no folder"),
+                           (broken, "has no pipeline class 'NoSuchPipeline'")]:
+        results = values(run_ranks("rank_checks:expect_pipeline_error", folder=str(path)))
+        assert [r["type"] for r in results] == ["CheckpointError"] * 2, results
+        assert all(expected in r["message"] for r in results), results

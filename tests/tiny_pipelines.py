@@ -1,0 +1,48 @@
+"""Tiny diffusers pipeline folders built offline: random weights, a tokenizer written from an explicit vocabulary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import transformers
+
+import diffusers
+import tiny_models
+from tiny_models import randomize_zeros
+
+# A fixed Unigram vocabulary (the tokenizers trainers give different ids from run to run)
+PIECES = ["<pad>", "</s>", "<unk>"] + [f"\u2581{w}" for w in (
+    "a", "cat", "dog", "on", "the", "moon", "red", "blue", "car", "in", "rain", "sun", "tree", "house", "sea")] + \
+    list("abcdefghijklmnopqrstuvwxyz")
+
+
+def umt5_tokenizer() -> transformers.PreTrainedTokenizerBase:
+    vocab = [(piece, 0.0 if i < 3 else -float(i)) for i, piece in enumerate(PIECES)]
+    return transformers.T5Tokenizer(vocab=vocab, extra_ids=0)
+
+
+def wan(root: Path) -> Path:
+    """WanPipeline: UMT5 encoder + tokenizer, Wan transformer, Wan VAE, UniPC scheduler (as Wan 2.1 ships)."""
+    torch.manual_seed(0)
+    folder = root / "wan-pipeline"
+    tiny_models.build("WanTransformer3DModel").save_pretrained(folder / "transformer")
+    config = transformers.UMT5Config(vocab_size=64, d_model=32, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
+                                     architectures=["UMT5EncoderModel"])  # d_model = the transformer's text_dim
+    randomize_zeros(transformers.UMT5EncoderModel(config)).eval().save_pretrained(folder / "text_encoder")
+    umt5_tokenizer().save_pretrained(folder / "tokenizer")
+    diffusers.AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1], num_res_blocks=1, temperal_downsample=[False],
+                               latents_mean=[0.0] * 4, latents_std=[1.0] * 4).save_pretrained(folder / "vae")
+    diffusers.UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                      flow_shift=3.0).save_pretrained(folder / "scheduler")
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "WanPipeline", "_diffusers_version": diffusers.__version__,
+        "transformer": ["diffusers", "WanTransformer3DModel"], "text_encoder": ["transformers", "UMT5EncoderModel"],
+        "tokenizer": ["transformers", "T5Tokenizer"], "vae": ["diffusers", "AutoencoderKLWan"],
+        "scheduler": ["diffusers", "UniPCMultistepScheduler"]}))
+    return folder
+
+
+WAN_CALL = dict(height=16, width=16, num_frames=1, num_inference_steps=3, guidance_scale=4.0, max_sequence_length=8,
+                output_type="pt")
