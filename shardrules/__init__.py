@@ -17,7 +17,7 @@ _EXPORTS = {
     "DenoisingRunner": "shardrules.runner.denoise",
     "LoadStats": "shardrules.loader.load",
     "load_sharded": "shardrules.loader.load",
-    "load_pipeline": "shardrules.loader.pipeline",
+    "load_pipeline": "shardrules.runner.pipeline",
     "ShardPlan": "shardrules.engine.resolve",
     "Unit": "shardrules.engine.resolve",
     "plan": "shardrules.engine.resolve",
@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.compile import CompiledRule, compile_rule
     from .runner.denoise import DenoisingRunner
     from .loader.load import LoadStats, load_sharded
-    from .loader.pipeline import load_pipeline
+    from .runner.pipeline import load_pipeline
     from .engine.resolve import ShardPlan, Unit, plan
     from .loader.shard import shard
     from .engine.wrapped import get_wrapped_attr

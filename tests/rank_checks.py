@@ -296,29 +296,35 @@ def _unsharded_bytes(module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters() if not isinstance(p, DTensor))
 
 
-def pipeline_matches(rank, world_size, folder: str, call: dict, prompts: list[str]) -> dict:
+def pipeline_matches(rank, world_size, folder: str, call: dict, prompts: list[str], split: str = "none",
+                     output: str = "frames") -> dict:
     """load_pipeline on every rank; the pipeline's own __call__ against the unsharded diffusers pipeline."""
     import diffusers
 
     from shardrules import load_pipeline
 
-    pipe = load_pipeline(folder, progress=False)
+    pipe = load_pipeline(folder, split=split, progress=False)
     plain = diffusers.DiffusionPipeline.from_pretrained(folder)
     pipe.set_progress_bar_config(disable=True)
     plain.set_progress_bar_config(disable=True)
-    out = {"class": type(pipe).__name__, "transformer": type(pipe.transformer).__name__,
+    rows_computed = set()  # the batch the transformer's output layer sees on this rank
+    pipe.transformer.proj_out.register_forward_pre_hook(lambda m, args: rows_computed.add(args[0].shape[0]))
+    out = {"class": type(pipe).__name__, "transformer": type(pipe.transformer).__name__, "split": split,
            "execution_device": str(pipe._execution_device), "encoder_dtype": str(pipe.text_encoder.dtype)}
     pipe.encode_prompt(prompt=prompts[0], negative_prompt="dog", max_sequence_length=call["max_sequence_length"])
     out["encoder_gathered_after_encode"] = _unsharded_bytes(pipe.text_encoder)
     results = []
     for prompt in prompts:
-        got = pipe(prompt=prompt, negative_prompt="dog", generator=torch.Generator().manual_seed(0), **call).frames
-        want = plain(prompt=prompt, negative_prompt="dog", generator=torch.Generator().manual_seed(0), **call).frames
+        got = getattr(pipe(prompt=prompt, negative_prompt="dog", generator=torch.Generator().manual_seed(0), **call),
+                      output)
+        want = getattr(plain(prompt=prompt, negative_prompt="dog", generator=torch.Generator().manual_seed(0), **call),
+                       output)
         results.append(got)
         out[prompt] = (got.float() - want.float()).abs().max().item()
     out["encoder_gathered_after_call"] = _unsharded_bytes(pipe.text_encoder)
     out["encoder_root_bytes"] = sum(p.numel() * p.element_size() for p in pipe.text_encoder.parameters())
     out["prompts_differ"] = (results[0] - results[1]).abs().max().item()
+    out["rows_computed"] = sorted(rows_computed)
     out["checksum"] = results[0].double().sum().item()
     return out
 

@@ -17,6 +17,26 @@ def wan(tmp_path_factory):
                             prompts=PROMPTS))
 
 
+@pytest.fixture(scope="module", params=["none", "batch"])
+def pixart(request, tmp_path_factory):
+    folder = tiny_pipelines.pixart(tmp_path_factory.mktemp("pixart"))
+    return values(run_ranks("rank_checks:pipeline_matches", folder=str(folder), call=tiny_pipelines.PIXART_CALL,
+                            prompts=PROMPTS, split=request.param, output="images"))
+
+
+def test_a_pipeline_that_batches_guidance_equals_unsharded_with_or_without_split(pixart):
+    """PixArt-Sigma batches the guided and unguided branches; split='batch' gives each rank one of them."""
+    for rank, result in enumerate(pixart):
+        assert result["class"] == "PixArtSigmaPipeline"
+        for prompt in PROMPTS:
+            assert result[prompt] <= 1e-4, f"rank {rank}, {prompt!r}: max abs diff {result[prompt]}"
+        assert result["prompts_differ"] > 1e-3
+        assert result["encoder_gathered_after_call"] == 0
+        # the guided and unguided rows: both on every rank, or one each
+        assert result["rows_computed"] == ([1] if result["split"] == "batch" else [2]), result["rows_computed"]
+    assert len({r["checksum"] for r in pixart}) == 1
+
+
 def test_the_pipeline_class_of_model_index_with_sharded_components(wan):
     for result in wan:
         assert result["class"] == "WanPipeline"

@@ -46,3 +46,33 @@ def wan(root: Path) -> Path:
 
 WAN_CALL = dict(height=16, width=16, num_frames=1, num_inference_steps=3, guidance_scale=4.0, max_sequence_length=8,
                 output_type="pt")
+
+
+def pixart(root: Path, layers: int = 2, heads: int = 2, head_dim: int = 8, sample_size: int = 8) -> Path:
+    """PixArtSigmaPipeline: T5 encoder + tokenizer, PixArt transformer, a one-block VAE (scale factor 1), DPM-Solver.
+    Its loop batches the guided and unguided branches into one transformer forward."""
+    torch.manual_seed(0)
+    folder = root / f"pixart-{layers}x{heads * head_dim}"
+    width = heads * head_dim
+    diffusers.PixArtTransformer2DModel(
+        sample_size=sample_size, num_layers=layers, attention_head_dim=head_dim, num_attention_heads=heads,
+        in_channels=4, out_channels=8, cross_attention_dim=width, caption_channels=16, patch_size=2,
+        use_additional_conditions=False, norm_num_groups=4).save_pretrained(folder / "transformer")
+    config = transformers.T5Config(vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
+                                   architectures=["T5EncoderModel"])
+    randomize_zeros(transformers.T5EncoderModel(config)).eval().save_pretrained(folder / "text_encoder")
+    umt5_tokenizer().save_pretrained(folder / "tokenizer")
+    diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
+                            up_block_types=("UpDecoderBlock2D",), block_out_channels=(8,), layers_per_block=1,
+                            latent_channels=4, norm_num_groups=4, sample_size=8).save_pretrained(folder / "vae")
+    diffusers.DPMSolverMultistepScheduler().save_pretrained(folder / "scheduler")
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "PixArtSigmaPipeline", "_diffusers_version": diffusers.__version__,
+        "transformer": ["diffusers", "PixArtTransformer2DModel"], "text_encoder": ["transformers", "T5EncoderModel"],
+        "tokenizer": ["transformers", "T5Tokenizer"], "vae": ["diffusers", "AutoencoderKL"],
+        "scheduler": ["diffusers", "DPMSolverMultistepScheduler"]}))
+    return folder
+
+
+PIXART_CALL = dict(height=8, width=8, num_inference_steps=3, guidance_scale=4.5, max_sequence_length=8,
+                   output_type="pt", use_resolution_binning=False, clean_caption=False)

@@ -1,0 +1,125 @@
+"""The diffusers pipeline adapter: ``load_pipeline`` returns the pipeline itself, its transformers and text encoders
+sharded, so the pipeline's own ``__call__`` (tokenizers, prompts, guidance, VAE) runs unchanged on every rank."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import CheckpointError
+from ..loader.pipeline import components, is_pipeline
+
+SPLITS = ("none", "batch")
+ENCODER_PREFIX = "text_encoder"
+
+
+def reshard_after_each_forward(model) -> None:
+    """Free the gathered root parameters after every forward of an FSDP2 ``model``.
+
+    FSDP2 leaves the root group unsharded after forward (it expects a backward). A transformer is called again at
+    the next step, but an encoder runs once per prompt: its root (UMT5-XXL's 1.05 G-parameter embedding) would stay
+    gathered on every rank for the whole denoising loop.
+    """
+    model.register_forward_hook(lambda module, args, output: module.reshard())
+
+
+def split_batch(model) -> None:
+    """Each rank computes its share of every forward's batch; the outputs are all-gathered, so the caller (the
+    pipeline's own loop, which batches the guided and unguided branches) sees the whole batch.
+
+    An argument is per-item when it is a tensor (or list) whose first dimension is the batch of ``hidden_states``;
+    a batch that does not divide by the world size is padded with its last item and the padding dropped again.
+    """
+    import torch
+    import torch.distributed as dist
+
+    from .denoise import _batch_slice, _pad_rows
+
+    inner = model.forward
+    world, rank = dist.get_world_size(), dist.get_rank()
+
+    def forward(*args, **kwargs):
+        hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+        batch = hidden.shape[0]
+        rows = -(-batch // world)
+        padded, start, stop = rows * world, rank * rows, (rank + 1) * rows
+
+        def share(value):
+            return _batch_slice(_pad_rows(value, batch, padded), padded, start, stop)
+
+        out = inner(*[share(a) for a in args], **{k: share(v) for k, v in kwargs.items()})
+
+        def gather(value):
+            if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] == rows:
+                parts = [torch.empty_like(value) for _ in range(world)]
+                dist.all_gather(parts, value.contiguous())
+                return torch.cat(parts)[:batch]
+            return value
+
+        if isinstance(out, tuple):
+            return tuple(gather(v) for v in out)
+        if hasattr(out, "sample"):  # Transformer2DModelOutput
+            out.sample = gather(out.sample)
+            return out
+        return gather(out)
+
+    model.forward = forward
+
+
+def load_pipeline(folder: str | Path, rules=None, mesh=None, dtype=None, *, split: str = "none", mp_policy=None,
+                  reshard_after_forward=None, offload=None, stats=None, progress: bool = True):
+    """The diffusers pipeline of ``folder`` (the class ``model_index.json`` names), with every transformer and
+    every text encoder sharded with FSDP2 by ``rules`` and loaded with per-rank reads; tokenizers,
+    scheduler, VAE and the rest are loaded the ordinary diffusers way (the VAE whole on every rank) and moved to
+    this rank's device. Call it on every rank inside an initialised process group; call the pipeline on every
+    rank with the same arguments (and the same seeded ``generator``), as FSDP's collectives must match.
+
+    Works on the sharded modules: ``config``, ``dtype``, ``device``, the pipeline's ``_execution_device``,
+    ``encode_prompt`` and ``__call__``. ``split="batch"`` has each rank compute its share of the transformers'
+    batch (pipelines that batch the guided and unguided branches into one forward: PixArt, Sana, SD3), see
+    :func:`split_batch`. Does not: ``pipe.save_pretrained`` (FSDP2 cannot flatten unevenly sharded
+    tensors) and diffusers' CPU offload hooks (``enable_model_cpu_offload`` moves whole modules; use
+    ``offload=True``, FSDP2's own CPU offload, instead); ``pipe.config`` records the sharded components' classes
+    as FSDP classes.
+    """
+    import diffusers
+
+    from ..loader.load import load_sharded
+    from ..loader.shard import default_device
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    folder = Path(folder)
+    if not is_pipeline(folder):
+        raise CheckpointError(f"{folder}: no model_index.json, so not a diffusers pipeline folder",
+                              path=str(folder / "model_index.json"))
+    index = json.loads((folder / "model_index.json").read_text())
+    name = index.get("_class_name")
+    cls = getattr(diffusers, name, None) if isinstance(name, str) else None
+    if cls is None:
+        raise CheckpointError(f"{folder / 'model_index.json'}: diffusers {diffusers.__version__} has no pipeline "
+                              f"class {name!r}", path=str(folder / "model_index.json"))
+    parts = components(folder)
+    missing = [c.name for c in parts if not c.folder.is_dir()]
+    if missing:
+        raise CheckpointError(f"{folder / 'model_index.json'} lists '{missing[0]}', which has no folder",
+                              path=str(folder / missing[0]))
+    sharded = {}
+    for part in parts:
+        if not part.sharded:
+            continue
+        model = load_sharded(part.folder, rules, mesh, dtype, mp_policy=mp_policy,
+                             reshard_after_forward=reshard_after_forward, offload=offload, stats=stats,
+                             progress=progress)
+        if part.name.startswith(ENCODER_PREFIX):
+            reshard_after_each_forward(model)
+        elif split == "batch":
+            split_batch(model)
+        sharded[part.name] = model
+    pipe = cls.from_pretrained(str(folder), **sharded, **({"torch_dtype": dtype} if dtype is not None else {}))
+    device = default_device()
+    for part in parts:
+        module = getattr(pipe, part.name, None)
+        if part.name not in sharded and hasattr(module, "to") and hasattr(module, "parameters"):
+            module.to(device)
+    return pipe
