@@ -49,17 +49,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .launch import run_on_ranks
     from .runner.report import run_report
 
+    from .loader.pipeline import is_pipeline
+
+    if args.prompt is not None:
+        check_prompt_arguments(args, is_pipeline(args.model_dir))
+        target = "shardrules.runner.job:run_pipeline"
+        kwargs = dict(model_dir=args.model_dir, prompt=args.prompt, negative_prompt=args.negative_prompt,
+                      rules=args.rules, steps=args.steps, guidance=args.guidance, height=args.height,
+                      width=args.width, frames=args.frames, dtype=args.dtype, seed=args.seed, out=args.out,
+                      split="none" if args.split == "auto" else args.split)
+    else:
+        for option in ("negative_prompt", "height", "width", "frames"):
+            if getattr(args, option) is not None:
+                raise ShardRulesError(f"--{option.replace('_', '-')} needs --prompt")
+        target = "shardrules.runner.job:run_model"
+        kwargs = dict(model_dir=args.model_dir, rules=args.rules, steps=args.steps, guidance=args.guidance,
+                      dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split)
     backend = announce_backend(args)
-    kwargs = dict(model_dir=args.model_dir, rules=args.rules, steps=args.steps, guidance=args.guidance,
-                  dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split)
-    results = run_on_ranks("shardrules.runner.job:run_model", args.nproc, kwargs, backend=backend,
-                           collective_timeout=args.timeout)
+    results = run_on_ranks(target, args.nproc, kwargs, backend=backend, collective_timeout=args.timeout)
     if results[0].rank == 0:  # under torchrun, only rank 0 prints
         print(run_report([(r.rank, r.value) for r in results]))
-        if args.out:
+        if args.out and args.prompt is None:
             print(f"latents written to {args.out}")
         if results[0].value["image"]:
-            print(f"image written to {results[0].value['image']}")
+            kind = "video" if results[0].value["image"].endswith(".gif") and args.prompt else "image"
+            print(f"{kind} written to {results[0].value['image']}")
     return 0
 
 
@@ -68,6 +82,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     backend = announce_backend(args)
     return 0 if run_demo(nproc=args.nproc, steps=args.steps, backend=backend, timeout=args.timeout) else 1
+
+
+def check_prompt_arguments(args: argparse.Namespace, pipeline: bool) -> None:
+    """What a prompt-driven run needs, checked before any rank starts."""
+    from pathlib import Path
+
+    if not pipeline:
+        raise ShardRulesError(f"--prompt needs a diffusers pipeline folder (model_index.json); {args.model_dir} "
+                              f"has none")
+    if args.split not in ("auto", "none", "batch"):
+        raise ShardRulesError("a pipeline splits by --split batch or none (its own loop batches the guidance)")
+    if args.batch != 1:
+        raise ShardRulesError("--batch is for seeded latents; a pipeline makes one output per prompt")
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        raise ShardRulesError(f"--out {args.out}: folder {Path(args.out).resolve().parent} does not exist")
 
 
 def positive_int(text: str) -> int:
@@ -124,7 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--batch", type=positive_int, default=1)
     r.add_argument("--split", choices=("auto", "guidance", "batch", "none"), default="auto")
-    r.add_argument("--out", metavar="FILE", help="write the final latents here (safetensors)")
+    r.add_argument("--out", metavar="FILE", help="write the final latents here (safetensors); with --prompt, the "
+                   "image (PNG) or the video (an animated GIF beside FILE)")
+    r.add_argument("--prompt", metavar="TEXT", help="a pipeline folder: run the pipeline's own __call__ on this prompt")
+    r.add_argument("--negative-prompt", metavar="TEXT", help="with --prompt: the negative prompt")
+    r.add_argument("--height", type=positive_int, metavar="PX", help="with --prompt (default: the pipeline's)")
+    r.add_argument("--width", type=positive_int, metavar="PX", help="with --prompt (default: the pipeline's)")
+    r.add_argument("--frames", type=positive_int, metavar="N", help="with --prompt, video pipelines: frames")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="shard an embedded tiny model over 2 ranks, denoise, check against unsharded")

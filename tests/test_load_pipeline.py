@@ -74,3 +74,48 @@ def test_bad_pipeline_folders_give_one_clear_error_on_every_rank(tmp_path):
         results = values(run_ranks("rank_checks:expect_pipeline_error", folder=str(path)))
         assert [r["type"] for r in results] == ["CheckpointError"] * 2, results
         assert all(expected in r["message"] for r in results), results
+
+
+def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+    import torch
+    from PIL import Image, ImageSequence
+
+    import diffusers
+    from commands import shardrules
+    from shardrules.runner.job import _save_output
+
+    folder = tiny_pipelines.wan(tmp_path)
+    args = ["--prompt", "a red cat on the moon", "--negative-prompt", "dog", "--frames", "5", "--height", "16",
+            "--width", "16", "--steps", "2", "--guidance", "4", "--seed", "3"]
+    result = shardrules("run", str(folder), "--nproc", "2", *args, "--out", str(tmp_path / "cat.gif"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "WanPipeline: sharded transformer, text_encoder" in result.stdout
+    assert "rank 1: load" in result.stdout and "ms/step" in result.stdout
+    assert f"video written to {tmp_path / 'cat.gif'}" in result.stdout
+    plain = diffusers.DiffusionPipeline.from_pretrained(folder)
+    want = plain(prompt="a red cat on the moon", negative_prompt="dog", num_frames=5, height=16, width=16,
+                 num_inference_steps=2, guidance_scale=4.0, output_type="pil",
+                 generator=torch.Generator().manual_seed(3))
+    _save_output(want, str(tmp_path / "plain.gif"))
+
+    def frames(path):
+        return [np.asarray(f.convert("RGB"), dtype=np.int16) for f in ImageSequence.Iterator(Image.open(path))]
+
+    got, expected = frames(tmp_path / "cat.gif"), frames(tmp_path / "plain.gif")
+    assert len(got) == len(expected) == 2
+    assert max(int(np.abs(a - b).max()) for a, b in zip(got, expected)) <= 1
+
+
+def test_prompt_arguments_are_checked_before_any_rank_starts(tmp_path):
+    from commands import shardrules
+
+    (tmp_path / "config.json").write_text("{}")
+    result = shardrules("run", str(tmp_path), "--prompt", "a cat")
+    assert result.returncode == 1 and "--prompt needs a diffusers pipeline folder" in result.stderr
+    assert "backend:" not in result.stdout  # refused before choosing a backend or starting ranks
+    result = shardrules("run", str(tmp_path), "--height", "64")
+    assert result.returncode == 1 and "--height needs --prompt" in result.stderr

@@ -130,3 +130,76 @@ def run_model(rank: int, world_size: int, model_dir: str, rules: list[str] | Non
         "split": runner.resolve_split(example.latents.shape[0], guidance is not None),
         "world_size": dist.get_world_size(),
     }
+
+
+def _step_timer(pipe) -> tuple[dict, list[float]]:
+    """Keyword arguments that make ``pipe`` stamp the end of each denoising step, and the list they fill."""
+    from .denoise import accepted_keywords
+
+    stamps: list[float] = []
+    accepted = accepted_keywords(pipe.__call__)
+    if "callback_on_step_end" in accepted:
+        def on_step_end(pipeline, step, timestep, callback_kwargs):
+            stamps.append(time.perf_counter())
+            return callback_kwargs
+
+        return {"callback_on_step_end": on_step_end}, stamps
+    if "callback" in accepted:
+        return {"callback": lambda step, timestep, latents: stamps.append(time.perf_counter())}, stamps
+    return {}, stamps
+
+
+def _save_output(result, out: str) -> str:
+    """Images to ``out`` (PIL picks the format from its suffix), videos to an animated GIF beside it."""
+    frames = getattr(result, "frames", None)
+    if frames is not None:
+        path = str(Path(out).with_suffix(".gif"))
+        video = list(frames[0])
+        video[0].save(path, save_all=True, append_images=video[1:], duration=125, loop=0)
+        return path
+    result.images[0].save(out)
+    return out
+
+
+def run_pipeline(rank: int, world_size: int, model_dir: str, prompt: str, rules: list[str] | None = None,
+                 negative_prompt: str | None = None, steps: int = 4, guidance: float | None = None,
+                 height: int | None = None, width: int | None = None, frames: int | None = None,
+                 dtype: str | None = None, seed: int = 0, out: str | None = None, split: str = "none") -> dict:
+    """Load the pipeline of ``model_dir`` sharded and call it on ``prompt``, on every rank; rank 0 writes ``out``."""
+    from .denoise import accepted_keywords
+    from .pipeline import load_pipeline
+
+    stats = LoadStats()
+    began = time.perf_counter()
+    pipe = load_pipeline(model_dir, load_rules(*(rules or [])), dtype=getattr(torch, dtype) if dtype else None,
+                         split=split, stats=stats)
+    load_s = time.perf_counter() - began
+    pipe.set_progress_bar_config(disable=rank != 0, leave=False)
+    call = dict(prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=steps, guidance_scale=guidance,
+                height=height, width=width, num_frames=frames, output_type="pil",
+                generator=torch.Generator().manual_seed(seed))
+    accepted = accepted_keywords(pipe.__call__)
+    dropped = sorted(k for k, v in call.items() if v is not None and k not in accepted)
+    if dropped:
+        raise ShardRulesError(f"{type(pipe).__name__} does not take {', '.join(dropped)}")
+    timer, stamps = _step_timer(pipe)
+    began = time.perf_counter()
+    result = pipe(**{k: v for k, v in call.items() if v is not None}, **timer)
+    total = time.perf_counter() - began
+    step_s = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else total / steps
+    written = _save_output(result, out) if rank == 0 and out else None
+    sharded = [name for name in ("transformer", "transformer_2", "text_encoder", "text_encoder_2", "text_encoder_3")
+               if getattr(pipe, name, None) is not None and hasattr(getattr(pipe, name), "reshard")]
+    return {
+        "plan": f"{type(pipe).__name__}: sharded {', '.join(sharded)}; {stats.bytes_read / 2**20:.2f} MiB read on "
+                f"this rank of {stats.checkpoint_bytes / 2**20:.2f} MiB" if rank == 0 else None,
+        "notes": [f"prompt through the pipeline's own tokenizers and encoders; {steps} steps"],
+        "image": written,
+        "load_s": load_s,
+        "read_mib": stats.bytes_read / 2**20,
+        "vmrss_mib": _vmrss_mib(),
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "step_s": step_s,
+        "split": split,
+        "world_size": dist.get_world_size(),
+    }
