@@ -16,6 +16,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from .loader.pipeline import components, is_pipeline
 
+    check_model_folder(args.model_dir, weights=False)
+    check_rule_files(args.rules)
     rules = load_rules(*(args.rules or []))
     folders = ([(c.name, c.folder) for c in components(args.model_dir) if c.sharded]
                if is_pipeline(args.model_dir) else [(None, args.model_dir)])
@@ -51,6 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .loader.pipeline import is_pipeline
 
+    check_run_arguments(args)
     if args.prompt is not None:
         check_prompt_arguments(args, is_pipeline(args.model_dir))
         target = "shardrules.runner.job:run_pipeline"
@@ -61,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         for option in ("negative_prompt", "height", "width", "frames"):
             if getattr(args, option) is not None:
-                raise ShardRulesError(f"--{option.replace('_', '-')} needs --prompt")
+                raise InputError(f"--{option.replace('_', '-')} needs --prompt")
         target = "shardrules.runner.job:run_model"
         kwargs = dict(model_dir=args.model_dir, rules=args.rules, steps=args.steps, guidance=args.guidance,
                       dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split)
@@ -84,19 +87,69 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if run_demo(nproc=args.nproc, steps=args.steps, backend=backend, timeout=args.timeout) else 1
 
 
+class InputError(ShardRulesError):
+    """An argument or input found wrong before any rank starts: exit 2, one message."""
+
+
+def check_model_folder(model_dir: str, weights: bool) -> None:
+    """What can be checked of a model or pipeline folder in this process, before any rank starts: a folder, its
+    config.json and model class (or model_index.json and each sharded component's), and with ``weights`` the
+    safetensors headers. Raises :class:`InputError` with the loader's message."""
+    from pathlib import Path
+
+    from .loader.build import model_class, read_config
+    from .loader.checkpoint import Checkpoint
+    from .loader.pipeline import components, is_pipeline
+
+    folder = Path(model_dir)
+    if not folder.exists():
+        raise InputError(f"{model_dir}: no such folder")
+    if not folder.is_dir():
+        raise InputError(f"{model_dir} is a file; give the model folder that holds config.json")
+    try:
+        parts = [c.folder for c in components(folder) if c.sharded] if is_pipeline(folder) else [folder]
+        for part in parts:
+            model_class(read_config(part), str(part / "config.json"))
+            if weights:
+                Checkpoint(part).close()
+    except ShardRulesError as exc:
+        raise InputError(str(exc)) from None
+
+
+def check_rule_files(paths: list[str] | None) -> None:
+    from .rules import load_rules
+
+    try:
+        load_rules(*(paths or []))
+    except ShardRulesError as exc:
+        raise InputError(str(exc)) from None
+
+
+def check_run_arguments(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    check_model_folder(args.model_dir, weights=True)
+    check_rule_files(args.rules)
+    if args.split == "guidance" and args.guidance is None:
+        raise InputError("--split guidance gives the guided and unguided branches to different ranks: it needs "
+                         "--guidance G")
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        raise InputError(f"--out {args.out}: folder {Path(args.out).resolve().parent} does not exist")
+
+
 def check_prompt_arguments(args: argparse.Namespace, pipeline: bool) -> None:
     """What a prompt-driven run needs, checked before any rank starts."""
     from pathlib import Path
 
     if not pipeline:
-        raise ShardRulesError(f"--prompt needs a diffusers pipeline folder (model_index.json); {args.model_dir} "
+        raise InputError(f"--prompt needs a diffusers pipeline folder (model_index.json); {args.model_dir} "
                               f"has none")
     if args.split not in ("auto", "none", "batch"):
-        raise ShardRulesError("a pipeline splits by --split batch or none (its own loop batches the guidance)")
+        raise InputError("a pipeline splits by --split batch or none (its own loop batches the guidance)")
     if args.batch != 1:
-        raise ShardRulesError("--batch is for seeded latents; a pipeline makes one output per prompt")
+        raise InputError("--batch is for seeded latents; a pipeline makes one output per prompt")
     if args.out and not Path(args.out).resolve().parent.is_dir():
-        raise ShardRulesError(f"--out {args.out}: folder {Path(args.out).resolve().parent} does not exist")
+        raise InputError(f"--out {args.out}: folder {Path(args.out).resolve().parent} does not exist")
 
 
 def positive_int(text: str) -> int:
@@ -176,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
 
         require_fsdp(f"shardrules {args.command}")
         return args.func(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ShardRulesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -183,12 +239,23 @@ def main(argv: list[str] | None = None) -> int:
         from .launch import RankFailure
 
         if isinstance(exc, RankFailure):
-            print(f"error: {exc}", file=sys.stderr)
-            for r in exc.results:
-                if not r.ok:
-                    print(f"  rank {r.rank}: {r.error}", file=sys.stderr)
+            print(describe_failure(exc), file=sys.stderr)
             return 1
         raise
+
+
+def describe_failure(failure) -> str:
+    """The cause once; another rank's line only when it says something else."""
+    failed = [r for r in failure.results if not r.ok]
+    first = failed[0]
+    lines = [f"error: rank {first.rank} failed: {first.error}"]
+    for r in failed[1:]:
+        if r.error != first.error:
+            lines.append(f"  rank {r.rank}: {r.error}")
+    same = [r.rank for r in failed[1:] if r.error == first.error]
+    if same:
+        lines.append(f"  (rank{'s' if len(same) > 1 else ''} {', '.join(map(str, same))}: the same)")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,11 +48,18 @@ def test_plan_reports_a_bad_rule_file(tmp_path):
     rules = tmp_path / "bad.toml"
     rules.write_text('schema = 1\n[[model]]\nname = "s"\napplies-to = "clas == X"\nshard = ["name == a"]\n')
     result = run("plan", str(model_dir), "--rules", str(rules), check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2  # an input error, as argparse's
     assert f"{rules}:4:15: unknown field 'clas'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_plan_missing_folder(tmp_path):
     result = run("plan", str(tmp_path / "nowhere"), check=False)
-    assert result.returncode == 1 and "config.json not found" in result.stderr
+    assert result.returncode == 2 and "nowhere: no such folder" in result.stderr
+    (tmp_path / "empty").mkdir()
+    result = run("plan", str(tmp_path / "empty"), check=False)
+    assert result.returncode == 2 and "config.json not found" in result.stderr
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    result = run("plan", str(tmp_path / "empty" / "config.json"), check=False)  # a file, not the folder
+    assert result.returncode == 2 and "is a file; give the model folder" in result.stderr
+    assert "Traceback" not in result.stderr

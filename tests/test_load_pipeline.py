@@ -111,11 +111,12 @@ def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
 
 
 def test_prompt_arguments_are_checked_before_any_rank_starts(tmp_path):
+    import tiny_models
     from commands import shardrules
 
-    (tmp_path / "config.json").write_text("{}")
+    tiny_models.build("SanaTransformer2DModel").save_pretrained(tmp_path, safe_serialization=True)
     result = shardrules("run", str(tmp_path), "--prompt", "a cat")
-    assert result.returncode == 1 and "--prompt needs a diffusers pipeline folder" in result.stderr
+    assert result.returncode == 2 and "--prompt needs a diffusers pipeline folder" in result.stderr
     assert "backend:" not in result.stdout  # refused before choosing a backend or starting ranks
     result = shardrules("run", str(tmp_path), "--height", "64")
-    assert result.returncode == 1 and "--height needs --prompt" in result.stderr
+    assert result.returncode == 2 and "--height needs --prompt" in result.stderr

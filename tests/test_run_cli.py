@@ -50,17 +50,32 @@ def test_run_writes_the_latents_of_the_unsharded_loop(tmp_path):
     assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
 
 
-def test_run_reports_a_bad_checkpoint(tmp_path):
+def test_run_refuses_a_truncated_checkpoint_before_starting_ranks(tmp_path):
     model = tiny_models.build("WanTransformer3DModel")
     model.save_pretrained(tmp_path, safe_serialization=True)
     path = next(tmp_path.glob("*.safetensors"))
     path.write_bytes(path.read_bytes()[:-100])  # truncated
     result = shardrules("run", str(tmp_path), "--nproc", "2", "--steps", "1")
+    assert result.returncode == 2
+    assert re.fullmatch(r"error: .*diffusion_pytorch_model.safetensors: tensor 'scale_shift_table' .*the file is "
+                        r"truncated\n", result.stderr), result.stderr  # one message, no rank started
+    assert "backend:" not in result.stdout
+
+
+def test_a_failure_inside_the_ranks_is_reported_once(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = tiny_models.build("WanTransformer3DModel")
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    path = next(tmp_path.glob("*.safetensors"))
+    tensors = load_file(str(path))
+    del tensors["scale_shift_table"]  # found when the ranks match the checkpoint to the model
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    result = shardrules("run", str(tmp_path), "--nproc", "2", "--steps", "1")
     assert result.returncode == 1
-    # both ranks find the fault; the report names the first and lists each rank
-    assert re.search(r"^error: rank [01] failed: CheckpointError: .*diffusion_pytorch_model.safetensors: tensor "
-                     r"'scale_shift_table' .*the file is truncated", result.stderr, re.M), result.stderr
-    assert "  rank 0: CheckpointError" in result.stderr and "  rank 1: CheckpointError" in result.stderr
+    assert result.stderr.count("missing key 'scale_shift_table'") == 1, result.stderr
+    assert re.search(r"^error: rank [01] failed: CheckpointError: ", result.stderr, re.M), result.stderr
+    assert re.search(r"^  \(rank [01]: the same\)$", result.stderr, re.M), result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -121,6 +136,7 @@ def test_run_under_torchrun_on_two_nodes_equals_one_process(tmp_path):
 
 
 def test_part_of_torchruns_variables_is_an_error(tmp_path):
+    tiny_models.build("SanaTransformer2DModel").save_pretrained(tmp_path, safe_serialization=True)
     result = shardrules("run", str(tmp_path), "--steps", "1", env={"RANK": "0", "WORLD_SIZE": "2"})
     assert result.returncode == 1
     assert "RANK, WORLD_SIZE set but not LOCAL_RANK" in result.stderr and "Traceback" not in result.stderr
