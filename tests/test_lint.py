@@ -116,7 +116,6 @@ def test_usage_errors_exit_2(capsys):
     assert rule_lint(capsys, "--explain", "SR999")[0] == 2
     assert rule_lint(capsys, "--select", "XX1")[0] == 2
     assert rule_lint(capsys, "--bogus")[0] == 2
-    assert rule_lint(capsys, ".", )[0] == 2
     assert rule_lint(capsys, "SR202.toml", "--model", "no-such-model")[0] == 2
 
 
@@ -173,3 +172,15 @@ def test_no_input_makes_a_traceback(tmp_path, capsys):
         assert out.strip() or err.strip(), i
         if code == 1:
             assert re.search(rf"{re.escape(str(path))}:\d+:\d+: SR\d\d\d ", out), (i, out)
+
+
+def test_folders_are_walked_for_toml_files(tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.toml").write_text('schema = 1\n[[model]]\nname = "x"\napplies-to = "clas == X"\n'
+                                               'shard = ["index is digit"]\n')
+    (tmp_path / "notes.txt").write_text("not a rule file")
+    code, out, _ = rule_lint(capsys, str(tmp_path))
+    assert code == 1 and f"{tmp_path / 'sub' / 'bad.toml'}:4:15: SR" in out and "notes.txt" not in out
+    (tmp_path / "empty").mkdir()
+    code, _, err = rule_lint(capsys, str(tmp_path / "empty"))
+    assert code == 2 and "no *.toml files" in err

@@ -32,12 +32,26 @@ def read_text(path: str) -> str | Finding:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def rule_paths(paths: list[str]) -> list[str]:
+    """The files to lint: each file as given, each folder's ``*.toml`` files (recursively, sorted), as ruff walks."""
+    found: list[str] = []
+    for path in paths:
+        if Path(path).is_dir():
+            files = sorted(str(f) for f in Path(path).rglob("*.toml") if f.is_file())
+            if not files:
+                raise UsageError(f"{path}: no *.toml files in this folder")
+            found += files
+        else:
+            found.append(path)
+    return found
+
+
 def lint(paths: list[str], model_dirs: list[str] | None = None, select: list[str] | None = None,
          ignore: list[str] | None = None) -> list[Finding]:
     """Findings for the rule files ``paths`` (the embedded rules when empty), sorted by position."""
     findings: list[Finding] = []
     sources = [(name, text) for name, text in _embedded_files()] if not paths else []
-    for path in paths:
+    for path in rule_paths(paths):
         text = read_text(path)
         if isinstance(text, Finding):
             findings.append(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -12,6 +13,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from .dtypes import cast_like_library
+from .paths import regular_file
 
 
 @contextlib.contextmanager
@@ -41,13 +43,21 @@ def parameters_on_meta() -> Iterator[None]:
 
 def read_config(model_dir: str | Path) -> dict:
     path = Path(model_dir) / "config.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise CheckpointError(f"{path} not found: a model folder holds config.json and *.safetensors",
-                              path=str(path)) from None
+                              path=str(path))
+    regular_file(path, "the model config")
+    try:
+        config = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from None
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}", path=str(path)) from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: not a JSON config ({type(exc).__name__})", path=str(path)) from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: not a JSON object", path=str(path))
+    return config
 
 
 def model_class(config: dict, path: str = "config.json") -> type[nn.Module]:
@@ -56,6 +66,8 @@ def model_class(config: dict, path: str = "config.json") -> type[nn.Module]:
         import diffusers
 
         name = config["_class_name"]
+        if not isinstance(name, str):
+            raise CheckpointError(f"{path}: '_class_name' is {name!r}, not a class name", path=path)
         cls = getattr(diffusers, name, None)
         if cls is None:
             raise CheckpointError(f"{path}: diffusers {diffusers.__version__} has no class '{name}'", path=path)
@@ -66,7 +78,10 @@ def model_class(config: dict, path: str = "config.json") -> type[nn.Module]:
         except ImportError:
             raise CheckpointError(f"{path} describes a transformers model; install shardrules[encoders]",
                                   path=path) from None
-        name = config["architectures"][0]
+        names = config["architectures"]
+        name = names[0] if isinstance(names, list) else None
+        if not isinstance(name, str):
+            raise CheckpointError(f"{path}: 'architectures' is {names!r}, not a list of class names", path=path)
         cls = getattr(transformers, name, None)
         if cls is None:
             raise CheckpointError(f"{path}: transformers has no class '{name}'", path=path)

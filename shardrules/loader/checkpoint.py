@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
+from .paths import child, regular_file
 
 DTYPES: dict[str, torch.dtype] = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -46,7 +47,7 @@ class TensorEntry:
 
 def read_header(path: str | Path) -> dict[str, TensorEntry]:
     """Entries of one safetensors file, checked against the file's size."""
-    path = str(path)
+    path = str(regular_file(path, "a safetensors file"))
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
@@ -84,8 +85,11 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
 def _entry(path: str, name: str, info, base: int, size: int) -> TensorEntry:
     try:
         dtype = DTYPES[info["dtype"]]
-        shape = tuple(int(d) for d in info["shape"])
-        begin, end = (int(x) for x in info["data_offsets"])
+        shape = tuple(info["shape"])
+        begin, end = info["data_offsets"]
+        # integers only, as the safetensors library insists: no floats, strings or booleans truncated to one
+        if not all(type(v) is int for v in (*shape, begin, end)):
+            raise TypeError
     except (KeyError, TypeError, ValueError):
         raise CheckpointError(f"{path}: tensor '{name}' has a malformed header entry: {info!r}"[:300],
                               path=path, tensor=name) from None
@@ -120,18 +124,24 @@ class Checkpoint:
     def _files(self) -> list[Path]:
         for index_name in INDEX_NAMES:
             index_path = self.model_dir / index_name
-            if index_path.exists():
+            if os.path.lexists(index_path):
+                regular_file(index_path, "the safetensors index")
                 try:
-                    weight_map = json.loads(index_path.read_text())["weight_map"]
-                    shards = sorted(set(weight_map.values()))
-                except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                    raise CheckpointError(f"{index_path}: not a safetensors index ({exc})",
+                    weight_map = json.loads(index_path.read_bytes())["weight_map"]
+                    names = set(weight_map.values())
+                except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, KeyError, TypeError,
+                        AttributeError) as exc:
+                    raise CheckpointError(f"{index_path}: not a safetensors index ({type(exc).__name__})",
                                           path=str(index_path)) from None
-                missing = [s for s in shards if not (self.model_dir / s).exists()]
+                if not isinstance(weight_map, dict):
+                    raise CheckpointError(f"{index_path}: weight_map is not an object", path=str(index_path))
+                shards = sorted(child(self.model_dir, n, "shard file", str(index_path)) for n in
+                                sorted(names, key=str))
+                missing = [s for s in shards if not os.path.lexists(s)]
                 if missing:
-                    raise CheckpointError(f"{index_path} names shard file {missing[0]}, which does not exist",
-                                          path=str(self.model_dir / missing[0]))
-                return [self.model_dir / s for s in shards]
+                    raise CheckpointError(f"{index_path} names shard file {missing[0].name}, which does not exist",
+                                          path=str(missing[0]))
+                return [regular_file(s, "a safetensors file") for s in shards]
         files = sorted(self.model_dir.glob("*.safetensors"))
         if not files:
             raise CheckpointError(f"{self.model_dir}: no *.safetensors file", path=str(self.model_dir))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError
+from .paths import child, regular_file
 
 SHARDED_PREFIXES = ("transformer", "text_encoder")
 
@@ -34,15 +35,20 @@ def is_pipeline(folder: str | Path) -> bool:
 def components(folder: str | Path) -> list[Component]:
     """The components a pipeline folder lists, in model_index.json order."""
     folder = Path(folder)
-    path = folder / "model_index.json"
+    path = regular_file(folder / "model_index.json", "the pipeline index")
     try:
-        index = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: cannot read the pipeline index ({exc})", path=str(path)) from None
+        index = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: cannot read the pipeline index ({type(exc).__name__})", path=str(path)) \
+            from None
+    if not isinstance(index, dict):
+        raise CheckpointError(f"{path}: the pipeline index is not a JSON object", path=str(path))
     found = []
     for name, value in index.items():
         if name.startswith("_") or not isinstance(value, list) or len(value) != 2 or value[0] is None:
             continue
-        found.append(Component(name, value[0], value[1], folder / name))
+        if "/" in name or "\\" in name:
+            raise CheckpointError(f"{path}: component {name!r} is not a plain folder name", path=str(path))
+        found.append(Component(name, str(value[0]), str(value[1]), child(folder, name, "component", str(path))))
     return found
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -337,9 +338,15 @@ def load_rules(*paths: str | os.PathLike, embedded: bool = True) -> RuleSet:
 def read_rule_text(path: Path) -> str:
     """A rule file's text. Raises ``OSError`` when it cannot be read, a rule error when it is over the size
     limit or not UTF-8."""
-    if path.stat().st_size > MAX_FILE_BYTES:
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    if not stat.S_ISREG(mode):  # /dev/zero, a FIFO or stdin report st_size 0 and never end
+        raise RuleFileError("not a regular file", path=str(path))
+    with open(path, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows after the check
+    if len(data) > MAX_FILE_BYTES:
         raise RuleLimitError(f"rule file is larger than {MAX_FILE_BYTES} bytes", path=str(path))
-    data = path.read_bytes()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -1,0 +1,40 @@
+"""Names a model folder gives for its own files (index ``weight_map`` entries, pipeline components), and the files
+themselves, checked before anything is opened: nothing is read outside the folder the user named, and nothing that
+is not a regular file (a FIFO would block ``open`` forever, a device would be read without end).
+
+Symbolic links are followed: the Hugging Face cache links every snapshot file to a blob outside the snapshot
+folder. What is refused is a *name* that climbs out (``..``) or is absolute.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path, PurePosixPath
+
+from ..errors import CheckpointError
+
+
+def child(folder: str | Path, name: object, what: str, source: str) -> Path:
+    """``folder / name`` for a relative ``name`` that stays inside ``folder``; ``source`` is the file naming it."""
+    if not isinstance(name, str) or not name:
+        raise CheckpointError(f"{source}: {what} {name!r} is not a file name", path=source)
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or Path(name).is_absolute() or ".." in parts or "\x00" in name:
+        raise CheckpointError(f"{source}: {what} {name!r} points outside {folder}", path=source)
+    return Path(folder) / name
+
+
+def regular_file(path: str | Path, what: str) -> Path:
+    """``path`` when it is a regular file (after links); a clear error for a missing file, a folder, a FIFO or a
+    device."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} not found ({what})", path=str(path)) from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read {what}: {exc.strerror}", path=str(path)) from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise CheckpointError(f"{path}: {what} is {kind}", path=str(path))
+    return Path(path)

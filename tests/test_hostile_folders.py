@@ -1,0 +1,87 @@
+"""Hostile or broken model folders: nothing is read outside the folder named, nothing blocks, errors are typed."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from shardrules import CheckpointError, RuleFileError, load_rules
+from shardrules.loader.build import model_class, read_config
+from shardrules.loader.checkpoint import Checkpoint, read_header
+from shardrules.loader.pipeline import components
+
+
+def index(folder, weight_map):
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+
+
+@pytest.mark.parametrize("name", ["../outside/model.safetensors", "/etc/passwd", "a/../../x.safetensors", "",
+                                  7])
+def test_an_index_cannot_name_a_file_outside_the_folder(tmp_path, name):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    save_file({"w": torch.zeros(2)}, str(outside / "model.safetensors"))
+    folder = tmp_path / "model"
+    folder.mkdir()
+    index(folder, {"w": name})
+    with pytest.raises(CheckpointError, match="points outside|is not a file name"):
+        Checkpoint(folder)
+
+
+def test_fifos_are_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "model.safetensors")
+    with pytest.raises(CheckpointError, match="is a FIFO"):
+        Checkpoint(tmp_path)
+    os.mkfifo(tmp_path / "config.json")
+    with pytest.raises(CheckpointError, match="the model config is a FIFO"):
+        read_config(tmp_path)
+    os.mkfifo(tmp_path / "model_index.json")
+    with pytest.raises(CheckpointError, match="the pipeline index is a FIFO"):
+        components(tmp_path)
+    os.mkfifo(tmp_path / "rules.toml")
+    with pytest.raises(RuleFileError, match="not a regular file"):
+        load_rules(tmp_path / "rules.toml")
+
+
+def test_a_device_is_not_a_rule_file():
+    with pytest.raises(RuleFileError, match="not a regular file"):
+        load_rules("/dev/zero")
+
+
+@pytest.mark.parametrize("component", ["transformer/../../../x", "../x", "a/b"])
+def test_a_pipeline_component_cannot_climb_out(tmp_path, component):
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "X", component: ["diffusers", "Y"]}))
+    with pytest.raises(CheckpointError, match="not a plain folder name|points outside"):
+        components(tmp_path)
+
+
+@pytest.mark.parametrize("info", [
+    {"dtype": "F32", "shape": [32], "data_offsets": [0.9, 128.9]},
+    {"dtype": "F32", "shape": [32], "data_offsets": ["0", "128"]},
+    {"dtype": "F32", "shape": ["32"], "data_offsets": [0, 128]},
+    {"dtype": "F32", "shape": [32.7], "data_offsets": [0, 128]},
+    {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]},
+])
+def test_header_values_must_be_integers(tmp_path, info):
+    header = json.dumps({"w": info}).encode()
+    (tmp_path / "m.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(128))
+    with pytest.raises(CheckpointError, match="malformed header entry"):
+        read_header(tmp_path / "m.safetensors")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2]", "not a JSON object"), ('"x"', "not a JSON object"), ("[" * 100000, "not a JSON config|invalid JSON"),
+    ('{"_class_name": 5}', "not a class name"), ('{"architectures": {"a": 1}}', "not a list of class names"),
+])
+def test_broken_configs_give_typed_errors(tmp_path, text, message):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(CheckpointError, match=message):
+        model_class(read_config(tmp_path), str(tmp_path / "config.json"))
+    (tmp_path / "config.json").write_bytes(b'{"_class_name": "\xff"}')
+    with pytest.raises(CheckpointError, match="not a JSON config"):
+        read_config(tmp_path)
