@@ -232,15 +232,21 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the ranks started, or in the demo's own reference run
+        print("interrupted", file=sys.stderr)
+        return 130
     except ShardRulesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
-        from .launch import RankFailure
+        from .launch import Interrupted, RankFailure
 
         if isinstance(exc, RankFailure):
             print(describe_failure(exc), file=sys.stderr)
             return 1
+        if isinstance(exc, Interrupted):
+            print("interrupted", file=sys.stderr)
+            return 128 + exc.signum
         raise
 
 

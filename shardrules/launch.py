@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -33,6 +34,41 @@ GRACE_S = 20  # how long the other ranks may take to fail on their own after one
 PG_TIMEOUT_S = 600  # the default collective timeout
 BACKENDS = ("auto", "nccl", "gloo")
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+class Interrupted(Exception):
+    """The launcher got SIGINT or SIGTERM; every rank has been stopped and the temporary folder removed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this rank when the launcher dies (even by SIGKILL), so no rank runs on orphaned."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the ranks still stop at their next collective's timeout
+        pass
+
+
+def _stop(processes: list) -> None:
+    """SIGTERM every rank still running, then SIGKILL those alive after 3 s."""
+    for p in processes:
+        if p.exitcode is None:
+            p.terminate()
+    deadline = time.monotonic() + 3
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.exitcode is None:
+            p.kill()
+            p.join()
 
 
 class LaunchError(ShardRulesError):
@@ -98,6 +134,10 @@ def _call(target: str, rank: int, world_size: int, kwargs: dict) -> Any:
 def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: str, backend: str,
                timeout: float) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Ctrl-C reaches the whole process group: the launcher stops the ranks; a rank itself neither prints a
+    # KeyboardInterrupt traceback nor writes into a folder the launcher may already have removed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     import torch
     import torch.distributed as dist
 
@@ -163,24 +203,19 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
         processes = [context.Process(target=_rank_main, daemon=False,
                                      args=(rank, nproc, target, kwargs, workdir, chosen, collective_timeout))
                      for rank in range(nproc)]
-        for process in processes:
-            process.start()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        failed_at = None
-        killed: set[int] = set()
-        while any(p.exitcode is None for p in processes):
-            now = time.monotonic()
-            if failed_at is None and any(p.exitcode not in (None, 0) for p in processes):
-                failed_at = now
-            if (failed_at is not None and now - failed_at > GRACE_S) or (deadline and now > deadline):
-                for rank, p in enumerate(processes):
-                    if p.exitcode is None:
-                        p.kill()
-                        killed.add(rank)
-                break
-            time.sleep(0.05)
-        for p in processes:
-            p.join()
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            handlers = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for process in processes:
+                process.start()
+            killed = _wait(processes, timeout)
+        except Interrupted:
+            _stop(processes)
+            raise
+        finally:
+            for s, handler in handlers.items():
+                signal.signal(s, handler)
         results = []
         for rank, process in enumerate(processes):
             path = Path(workdir, f"rank{rank}.json")
@@ -189,8 +224,7 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
                 results.append(RankResult(rank, data["ok"], data.get("value"), data.get("error"), process.exitcode,
                                           data.get("failed_at", float("inf")), data.get("fallout", False)))
             elif rank in killed:
-                why = (f"did not finish within {timeout} s" if deadline and time.monotonic() > deadline
-                       else "stopped after another rank failed")
+                why = killed[rank]
                 results.append(RankResult(rank, False, None, why, process.exitcode))
             else:  # died without a word (killed, out of memory): a cause, never the fallout of another failure
                 results.append(RankResult(rank, False, None, f"exited with code {process.exitcode}",
@@ -198,6 +232,30 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
     if any(not r.ok for r in results):
         raise RankFailure(causes_first(results))
     return results
+
+
+def _wait(processes: list, timeout: float | None) -> dict[int, str]:
+    """Wait for the ranks; stop the rest ``GRACE_S`` after one fails, or all at ``timeout``. Returns the ranks
+    killed, with why."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    failed_at = None
+    killed: dict[int, str] = {}
+    while any(p.exitcode is None for p in processes):
+        now = time.monotonic()
+        if failed_at is None and any(p.exitcode not in (None, 0) for p in processes):
+            failed_at = now
+        if (failed_at is not None and now - failed_at > GRACE_S) or (deadline and now > deadline):
+            why = (f"did not finish within {timeout} s" if deadline and now > deadline
+                   else "stopped after another rank failed")
+            for rank, p in enumerate(processes):
+                if p.exitcode is None:
+                    p.kill()
+                    killed[rank] = why
+            break
+        time.sleep(0.05)
+    for p in processes:
+        p.join()
+    return killed
 
 
 def _run_here(target: str, kwargs: dict, backend: str, timeout: float) -> list[RankResult]:

@@ -1,0 +1,95 @@
+"""Ctrl-C and SIGTERM stop every rank within seconds, with one line and the shell's exit code; a SIGKILLed
+launcher takes its ranks with it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import tiny_models
+
+
+def children(pid: int) -> list[int]:
+    """The processes started by ``pid`` (ranks and the multiprocessing resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("signals") / "wan"
+    tiny_models.build("WanTransformer3DModel").save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def start(model_dir, tmp: str) -> tuple[subprocess.Popen, list[int]]:
+    """A long run (many steps); returns once both ranks are up."""
+    launcher = subprocess.Popen([sys.executable, "-m", "shardrules.cli", "run", str(model_dir), "--nproc", "2",
+                                 "--steps", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True, env=dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=tmp))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ranks = [c for c in children(launcher.pid) if "rank" in _cmdline(c) or "spawn_main" in _cmdline(c)]
+        if len(ranks) >= 2 and any(Path(tmp).glob("shardrules-*/pg")):
+            time.sleep(3)  # into the job
+            return launcher, ranks
+        time.sleep(0.2)
+    launcher.kill()
+    raise AssertionError("the ranks did not start")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize("how, code", [("SIGINT to the group", 130), ("SIGINT to the launcher", 130),
+                                       ("SIGTERM to the launcher", 143)])
+def test_interrupting_stops_every_rank(model_dir, how, code):
+    with tempfile.TemporaryDirectory() as tmp:
+        launcher, ranks = start(model_dir, tmp)
+        sent = time.monotonic()
+        if how == "SIGINT to the group":
+            os.killpg(launcher.pid, signal.SIGINT)
+        else:
+            launcher.send_signal(signal.SIGINT if "SIGINT" in how else signal.SIGTERM)
+        stdout, stderr = launcher.communicate(timeout=30)
+        assert time.monotonic() - sent < 5
+        assert launcher.returncode == code, stderr
+        assert stderr.strip().splitlines()[-1] == "interrupted" and "Traceback" not in stderr, stderr
+        time.sleep(0.5)
+        assert not [r for r in ranks if alive(r)]
+        assert not list(Path(tmp).glob("shardrules-*"))
+
+
+def test_ranks_exit_when_the_launcher_is_killed(model_dir):
+    with tempfile.TemporaryDirectory() as tmp:
+        launcher, ranks = start(model_dir, tmp)
+        launcher.kill()
+        launcher.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and [r for r in ranks if alive(r)]:
+            time.sleep(0.2)
+        assert not [r for r in ranks if alive(r)]
