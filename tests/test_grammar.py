@@ -142,3 +142,24 @@ def test_nesting_limit():
     with pytest.raises(RuleLimitError):
         parse_expression(text)
     parse_expression("(" * 10 + "name == a" + ")" * 10)
+
+
+def test_bare_is_root_means_name_is_root():
+    import torch
+
+    module = torch.nn.Linear(1, 1)
+    assert compile_rule("is root")("", module) and not compile_rule("is root")("blocks.0", module)
+    assert compile_rule("is not root")("blocks.0", module) and not compile_rule("is not root")("", module)
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("params > 1T", "numbers take the suffixes K, M and G"),
+    ("params >= 10k", "numbers take the suffixes K, M and G"),
+    ("name startswith layers.", 'must be quoted: "layers."'),
+    ("name in []", "name at least one value"),
+    ("name not in []", "name at least one value"),
+])
+def test_hints_for_common_mistakes(text, hint):
+    with pytest.raises(RuleSyntaxError) as caught:
+        compile_rule(text)
+    assert hint in str(caught.value)

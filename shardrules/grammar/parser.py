@@ -122,6 +122,21 @@ def _expected_words(expected) -> str:
     return ", ".join(words[:8])
 
 
+def _quote_hint(text: str, pos: int) -> str | None:
+    """For a '.' right after a bare value (`startswith layers.`): say to quote the value."""
+    if not text.startswith(".", pos):
+        return None
+    start = pos
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+        start -= 1
+    end = pos
+    while end < len(text) and not text[end].isspace() and text[end] not in ",])":
+        end += 1
+    if start == pos:
+        return None
+    return f'a value with a trailing or repeated dot must be quoted: "{text[start:end]}"'
+
+
 def _syntax_error(exc: UnexpectedInput, text: str, source: SourceMap) -> RuleSyntaxError:
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream
@@ -130,10 +145,13 @@ def _syntax_error(exc: UnexpectedInput, text: str, source: SourceMap) -> RuleSyn
             return source.error(RuleSyntaxError, "unterminated string", pos, pos + 1)
         word = _WORD.match(text, pos)
         if word:
-            return source.error(RuleSyntaxError, f"unexpected {word.group()!r}", pos, word.end(),
-                                hint=f"expected {_expected_words(exc.allowed)}" if exc.allowed else None)
+            hint = _quote_hint(text, pos) or (f"expected {_expected_words(exc.allowed)}" if exc.allowed else None)
+            if word.group()[:1].isdigit() and word.group()[-1:].isalpha():
+                hint = "numbers take the suffixes K, M and G (thousands, millions, billions): 10K, 1.5M, 2G"
+            return source.error(RuleSyntaxError, f"unexpected {word.group()!r}", pos, word.end(), hint=hint)
         return source.error(RuleSyntaxError, f"unexpected character {char!r}", pos, pos + 1,
-                            hint=f"expected {_expected_words(exc.allowed)}" if exc.allowed else None)
+                            hint=_quote_hint(text, pos) or
+                            (f"expected {_expected_words(exc.allowed)}" if exc.allowed else None))
     if isinstance(exc, UnexpectedToken):
         token = exc.token
         if token.type == "$END":
@@ -142,7 +160,7 @@ def _syntax_error(exc: UnexpectedInput, text: str, source: SourceMap) -> RuleSyn
                                 hint=f"expected {_expected_words(exc.expected)}")
         pos = token.start_pos
         return source.error(RuleSyntaxError, f"unexpected {str(token)!r}", pos, token.end_pos,
-                            hint=f"expected {_expected_words(exc.expected)}")
+                            hint=_quote_hint(text, pos) or f"expected {_expected_words(exc.expected)}")
     if isinstance(exc, UnexpectedEOF):
         pos = len(text.rstrip())
         return source.error(RuleSyntaxError, "unexpected end of expression", pos, pos + 1)
@@ -226,6 +244,9 @@ class _Builder:
     def test(self, node: Tree):
         kind = node.data
         children = node.children
+        if kind in ("bare_is_root", "bare_is_not_root"):  # `is root` alone: the root module, by its name
+            span = _span(node)
+            return IsRoot("name", kind == "bare_is_not_root", span, span)
         field_token = children[0]
         field = self.field(field_token)
         fspan, span = _span(field_token), _span(node)
@@ -238,7 +259,12 @@ class _Builder:
             value = self.typed_value(field, children[2], op)
             return Compare(field, op, value, span, fspan, _span(children[2]))
         if kind in ("in_list", "not_in_list"):
-            items = children[-1].children
+            items = [i for i in children[-1].children if i is not None]
+            if not items:
+                word = "not in" if kind == "not_in_list" else "in"
+                raise self.error(RuleSyntaxError, f"an empty list: '{field} {word} []' "
+                                 f"{'always' if word == 'not in' else 'never'} holds", span,
+                                 hint="name at least one value")
             values = tuple(self.typed_value(field, item, "in") for item in items)
             return InList(field, values, kind == "not_in_list", span, fspan, tuple(_span(i) for i in items))
         if kind in ("matches", "string_test"):
