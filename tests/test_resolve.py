@@ -160,3 +160,21 @@ def test_plan_without_weights_works_on_meta():
     assert all(t.device.type == "meta" for t in model.parameters())
     assert plan(model).source == "explicit"
 
+
+
+def test_an_explicit_entry_that_matches_nothing_warns(tmp_path):
+    import warnings
+
+    import tiny_models
+    from shardrules import load_rules, plan
+
+    rules = tmp_path / "mine.toml"
+    rules.write_text('schema = 1\n[[model]]\nname = "wan-typo"\napplies-to = "class == WanTransformer3DModel"\n'
+                     'shard = ["container == blokcs and index is digit"]\n')
+    model = tiny_models.build("WanTransformer3DModel", device="meta")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        p = plan(model, load_rules(rules))
+    assert p.source != "explicit"
+    assert len(p.warnings) == 1 and "'wan-typo'" in p.warnings[0] and "mine.toml:2:1" in p.warnings[0]
+    assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == list(p.warnings)

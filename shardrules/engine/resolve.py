@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from itertools import chain, repeat
 from operator import attrgetter, is_
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class ShardPlan:
     units_info: tuple[Unit, ...]  # bottom-up: children before parents, the order fully_shard needs
     attempts: tuple[Attempt, ...]
     _sizes: _Sizes = field(repr=False, compare=False)
+    warnings: tuple[str, ...] = ()  # what the plan fell back from (also issued as UserWarning)
 
     @property
     def units(self) -> tuple[str, ...]:
@@ -168,6 +170,7 @@ def plan(model: nn.Module, rules: RuleSet | None = None) -> ShardPlan:
     facts = ModuleFacts.of_model(model)
     root_class = facts.value("class", 0)
     attempts: list[Attempt] = []
+    notes: list[str] = []
     for strategy in rules.order:
         model_rule = None
         if strategy == "explicit":
@@ -178,6 +181,11 @@ def plan(model: nn.Module, rules: RuleSet | None = None) -> ShardPlan:
             chosen = _by_rules(facts, entry.shard)
             model_rule = entry.name
             detail = f"model '{entry.name}' ({entry.where})" + ("" if chosen else " matched no module")
+            if not chosen:
+                note = (f"[[model]] '{entry.name}' ({entry.where}) applies to {root_class} but none of its shard "
+                        f"rules matches a module; the plan falls back to the next strategy")
+                warnings.warn(note, UserWarning, stacklevel=2)
+                notes.append(note)
         elif strategy == "block-class":
             chosen, detail = _by_block_class(model, facts, rules.block_class_attrs)
         else:
@@ -186,14 +194,14 @@ def plan(model: nn.Module, rules: RuleSet | None = None) -> ShardPlan:
                       else "no rules configured") + ("" if chosen else " matched no module")
         attempts.append(Attempt(strategy, len(chosen), detail))
         if chosen:
-            return _build(facts, chosen, strategy, model_rule, tuple(attempts))
+            return _build(facts, chosen, strategy, model_rule, tuple(attempts), tuple(notes))
     tried = "; ".join(f"{a.strategy}: {a.detail}" for a in attempts)
     raise NoUnitError(f"no shard unit found for {root_class}; tried {tried}. "
                     f"Add a [[model]] with applies-to = \"class == {root_class}\" to a rule file.")
 
 
 def _build(facts: ModuleFacts, chosen: Choice, source: str, model_rule: str | None,
-           attempts: tuple[Attempt, ...]) -> ShardPlan:
+           attempts: tuple[Attempt, ...], notes: tuple[str, ...] = ()) -> ShardPlan:
     for i, (rule, where, _) in chosen.items():
         if isinstance(facts.modules[i], _CONTAINERS):
             name = facts.name(i)
@@ -204,7 +212,7 @@ def _build(facts: ModuleFacts, chosen: Choice, source: str, model_rule: str | No
     sizes = _Sizes(facts, frozenset(chosen))
     units = tuple(Unit(facts.name(i), facts.value("class", i), *chosen[i], sizes)
                   for i in sorted(chosen, reverse=True))  # reversed pre-order: children before parents
-    return ShardPlan(facts.value("class", 0), source, model_rule, units, attempts, sizes)
+    return ShardPlan(facts.value("class", 0), source, model_rule, units, attempts, sizes, notes)
 
 
 def _check_tied(facts: ModuleFacts, chosen: Choice) -> None:
