@@ -178,3 +178,16 @@ def test_an_explicit_entry_that_matches_nothing_warns(tmp_path):
     assert p.source != "explicit"
     assert len(p.warnings) == 1 and "'wan-typo'" in p.warnings[0] and "mine.toml:2:1" in p.warnings[0]
     assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == list(p.warnings)
+
+
+def test_a_plan_prints_as_the_cli_table_and_has_a_short_repr():
+    import tiny_models
+    from shardrules import plan
+    from shardrules.engine.describe import plan_as_text
+
+    p = plan(tiny_models.build("WanTransformer3DModel", device="meta"))
+    assert repr(p).startswith("ShardPlan(WanTransformer3DModel, source='explicit', model_rule='wan', units=2, ")
+    assert len(repr(p)) < 120
+    assert p.table(4) == plan_as_text(p, 4)
+    table = p.table(4).splitlines()
+    assert table[2].lstrip().startswith("blocks.0") and table[3].lstrip().startswith("blocks.1")  # model order

@@ -39,17 +39,21 @@ def plan_as_dict(p: ShardPlan, world_size: int) -> dict:
             for u in p.units_info
         ],
         "attempts": [{"strategy": a.strategy, "selected": a.selected, "detail": a.detail} for a in p.attempts],
+        "warnings": list(p.warnings),
     }
 
 
+def _chosen_by(p: ShardPlan) -> str:
+    return f"{p.source} (model '{p.model_rule}')" if p.model_rule else p.source
+
+
 def plan_as_text(p: ShardPlan, world_size: int) -> str:
-    chosen_by = f"model '{p.model_rule}'" if p.model_rule else p.source
-    lines = [
-        f"{p.model_class}: {len(p.units)} units chosen by {p.source} ({chosen_by}), "
-        f"{_size(p.total_params)} parameters, world size {world_size}",
-    ]
+    """The table ``shardrules plan`` prints: units in model order, then the root, totals, strategies tried."""
+    lines = [f"warning: {w}" for w in p.warnings]
+    lines.append(f"{p.model_class}: {len(p.units)} units chosen by {_chosen_by(p)}, "
+                 f"{_size(p.total_params)} parameters, world size {world_size}")
     rows = [("unit", "class", "params", "MiB/rank", "rule")]
-    for u in p.units_info:
+    for u in reversed(p.units_info):  # units_info is bottom-up (fully_shard's order); people read top-down
         rows.append((u.name, u.class_name, _size(u.params), _mib(u.bytes_per_rank(world_size)),
                      str(u.where) if u.where else u.rule))
     rows.append(("<root>", p.model_class, _size(p.root_params), _mib(p.root_bytes_per_rank(world_size)),
@@ -67,6 +71,5 @@ def plan_as_text(p: ShardPlan, world_size: int) -> str:
 
 def plan_summary(p: ShardPlan, world_size: int) -> str:
     """One line: how many units, chosen by what, and the size per rank."""
-    chosen_by = f"model '{p.model_rule}'" if p.model_rule else p.source
-    return (f"{p.model_class}: {len(p.units)} units chosen by {p.source} ({chosen_by}), "
+    return (f"{p.model_class}: {len(p.units)} units chosen by {_chosen_by(p)}, "
             f"{_mib(p.bytes_per_rank(world_size))} MiB per rank of {_mib(p.bytes_per_rank(1))} MiB")

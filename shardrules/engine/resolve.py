@@ -94,6 +94,17 @@ class ShardPlan:
     def units(self) -> tuple[str, ...]:
         return tuple(unit.name for unit in self.units_info)
 
+    def table(self, world_size: int = 1) -> str:
+        """The table ``shardrules plan`` prints, for ``world_size`` ranks."""
+        from .describe import plan_as_text
+
+        return plan_as_text(self, world_size)
+
+    def __repr__(self) -> str:
+        rule = f", model_rule={self.model_rule!r}" if self.model_rule else ""
+        return (f"ShardPlan({self.model_class}, source={self.source!r}{rule}, units={len(self.units)}, "
+                f"params={self.total_params})")
+
     def unit(self, name: str) -> Unit:
         for unit in self.units_info:
             if unit.name == name:
