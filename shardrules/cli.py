@@ -187,25 +187,36 @@ def add_rank_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shardrules", description="FSDP2 shard rules for diffusion models")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="{plan,run,demo}",
+                                help="plan: which rule chose which unit; run: load sharded and denoise; "
+                                     "demo: the same on an embedded tiny model")
 
     p = sub.add_parser("plan", help="show which rule chose which unit, and sizes per rank")
     p.add_argument("model_dir", help="a diffusers model folder (config.json)")
-    p.add_argument("--rules", action="append", metavar="FILE", help="rule file layered over the defaults")
-    p.add_argument("--world-size", type=positive_int, default=2, metavar="N")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--rules", action="append", metavar="FILE", help="rule file layered over the defaults "
+                   "(repeatable; later files win)")
+    p.add_argument("--world-size", type=positive_int, default=2, metavar="N",
+                   help="ranks to size the shards for (default: %(default)s)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="(default: %(default)s)")
     p.set_defaults(func=cmd_plan)
 
     r = sub.add_parser("run", help="load a model sharded over N ranks and denoise")
     r.add_argument("model_dir", help="a diffusers model folder (config.json + *.safetensors)")
     add_rank_options(r)
     r.add_argument("--rules", action="append", metavar="FILE", help="rule file layered over the defaults")
-    r.add_argument("--steps", type=positive_int, default=4, metavar="K")
-    r.add_argument("--guidance", type=float, default=None, metavar="G", help="classifier-free guidance scale")
-    r.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--batch", type=positive_int, default=1)
-    r.add_argument("--split", choices=("auto", "guidance", "batch", "none"), default="auto")
+    r.add_argument("--steps", type=positive_int, default=4, metavar="K", help="denoising steps (default: %(default)s)")
+    r.add_argument("--guidance", type=float, default=None, metavar="G",
+                   help="classifier-free guidance scale: a second, unconditional forward per step (default: off). "
+                        "Guidance-distilled models (Flux-dev's guidance_embeds) are always given their embedded "
+                        "guidance input (3.5); this adds true guidance on top")
+    r.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                   help="parameter dtype, float32 islands kept as the model's library keeps them "
+                        "(default: as built, float32)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the latents and conditioning (default: %(default)s)")
+    r.add_argument("--batch", type=positive_int, default=1, help="latents per run (default: %(default)s)")
+    r.add_argument("--split", choices=("auto", "guidance", "batch", "none"), default="auto",
+                   help="how ranks share work: guidance branches, batch items, or not at all; auto splits guidance "
+                        "when it is on, else the batch (default: %(default)s)")
     r.add_argument("--out", metavar="FILE", help="write the final latents here (safetensors); with --prompt, the "
                    "image (PNG) or the video (an animated GIF beside FILE)")
     r.add_argument("--prompt", metavar="TEXT", help="a pipeline folder: run the pipeline's own __call__ on this prompt")
@@ -217,13 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="shard an embedded tiny model over 2 ranks, denoise, check against unsharded")
     add_rank_options(d)
-    d.add_argument("--steps", type=positive_int, default=4, metavar="K")
+    d.add_argument("--steps", type=positive_int, default=4, metavar="K", help="denoising steps (default: %(default)s)")
     d.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `shardrules`: the commands, as git and pip print them
+        parser.print_help()
+        return 2
     try:
         from .extras import require_fsdp
 

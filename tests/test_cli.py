@@ -63,3 +63,12 @@ def test_plan_missing_folder(tmp_path):
     result = run("plan", str(tmp_path / "empty" / "config.json"), check=False)  # a file, not the folder
     assert result.returncode == 2 and "is a file; give the model folder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bare_shardrules_lists_the_commands_and_help_gives_defaults():
+    result = run(check=False)
+    assert result.returncode == 2 and all(c in result.stdout for c in ("plan", "run", "demo"))
+    helptext = run("run", "--help").stdout.split("options:", 1)[1]
+    for option in ("--nproc N", "--steps K", "--seed SEED", "--batch BATCH", "--split", "--timeout SECONDS"):
+        block = helptext.split(option, 1)[1].split("\n  --", 1)[0]
+        assert "default" in block, option
