@@ -191,3 +191,30 @@ def test_a_plan_prints_as_the_cli_table_and_has_a_short_repr():
     assert p.table(4) == plan_as_text(p, 4)
     table = p.table(4).splitlines()
     assert table[2].lstrip().startswith("blocks.0") and table[3].lstrip().startswith("blocks.1")  # model order
+
+
+def test_explain_answers_for_every_module():
+    import pytest as _pytest
+
+    import tiny_models
+    from shardrules import plan
+
+    p = plan(tiny_models.build("WanTransformer3DModel", device="meta"))
+    assert p.explain("blocks.0").startswith("blocks.0: explicit rule 'container == blocks and index is digit'")
+    assert p.explain("blocks.0.attn1").startswith("blocks.0.attn1: not a unit; nested inside unit 'blocks.0'")
+    assert "a ModuleList, which fully_shard rejects" in p.explain("blocks")
+    assert "no rule of the explicit strategy chose it" in p.explain("norm_out")
+    assert p.explain("").startswith("<root> (WanTransformer3DModel)")
+    with _pytest.raises(KeyError, match="did you mean 'blocks.0.attn1'"):
+        p.explain("blocks.0.atn1")
+
+
+def test_explain_shows_a_units_options(tmp_path):
+    import tiny_models
+    from shardrules import load_rules, plan
+
+    rules = tmp_path / "mine.toml"
+    rules.write_text('schema = 1\n[[model]]\nname = "wan-last"\napplies-to = "class == WanTransformer3DModel"\n'
+                     'shard = [{ match = "container == blocks and index is digit", reshard-after-forward = false }]\n')
+    p = plan(tiny_models.build("WanTransformer3DModel", device="meta"), load_rules(rules))
+    assert p.explain("blocks.1").endswith("options: reshard_after_forward=False")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 import warnings
@@ -112,10 +113,38 @@ class ShardPlan:
         raise KeyError(f"'{name}' is not a unit of this plan")
 
     def explain(self, name: str) -> str:
-        """Which rule made ``name`` a unit, and where that rule is written."""
-        unit = self.unit(name)
+        """Why ``name`` (any module of the model; ``""`` is the root) is or is not a unit: for a unit, the rule
+        that chose it and where that rule is written, and its FSDP options; for any other module, the unit that
+        holds its parameters and why it is not a unit itself."""
+        if name in self.units:
+            return self._describe_unit(self.unit(name))
+        facts = self._sizes._facts
+        names = facts.names
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+            raise KeyError(f"'{name}' is not a module of {self.model_class}"
+                           + (f" (did you mean '{close[0]}'?)" if close else ""))
+        if not name:
+            return (f"<root> ({self.model_class}): the last fully_shard; holds every parameter outside the units "
+                    f"({self.root_params} parameters)")
+        i = names.index(name)
+        units = {names.index(u) for u in self.units}
+        owner = facts.owners(units)[i]
+        module = facts.modules[i]
+        if owner:
+            holder = self.unit(names[owner])
+            return (f"{name}: not a unit; nested inside unit '{holder.name}', whose all-gather holds its "
+                    f"parameters. {self._describe_unit(holder)}")
+        if isinstance(module, _CONTAINERS):
+            why = f"a {type(module).__name__}, which fully_shard rejects as a unit (its entries can be units)"
+        else:
+            why = f"no rule of the {self.source} strategy chose it"
+        return f"{name}: not a unit: {why}; its parameters outside any unit nested in it are held by the root"
+
+    def _describe_unit(self, unit: Unit) -> str:
         where = f" ({unit.where})" if unit.where else ""
-        return f"{name}: {self.source} rule '{unit.rule}'{where}"
+        options = ", ".join(f"{k}={v!r}" for k, v in unit.options.items())
+        return f"{unit.name}: {self.source} rule '{unit.rule}'{where}" + (f"; options: {options}" if options else "")
 
     @property
     def root_params(self) -> int:
