@@ -324,7 +324,8 @@ def _read_all(model: nn.Module, targets: dict[str, _Target], paired: dict[str, S
     tensors = dict(model.named_parameters())
     tensors.update(model.named_buffers())
     show = progress and dist.get_rank() == 0
-    bar = tqdm(total=len(targets), desc="loading shards", unit="tensor", disable=not show, leave=False)
+    bar = tqdm(total=len(targets), desc="loading shards", unit="tensor", disable=not show, leave=False,
+               delay=1.0)  # no bar at all for a load under a second
     device = default_device()
     staging = None
     if device.type == "cuda":

@@ -20,6 +20,17 @@ from .denoise import DenoisingRunner
 from .inputs import example_inputs
 
 
+def import_classes(folder: Path) -> None:
+    """Import the model classes of ``folder`` (each sharded component's for a pipeline) before the load is timed:
+    importing diffusers' model modules takes seconds, and is not loading."""
+    from ..loader.build import model_class, read_config
+
+    parts = [c.folder for c in components(folder) if c.sharded] if is_pipeline(folder) else [folder]
+    for part in parts:
+        model_class(read_config(part), str(part / "config.json"))
+    dist.barrier()  # every rank starts the timed load together: no rank's figure holds another's imports
+
+
 def _scheduler(folder: Path):
     """The pipeline's scheduler when there is one (in the folder or beside it), else flow-matching Euler."""
     import diffusers
@@ -39,6 +50,12 @@ def _vmrss_mib() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _memory() -> dict[str, float]:
+    """Resident memory now and at its peak (ru_maxrss lags VmRSS by a page or two: the peak is never less)."""
+    now = _vmrss_mib()
+    return {"vmrss_mib": now, "maxrss_mib": max(now, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def _encode(encoder, length: int, batch: int, seed: int) -> torch.Tensor:
@@ -75,6 +92,7 @@ def run_model(rank: int, world_size: int, model_dir: str, rules: list[str] | Non
     seeded token ids into the conditioning, and the VAE (on rank 0) decodes the result into a PNG.
     """
     folder = Path(model_dir)
+    import_classes(folder)
     stats = LoadStats()
     torch_dtype = getattr(torch, dtype) if dtype else None
     rule_set = load_rules(*(rules or []))
@@ -124,8 +142,7 @@ def run_model(rank: int, world_size: int, model_dir: str, rules: list[str] | Non
         "image": image,
         "load_s": stats.seconds,
         "read_mib": stats.bytes_read / 2**20,
-        "vmrss_mib": _vmrss_mib(),
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **_memory(),
         "step_s": seconds / steps,
         "split": runner.resolve_split(example.latents.shape[0], guidance is not None),
         "world_size": dist.get_world_size(),
@@ -169,6 +186,7 @@ def run_pipeline(rank: int, world_size: int, model_dir: str, prompt: str, rules:
     from .denoise import accepted_keywords
     from .pipeline import load_pipeline
 
+    import_classes(Path(model_dir))
     stats = LoadStats()
     began = time.perf_counter()
     pipe = load_pipeline(model_dir, load_rules(*(rules or [])), dtype=getattr(torch, dtype) if dtype else None,
@@ -197,8 +215,7 @@ def run_pipeline(rank: int, world_size: int, model_dir: str, prompt: str, rules:
         "image": written,
         "load_s": load_s,
         "read_mib": stats.bytes_read / 2**20,
-        "vmrss_mib": _vmrss_mib(),
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **_memory(),
         "step_s": step_s,
         "split": split,
         "world_size": dist.get_world_size(),
