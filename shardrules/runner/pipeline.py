@@ -93,13 +93,12 @@ def load_pipeline(folder: str | Path, rules=None, mesh=None, dtype=None, *, spli
     if not is_pipeline(folder):
         raise CheckpointError(f"{folder}: no model_index.json, so not a diffusers pipeline folder",
                               path=str(folder / "model_index.json"))
-    index = json.loads((folder / "model_index.json").read_text())
-    name = index.get("_class_name")
+    parts = components(folder)  # checks model_index.json first: a regular file holding a JSON object
+    name = json.loads((folder / "model_index.json").read_bytes()).get("_class_name")
     cls = getattr(diffusers, name, None) if isinstance(name, str) else None
     if cls is None:
         raise CheckpointError(f"{folder / 'model_index.json'}: diffusers {diffusers.__version__} has no pipeline "
                               f"class {name!r}", path=str(folder / "model_index.json"))
-    parts = components(folder)
     missing = [c.name for c in parts if not c.folder.is_dir()]
     if missing:
         raise CheckpointError(f"{folder / 'model_index.json'} lists '{missing[0]}', which has no folder",
