@@ -99,7 +99,7 @@ def check_model_folder(model_dir: str, weights: bool) -> None:
 
     from .loader.build import model_class, read_config
     from .loader.checkpoint import Checkpoint
-    from .loader.pipeline import components, is_pipeline
+    from .loader.pipeline import sharded_folders
 
     folder = Path(model_dir)
     if not folder.exists():
@@ -107,8 +107,7 @@ def check_model_folder(model_dir: str, weights: bool) -> None:
     if not folder.is_dir():
         raise InputError(f"{model_dir} is a file; give the model folder that holds config.json")
     try:
-        parts = [c.folder for c in components(folder) if c.sharded] if is_pipeline(folder) else [folder]
-        for part in parts:
+        for part in sharded_folders(folder):
             model_class(read_config(part), str(part / "config.json"))
             if weights:
                 Checkpoint(part).close()

@@ -52,3 +52,7 @@ def components(folder: str | Path) -> list[Component]:
         found.append(Component(name, str(value[0]), str(value[1]), child(folder, name, "component", str(path))))
     return found
 
+
+def sharded_folders(folder: str | Path) -> list[Path]:
+    """The model folders shardrules shards: each transformer's and text encoder's of a pipeline, else ``folder``."""
+    return [c.folder for c in components(folder) if c.sharded] if is_pipeline(folder) else [Path(folder)]

@@ -126,6 +126,20 @@ def _to(value: Any, device: torch.device, dtype: torch.dtype) -> Any:
     return value
 
 
+def rank_rows(value: Any, batch: int, world: int, rank: int) -> Any:
+    """This rank's rows of a per-item argument when a batch of ``batch`` items is split over ``world`` ranks (padded
+    with its last item to a multiple of ``world``)."""
+    rows = -(-batch // world)
+    return _batch_slice(_pad_rows(value, batch, rows * world), rows * world, rank * rows, (rank + 1) * rows)
+
+
+def gather_rows(mine: torch.Tensor, world: int, batch: int | None = None) -> list[torch.Tensor] | torch.Tensor:
+    """Every rank's ``mine``, all-gathered: as a list, or with ``batch`` concatenated and the padding dropped."""
+    parts = [torch.empty_like(mine) for _ in range(world)]
+    dist.all_gather(parts, mine.contiguous())
+    return parts if batch is None else torch.cat(parts)[:batch]
+
+
 class DenoisingRunner:
     """Runs ``scheduler`` over ``transformer`` (sharded with FSDP2 or not).
 
@@ -164,36 +178,23 @@ class DenoisingRunner:
         out = self.transformer(hidden_states=latents, timestep=timestep, return_dict=False, **kwargs)
         return out[0] if isinstance(out, (tuple, list)) else getattr(out, "sample", out)
 
-    def _gather(self, mine: torch.Tensor) -> list[torch.Tensor]:
-        _, world = _world()
-        parts = [torch.empty_like(mine) for _ in range(world)]
-        dist.all_gather(parts, mine.contiguous())
-        return parts
-
     def _predict(self, latents: torch.Tensor, t: torch.Tensor, model_kwargs: dict, negative: dict | None,
                  guidance_scale: float | None, split: str) -> torch.Tensor:
         rank, world = _world()
         guided = guidance_scale is not None and negative is not None
         if split == "guidance":
             branch = negative if rank % 2 else model_kwargs
-            parts = self._gather(self._forward(latents, t, branch))
+            parts = gather_rows(self._forward(latents, t, branch), world)
             cond, uncond = parts[0], parts[1]
         elif split == "batch":
             batch = latents.shape[0]
-            rows = -(-batch // world)
-            padded = rows * world
-            start, stop = rank * rows, (rank + 1) * rows
 
-            def share(kwargs: dict) -> tuple[torch.Tensor, dict]:
-                kw = {k: _batch_slice(_pad_rows(v, batch, padded), padded, start, stop) for k, v in kwargs.items()}
-                return _pad_rows(latents, batch, padded)[start:stop], kw
+            def share(kwargs: dict) -> torch.Tensor:
+                mine = {k: rank_rows(v, batch, world, rank) for k, v in kwargs.items()}
+                return gather_rows(self._forward(rank_rows(latents, batch, world, rank), t, mine), world, batch)
 
-            mine_latents, mine_kwargs = share(model_kwargs)
-            cond = torch.cat(self._gather(self._forward(mine_latents, t, mine_kwargs)))[:batch]
-            uncond = None
-            if guided:
-                neg_latents, neg_kwargs = share(negative)
-                uncond = torch.cat(self._gather(self._forward(neg_latents, t, neg_kwargs)))[:batch]
+            cond = share(model_kwargs)
+            uncond = share(negative) if guided else None
         else:
             cond = self._forward(latents, t, model_kwargs)
             uncond = self._forward(latents, t, negative) if guided else None

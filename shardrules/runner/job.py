@@ -14,7 +14,7 @@ from ..engine.describe import plan_summary
 from ..engine.wrapped import get_wrapped_attr
 from ..errors import ShardRulesError
 from ..loader.load import LoadStats, load_sharded
-from ..loader.pipeline import components, is_pipeline
+from ..loader.pipeline import components, is_pipeline, sharded_folders
 from ..rules import load_rules
 from .denoise import DenoisingRunner
 from .inputs import example_inputs
@@ -25,8 +25,7 @@ def import_classes(folder: Path) -> None:
     importing diffusers' model modules takes seconds, and is not loading."""
     from ..loader.build import model_class, read_config
 
-    parts = [c.folder for c in components(folder) if c.sharded] if is_pipeline(folder) else [folder]
-    for part in parts:
+    for part in sharded_folders(folder):
         model_class(read_config(part), str(part / "config.json"))
     dist.barrier()  # every rank starts the timed load together: no rank's figure holds another's imports
 

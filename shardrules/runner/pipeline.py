@@ -33,7 +33,7 @@ def split_batch(model) -> None:
     import torch
     import torch.distributed as dist
 
-    from .denoise import _batch_slice, _pad_rows
+    from .denoise import gather_rows, rank_rows
 
     inner = model.forward
     world, rank = dist.get_world_size(), dist.get_rank()
@@ -42,18 +42,12 @@ def split_batch(model) -> None:
         hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
         batch = hidden.shape[0]
         rows = -(-batch // world)
-        padded, start, stop = rows * world, rank * rows, (rank + 1) * rows
-
-        def share(value):
-            return _batch_slice(_pad_rows(value, batch, padded), padded, start, stop)
-
-        out = inner(*[share(a) for a in args], **{k: share(v) for k, v in kwargs.items()})
+        out = inner(*[rank_rows(a, batch, world, rank) for a in args],
+                    **{k: rank_rows(v, batch, world, rank) for k, v in kwargs.items()})
 
         def gather(value):
             if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] == rows:
-                parts = [torch.empty_like(value) for _ in range(world)]
-                dist.all_gather(parts, value.contiguous())
-                return torch.cat(parts)[:batch]
+                return gather_rows(value, world, batch)
             return value
 
         if isinstance(out, tuple):
