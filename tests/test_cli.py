@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import tiny_models
-from commands import shardrules
+from commands import cli, shardrules
 
 
 def run(*args, check=True):
-    result = shardrules(*args)
+    result = cli(*args)
     if check:
         assert result.returncode == 0, result.stderr
     return result

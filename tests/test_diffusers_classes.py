@@ -18,16 +18,15 @@ def exported_classes() -> list[str]:
                   and issubclass(getattr(diffusers_transformers, name), nn.Module))
 
 
-def test_every_exported_transformer_class_plans(capsys):
+def test_every_exported_transformer_class_plans():
     rules = load_rules()
-    covered, skipped, failures = [], [], []
+    covered, failures = [], []
     for name in exported_classes():
         cls = getattr(diffusers_transformers, name)
         try:
             with torch.device("meta"):
                 model = cls()
-        except Exception as exc:  # the class needs arguments its default config does not give
-            skipped.append(f"{name}: default config does not build ({type(exc).__name__}: {str(exc)[:80]})")
+        except Exception:  # needs arguments its default config lacks: tests/test_model_coverage.py builds it small
             continue
         try:
             p = plan(model, rules)
@@ -39,11 +38,6 @@ def test_every_exported_transformer_class_plans(capsys):
         if not p.units or containers:
             failures.append(f"{name}: units {p.units[:3]}, containers {containers}")
         covered.append(f"{name}: {p.source}, {len(p.units)} units")
-    with capsys.disabled():
-        print(f"\ncovered {len(covered)} diffusers transformer classes:")
-        print("\n".join(f"  {line}" for line in covered))
-        print(f"skipped {len(skipped)}:")
-        print("\n".join(f"  {line}" for line in skipped))
     assert failures == []
     assert len(covered) >= 50
 

@@ -85,13 +85,13 @@ def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
     from PIL import Image, ImageSequence
 
     import diffusers
-    from commands import shardrules
+    from commands import cli
     from shardrules.runner.job import _save_output
 
     folder = tiny_pipelines.wan(tmp_path)
     args = ["--prompt", "a red cat on the moon", "--negative-prompt", "dog", "--frames", "5", "--height", "16",
             "--width", "16", "--steps", "2", "--guidance", "4", "--seed", "3"]
-    result = shardrules("run", str(folder), "--nproc", "2", *args, "--out", str(tmp_path / "cat.gif"))
+    result = cli("run", str(folder), "--nproc", "2", *args, "--out", str(tmp_path / "cat.gif"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "WanPipeline: sharded transformer, text_encoder" in result.stdout
     assert "rank 1: load" in result.stdout and "ms/step" in result.stdout
@@ -112,11 +112,11 @@ def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
 
 def test_prompt_arguments_are_checked_before_any_rank_starts(tmp_path):
     import tiny_models
-    from commands import shardrules
+    from commands import cli
 
     tiny_models.build("SanaTransformer2DModel").save_pretrained(tmp_path, safe_serialization=True)
-    result = shardrules("run", str(tmp_path), "--prompt", "a cat")
+    result = cli("run", str(tmp_path), "--prompt", "a cat")
     assert result.returncode == 2 and "--prompt needs a diffusers pipeline folder" in result.stderr
     assert "backend:" not in result.stdout  # refused before choosing a backend or starting ranks
-    result = shardrules("run", str(tmp_path), "--height", "64")
+    result = cli("run", str(tmp_path), "--height", "64")
     assert result.returncode == 2 and "--height needs --prompt" in result.stderr

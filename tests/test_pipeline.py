@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 import diffusers
 import tiny_models
-from commands import rule_lint, shardrules
+from commands import cli, lint_cli
 from shardrules import DenoisingRunner
 from shardrules.loader.build import load_plain
 from shardrules.runner.inputs import example_inputs
@@ -42,7 +42,7 @@ def pipeline(tmp_path_factory):
 
 
 def test_plan_shards_each_component_by_its_own_rules(pipeline):
-    result = shardrules("plan", str(pipeline))
+    result = cli("plan", str(pipeline))
     assert result.returncode == 0, result.stderr
     assert "[transformer]\nSanaTransformer2DModel: 2 units chosen by explicit (model 'sana')" in result.stdout
     assert "[text_encoder]\nGemma2Model: 3 units chosen by explicit (model 'llm-text-encoder')" in result.stdout
@@ -51,7 +51,7 @@ def test_plan_shards_each_component_by_its_own_rules(pipeline):
 
 def test_run_on_two_ranks(pipeline, tmp_path):
     out = tmp_path / "latents.safetensors"
-    result = shardrules("run", str(pipeline), "--nproc", "2", "--steps", "3", "--guidance", "4.0", "--seed", "3",
+    result = cli("run", str(pipeline), "--nproc", "2", "--steps", "3", "--guidance", "4.0", "--seed", "3",
                         "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "conditioning: the text encoder on seeded token ids" in result.stdout
@@ -74,7 +74,7 @@ def test_run_on_two_ranks(pipeline, tmp_path):
 
 
 def test_rule_lint_checks_each_component_of_a_pipeline(pipeline):
-    result = rule_lint("--model", str(pipeline), "--select", "SR307")
+    result = lint_cli("--model", str(pipeline), "--select", "SR307")
     assert result.returncode == 0, result.stderr
     assert f"{pipeline / 'transformer'}: block-class would choose 2 units" in result.stdout
     assert f"{pipeline / 'text_encoder'}: block-class would choose 2 units" in result.stdout

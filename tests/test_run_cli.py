@@ -13,22 +13,27 @@ from safetensors.torch import load_file
 
 import diffusers
 import tiny_models
-from commands import shardrules
+from commands import cli, shardrules
 from shardrules import DenoisingRunner
 from shardrules.runner.inputs import example_inputs
 
 
 def test_demo_passes(tmp_path):
-    began = time.monotonic()
     result = shardrules("demo", env={"SHARDRULES_CACHE": str(tmp_path)})
-    elapsed = time.monotonic() - began
     assert result.returncode == 0, result.stderr
     assert "PASS" in result.stdout and "FAIL" not in result.stdout
     assert "4 units chosen by explicit (model 'flux')" in result.stdout
     assert "leaked semaphore" not in result.stderr, result.stderr  # rank processes leave nothing behind
-    print(f"shardrules demo: {elapsed:.1f} s with a cold cache")
-    again = shardrules("demo", env={"SHARDRULES_CACHE": str(tmp_path)})  # the weights are written once
+    again = cli("demo", env={"SHARDRULES_CACHE": str(tmp_path)})  # the weights are written once
     assert again.returncode == 0 and "PASS" in again.stdout
+
+
+def unsharded_latents(model, steps: int, guidance: float, seed: int) -> torch.Tensor:
+    """What ``shardrules run`` computes, by the unsharded model in this process."""
+    example = example_inputs(model, seed=seed)
+    return DenoisingRunner(model, diffusers.FlowMatchEulerDiscreteScheduler(), progress=False).run(
+        example.latents, num_inference_steps=steps, guidance_scale=guidance, model_kwargs=example.model_kwargs,
+        negative_model_kwargs=example.negative_model_kwargs)
 
 
 def test_run_writes_the_latents_of_the_unsharded_loop(tmp_path):
@@ -36,16 +41,13 @@ def test_run_writes_the_latents_of_the_unsharded_loop(tmp_path):
     model = tiny_models.build("SanaTransformer2DModel")
     model.save_pretrained(tmp_path / "sana", safe_serialization=True)
     out = tmp_path / "latents.safetensors"
-    result = shardrules("run", str(tmp_path / "sana"), "--nproc", "2", "--steps", "3", "--guidance", "4.5",
+    result = cli("run", str(tmp_path / "sana"), "--nproc", "2", "--steps", "3", "--guidance", "4.5",
                         "--seed", "7", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "SanaTransformer2DModel: 2 units chosen by explicit (model 'sana')" in result.stdout
     assert "split: guidance" in result.stdout
     assert "rank 0: load" in result.stdout and "rank 1: load" in result.stdout and "ms/step" in result.stdout
-    example = example_inputs(model, seed=7)
-    want = DenoisingRunner(model, diffusers.FlowMatchEulerDiscreteScheduler(), progress=False).run(
-        example.latents, num_inference_steps=3, guidance_scale=4.5, model_kwargs=example.model_kwargs,
-        negative_model_kwargs=example.negative_model_kwargs)
+    want = unsharded_latents(model, steps=3, guidance=4.5, seed=7)
     got = load_file(str(out))["latents"]
     assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
 
@@ -55,7 +57,7 @@ def test_run_refuses_a_truncated_checkpoint_before_starting_ranks(tmp_path):
     model.save_pretrained(tmp_path, safe_serialization=True)
     path = next(tmp_path.glob("*.safetensors"))
     path.write_bytes(path.read_bytes()[:-100])  # truncated
-    result = shardrules("run", str(tmp_path), "--nproc", "2", "--steps", "1")
+    result = cli("run", str(tmp_path), "--nproc", "2", "--steps", "1")
     assert result.returncode == 2
     assert re.fullmatch(r"error: .*diffusion_pytorch_model.safetensors: tensor 'scale_shift_table' .*the file is "
                         r"truncated\n", result.stderr), result.stderr  # one message, no rank started
@@ -71,7 +73,7 @@ def test_a_failure_inside_the_ranks_is_reported_once(tmp_path):
     tensors = load_file(str(path))
     del tensors["scale_shift_table"]  # found when the ranks match the checkpoint to the model
     save_file(tensors, str(path), metadata={"format": "pt"})
-    result = shardrules("run", str(tmp_path), "--nproc", "2", "--steps", "1")
+    result = cli("run", str(tmp_path), "--nproc", "2", "--steps", "1")
     assert result.returncode == 1
     assert result.stderr.count("missing key 'scale_shift_table'") == 1, result.stderr
     assert re.search(r"^error: rank [01] failed: CheckpointError: ", result.stderr, re.M), result.stderr
@@ -79,22 +81,11 @@ def test_a_failure_inside_the_ranks_is_reported_once(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_run_under_torchrun_uses_its_ranks(tmp_path):
-    tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path, safe_serialization=True)
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                             "-m", "shardrules.cli", "run", str(tmp_path), "--steps", "2"],
-                            capture_output=True, text=True, timeout=180, env=dict(os.environ, OMP_NUM_THREADS="1"))
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.count("WanTransformer3DModel: 2 units chosen by explicit") == 1  # rank 0 prints
-    assert "rank 0: load" in result.stdout and "rank 1: load" in result.stdout
-    assert "terminate called" not in result.stderr
-
-
 def test_run_in_bfloat16_on_float32_inputs(tmp_path):
     torch.manual_seed(0)
     tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path / "wan", safe_serialization=True)
     out = tmp_path / "latents.safetensors"
-    result = shardrules("run", str(tmp_path / "wan"), "--nproc", "2", "--steps", "2", "--guidance", "3",
+    result = cli("run", str(tmp_path / "wan"), "--nproc", "2", "--steps", "2", "--guidance", "3",
                         "--dtype", "bfloat16", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "kept in float32" not in result.stdout + result.stderr
@@ -111,32 +102,43 @@ def free_port() -> int:
 
 
 def test_run_under_torchrun_on_two_nodes_equals_one_process(tmp_path):
-    """Two torchrun launches (--nnodes 2, one rank each) as on two machines: gloo, said once, the same latents."""
+    """Two torchrun launches (--nnodes 2, one rank each) as on two machines: gloo, said once by rank 0 alone, the
+    latents of the unsharded loop."""
     torch.manual_seed(0)
-    tiny_models.build("SanaTransformer2DModel").save_pretrained(tmp_path / "sana", safe_serialization=True)
+    model = tiny_models.build("SanaTransformer2DModel")
+    model.save_pretrained(tmp_path / "sana", safe_serialization=True)
     port = str(free_port())
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    launches = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank",
-                                  str(node), "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port",
-                                  port, "-m", "shardrules.cli", "run", str(tmp_path / "sana"), "--steps", "2",
-                                  "--guidance", "4", "--out", str(tmp_path / f"node{node}.safetensors")],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-                for node in (0, 1)]
-    outputs = [p.communicate(timeout=240) for p in launches]
-    for p, (stdout, stderr) in zip(launches, outputs):
-        assert p.returncode == 0, stderr[-2000:]
+    logs = [(tmp_path / f"node{node}.out", tmp_path / f"node{node}.err") for node in (0, 1)]
+    launches = []
+    for node, (out, err) in enumerate(logs):
+        with open(out, "w") as stdout, open(err, "w") as stderr:  # files, never pipes: a full pipe would stall a node
+            launches.append(subprocess.Popen(
+                [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(node),
+                 "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", port, "-m", "shardrules.cli",
+                 "run", str(tmp_path / "sana"), "--steps", "2", "--guidance", "4",
+                 "--out", str(tmp_path / f"node{node}.safetensors")],
+                stdout=stdout, stderr=stderr, text=True, env=env))
+    deadline = time.monotonic() + 240
+    while any(p.poll() is None for p in launches) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for p in launches:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    outputs = [(out.read_text(), err.read_text()) for out, err in logs]
+    for node, (p, (stdout, stderr)) in enumerate(zip(launches, outputs)):
+        assert p.returncode == 0, f"node {node} (exit {p.returncode}):\n{stdout[-1500:]}\n{stderr[-3000:]}"
     assert outputs[0][0].count("backend: gloo on the CPU") == 1 and "backend:" not in outputs[1][0]
     assert "rank 1: load" in outputs[0][0] and "world size 2" in outputs[0][0]
-    single = shardrules("run", str(tmp_path / "sana"), "--nproc", "1", "--steps", "2", "--guidance", "4",
-                        "--out", str(tmp_path / "one.safetensors"))
-    assert single.returncode == 0, single.stderr
+    assert outputs[0][0].count("SanaTransformer2DModel: 2 units chosen by explicit") == 1  # rank 0 prints
+    assert "units chosen" not in outputs[1][0]
+    assert not any("terminate called" in stderr for _, stderr in outputs)
     got = load_file(str(tmp_path / "node0.safetensors"))["latents"]
-    want = load_file(str(tmp_path / "one.safetensors"))["latents"]
-    assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
-
+    assert torch.allclose(got, unsharded_latents(model, steps=2, guidance=4, seed=0), atol=1e-5)
 
 def test_part_of_torchruns_variables_is_an_error(tmp_path):
     tiny_models.build("SanaTransformer2DModel").save_pretrained(tmp_path, safe_serialization=True)
-    result = shardrules("run", str(tmp_path), "--steps", "1", env={"RANK": "0", "WORLD_SIZE": "2"})
+    result = cli("run", str(tmp_path), "--steps", "1", env={"RANK": "0", "WORLD_SIZE": "2"})
     assert result.returncode == 1
     assert "RANK, WORLD_SIZE set but not LOCAL_RANK" in result.stderr and "Traceback" not in result.stderr
