@@ -34,3 +34,31 @@ def values(results: list[RankResult]) -> list:
     for result in results:
         assert result.ok, f"rank {result.rank} failed: {result.error}"
     return [r.value for r in results]
+
+
+def run_several(calls: dict[str, tuple[str, dict]], world_size: int = 2, timeout: float = 300) -> dict[str, list]:
+    """Several checks in one launch of the ranks (each launch costs every rank its imports): ``{label: (target,
+    kwargs)}`` -> ``{label: [each rank's value or {"error": ...}]}``; one check's failure does not hide another's."""
+    results = values(run_ranks("multirank:_several", world_size, timeout=timeout,
+                               calls=[[label, target, kwargs] for label, (target, kwargs) in calls.items()]))
+    return {label: [result[label] for result in results] for label in calls}
+
+
+def checked(values_per_rank: list) -> list:
+    """The values of one check of :func:`run_several`; fails with a rank's error when it raised."""
+    for rank, value in enumerate(values_per_rank):
+        assert not (isinstance(value, dict) and set(value) == {"error"}), f"rank {rank} failed: {value['error']}"
+    return values_per_rank
+
+
+def _several(rank: int, world_size: int, calls: list) -> dict:
+    import importlib
+
+    out = {}
+    for label, target, kwargs in calls:
+        module_name, func_name = target.split(":")
+        try:
+            out[label] = getattr(importlib.import_module(module_name), func_name)(rank, world_size, **kwargs)
+        except Exception as exc:
+            out[label] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out

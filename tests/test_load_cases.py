@@ -4,21 +4,46 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 import tiny_models
 import toy_models
-from multirank import run_ranks, values
+from multirank import checked, run_ranks, run_several, values
 from test_load_multirank import save_case
 
 
-def test_checkpoint_split_over_several_files(tmp_path):
+def split_checkpoint(tmp_path):
     case = save_case(tmp_path, "FluxTransformer2DModel", max_shard_size="100KB")
     index = json.loads((tmp_path / "FluxTransformer2DModel" /
                         "diffusion_pytorch_model.safetensors.index.json").read_text())
     assert len(set(index["weight_map"].values())) >= 3
-    for result in values(run_ranks("rank_checks:forward_matches", cases=[case])):
+    return {"split": ("rank_checks:forward_matches", {"cases": [case]})}, None
+
+
+def bf16_checkpoint(tmp_path):
+    case = save_case(tmp_path, "SanaTransformer2DModel", dtype=torch.bfloat16)
+    return {"bf16": ("rank_checks:forward_matches", {"cases": [case], "dtype": "bfloat16", "atol": 2e-2})}, None
+
+
+def bf16_policy(tmp_path):
+    case = save_case(tmp_path, "WanTransformer3DModel", dtype=torch.bfloat16)
+    return {"policy": ("rank_checks:forward_matches", {"cases": [case], "mixed_bf16": True, "atol": 3e-2})}, None
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    """The 2-rank cases of this file in one launch of the ranks; each test below checks its own."""
+    calls, expected = {}, {}
+    for prepare in (split_checkpoint, bf16_checkpoint, bf16_policy, fused_toy, strict_errors, renamed_checkpoint):
+        made, expected[prepare.__name__] = prepare(tmp_path_factory.mktemp(prepare.__name__))
+        calls.update(made)
+    return run_several(calls), expected
+
+
+def test_checkpoint_split_over_several_files(launched):
+    for result in checked(launched[0]["split"]):
         assert result["FluxTransformer2DModel"]["close"], result
 
 
@@ -35,25 +60,20 @@ def test_2d_mesh_hsdp_on_4_ranks(tmp_path):
     assert reads[0] + reads[1] == results[0]["WanTransformer3DModel"]["checkpoint_bytes"]
 
 
-def test_bf16_loading(tmp_path):
-    case = save_case(tmp_path, "SanaTransformer2DModel", dtype=torch.bfloat16)
-    result = values(run_ranks("rank_checks:forward_matches", cases=[case], dtype="bfloat16",
-                              atol=2e-2))[0]["SanaTransformer2DModel"]
+def test_bf16_loading(launched):
+    result = checked(launched[0]["bf16"])[0]["SanaTransformer2DModel"]
     assert result["param_dtypes"] == ["torch.bfloat16"]
     assert result["close"], result
 
 
-def test_bf16_mixed_precision_policy(tmp_path):
-    case = save_case(tmp_path, "WanTransformer3DModel", dtype=torch.bfloat16)
-    results = values(run_ranks("rank_checks:forward_matches", cases=[case], mixed_bf16=True,
-                               atol=3e-2))
-    for result in results:
+def test_bf16_mixed_precision_policy(launched):
+    for result in checked(launched[0]["policy"]):
         got = result["WanTransformer3DModel"]
         assert got["param_dtypes"] == ["torch.float32"]  # stored fp32, computed in bf16
         assert got["close"], got
 
 
-def test_fused_qkv_weight_loader(tmp_path):
+def fused_toy(tmp_path):
     torch.manual_seed(0)
     model = toy_models.FusedToy()
     model_dir = tmp_path / "toy"
@@ -64,9 +84,12 @@ def test_fused_qkv_weight_loader(tmp_path):
         save_file({"out": model(torch.linspace(-1, 1, 24).reshape(4, 6))}, str(tmp_path / "ref.safetensors"))
     rules = tmp_path / "toy.toml"
     rules.write_text(toy_models.RULES)
-    results = values(run_ranks("rank_checks:fused_toy_matches", model_dir=str(model_dir),
-                               rules=str(rules), ref=str(tmp_path / "ref.safetensors")))
-    for result in results:
+    return {"fused": ("rank_checks:fused_toy_matches", {"model_dir": str(model_dir), "rules": str(rules),
+                                                        "ref": str(tmp_path / "ref.safetensors")})}, None
+
+
+def test_fused_qkv_weight_loader(launched):
+    for result in checked(launched[0]["fused"]):
         assert result["close"], result
         assert result["has_loader"]
         assert result["local_rows"] == 9  # 18 fused rows over 2 ranks
@@ -109,11 +132,15 @@ def broken_copies(tmp_path):
     }
 
 
-def test_strict_errors_on_every_rank(tmp_path):
+def strict_errors(tmp_path):
     _, cases = broken_copies(tmp_path)
+    return {"strict": ("rank_checks:expect_errors", {"cases": [{"model_dir": c[0]} for c in cases.values()]})}, cases
+
+
+def test_strict_errors_on_every_rank(launched):
+    cases = launched[1]["strict_errors"]
     names = list(cases)
-    results = values(run_ranks("rank_checks:expect_errors", timeout=180,
-                               cases=[{"model_dir": cases[n][0]} for n in names]))
+    results = checked(launched[0]["strict"])
     for rank, result in enumerate(results):
         for name, got in zip(names, result):
             folder, tensor, words = cases[name]
@@ -125,8 +152,8 @@ def test_strict_errors_on_every_rank(tmp_path):
     assert "did you mean 'proj_out.weight'" in unexpected
 
 
-def test_rename_drop_and_allow_init_while_loading(tmp_path):
-    """A checkpoint with prefixed keys, an extra key and no proj_out.bias loads with the right rules."""
+def renamed_checkpoint(tmp_path):
+    """A checkpoint with prefixed keys, an extra key and no proj_out.bias, and the rules that load it."""
     model = tiny_models.build("SD3Transformer2DModel")
     model.save_pretrained(tmp_path / "m", safe_serialization=True)
     path = tmp_path / "m" / "diffusion_pytorch_model.safetensors"
@@ -152,10 +179,13 @@ replace = ''
 pattern = '^model\\.'
 replace = ''
 """)
-    results = values(run_ranks("rank_checks:load_with_rules", model_dir=str(tmp_path / "m"), rules=str(rules),
-                               tensor="proj_out.weight"))
-    for result in results:
-        assert abs(result["sum"] - want) < 1e-4
-    bias = values(run_ranks("rank_checks:load_with_rules", model_dir=str(tmp_path / "m"), rules=str(rules),
-                            tensor="proj_out.bias"))
+    kwargs = {"model_dir": str(tmp_path / "m"), "rules": str(rules)}
+    return {"rename_weight": ("rank_checks:load_with_rules", dict(kwargs, tensor="proj_out.weight")),
+            "rename_bias": ("rank_checks:load_with_rules", dict(kwargs, tensor="proj_out.bias"))}, want
+
+
+def test_rename_drop_and_allow_init_while_loading(launched):
+    for result in checked(launched[0]["rename_weight"]):
+        assert abs(result["sum"] - launched[1]["renamed_checkpoint"]) < 1e-4
+    bias = checked(launched[0]["rename_bias"])
     assert all(r["sum"] == r["abs_sum"] == 4.0 for r in bias)  # initialised to ones: 4 output channels
