@@ -5,23 +5,50 @@ from __future__ import annotations
 import pytest
 
 import tiny_pipelines
-from multirank import run_ranks, values
+from multirank import checked, run_several
 
 PROMPTS = ["a red cat on the moon", "the blue sea in rain"]
 
 
+def broken_folders(tmp_path) -> dict:
+    """A Wan pipeline without its tokenizer folder, and one naming an unknown pipeline class: what each must say."""
+    import json
+    import shutil
+
+    folder = tiny_pipelines.wan(tmp_path)
+    shutil.rmtree(folder / "tokenizer")
+    index = json.loads((folder / "model_index.json").read_text())
+    broken = tmp_path / "unknown-class"
+    shutil.copytree(folder, broken)
+    (broken / "model_index.json").write_text(json.dumps(dict(index, _class_name="NoSuchPipeline")))
+    return {str(folder): "lists 'tokenizer', which has no folder", str(broken): "has no pipeline class 'NoSuchPipeline'"}
+
+
 @pytest.fixture(scope="module")
-def wan(tmp_path_factory):
-    folder = tiny_pipelines.wan(tmp_path_factory.mktemp("pipelines"))
-    return values(run_ranks("rank_checks:pipeline_matches", folder=str(folder), call=tiny_pipelines.WAN_CALL,
-                            prompts=PROMPTS))
+def launched(tmp_path_factory):
+    """Every 2-rank case of this file in one launch of the ranks; each test checks its own."""
+    wan = tiny_pipelines.wan(tmp_path_factory.mktemp("wan"))
+    pixart = tiny_pipelines.pixart(tmp_path_factory.mktemp("pixart"))
+    broken = broken_folders(tmp_path_factory.mktemp("broken"))
+    calls = {"wan": ("rank_checks:pipeline_matches", {"folder": str(wan), "call": tiny_pipelines.WAN_CALL,
+                                                      "prompts": PROMPTS})}
+    for split in ("none", "batch"):
+        calls[f"pixart-{split}"] = ("rank_checks:pipeline_matches", {
+            "folder": str(pixart), "call": tiny_pipelines.PIXART_CALL, "prompts": PROMPTS, "split": split,
+            "output": "images"})
+    for folder in broken:
+        calls[folder] = ("rank_checks:expect_pipeline_error", {"folder": folder})
+    return run_several(calls), broken
 
 
-@pytest.fixture(scope="module", params=["none", "batch"])
-def pixart(request, tmp_path_factory):
-    folder = tiny_pipelines.pixart(tmp_path_factory.mktemp("pixart"))
-    return values(run_ranks("rank_checks:pipeline_matches", folder=str(folder), call=tiny_pipelines.PIXART_CALL,
-                            prompts=PROMPTS, split=request.param, output="images"))
+@pytest.fixture
+def wan(launched):
+    return checked(launched[0]["wan"])
+
+
+@pytest.fixture(params=["none", "batch"])
+def pixart(request, launched):
+    return checked(launched[0][f"pixart-{request.param}"])
 
 
 def test_a_pipeline_that_batches_guidance_equals_unsharded_with_or_without_split(pixart):
@@ -59,21 +86,12 @@ def test_the_text_encoder_keeps_no_gathered_weights(wan):
         assert result["encoder_root_bytes"] > 0
 
 
-def test_bad_pipeline_folders_give_one_clear_error_on_every_rank(tmp_path):
-    import json
-    import shutil
-
-    folder = tiny_pipelines.wan(tmp_path)
-    shutil.rmtree(folder / "tokenizer")
-    index = json.loads((folder / "model_index.json").read_text())
-    broken = tmp_path / "unknown-class"
-    shutil.copytree(folder, broken)
-    (broken / "model_index.json").write_text(json.dumps(dict(index, _class_name="NoSuchPipeline")))
-    for path, expected in [(folder, "lists 'tokenizer', which has no folder"),
-                           (broken, "has no pipeline class 'NoSuchPipeline'")]:
-        results = values(run_ranks("rank_checks:expect_pipeline_error", folder=str(path)))
-        assert [r["type"] for r in results] == ["CheckpointError"] * 2, results
-        assert all(expected in r["message"] for r in results), results
+def test_bad_pipeline_folders_give_one_clear_error_on_every_rank(launched):
+    results, broken = launched
+    for folder, expected in broken.items():
+        got = checked(results[folder])
+        assert [r["type"] for r in got] == ["CheckpointError"] * 2, got
+        assert all(expected in r["message"] for r in got), got
 
 
 def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
