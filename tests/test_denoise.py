@@ -12,7 +12,7 @@ from torch import nn
 
 import diffusers
 import tiny_models
-from multirank import run_ranks, values
+from multirank import checked, run_several
 from shardrules import DenoisingRunner, get_wrapped_attr
 from shardrules.runner.denoise import accepted_keywords, filter_kwargs
 from shardrules.runner.inputs import example_inputs
@@ -39,7 +39,8 @@ def unsharded_loop(model, scheduler_name, guidance):
 
 
 @pytest.fixture(scope="module")
-def sharded_runs(tmp_path_factory):
+def launched(tmp_path_factory):
+    """The loops and the wrapped-attribute checks of this file in one launch of the ranks."""
     root = tmp_path_factory.mktemp("denoise")
     cases = []
     for name in MODELS:
@@ -52,7 +53,13 @@ def sharded_runs(tmp_path_factory):
     combos = [{"scheduler": s, "config": SCHEDULER_CONFIG.get(s, {}), "guidance": g, "split": split}
               for s in SCHEDULERS for g in GUIDANCE
               for split in (["none", "batch"] + (["guidance"] if g else []))]
-    return values(run_ranks("rank_checks:denoise_matches", cases=cases, combos=combos, timeout=300))
+    return run_several({"loops": ("rank_checks:denoise_matches", {"cases": cases, "combos": combos}),
+                        "wrapped": ("rank_checks:wrapped_attr_on_fsdp", {})}, timeout=300)
+
+
+@pytest.fixture
+def sharded_runs(launched):
+    return checked(launched["loops"])
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -161,8 +168,8 @@ def test_wrapped_attr_fsdp1_style_and_cycles():
     assert get_wrapped_attr(loop, "config", None) is None
 
 
-def test_wrapped_attr_on_fsdp2_sharded_and_ddp_models():
-    results = values(run_ranks("rank_checks:wrapped_attr_on_fsdp", world_size=2))
+def test_wrapped_attr_on_fsdp2_sharded_and_ddp_models(launched):
+    results = checked(launched["wrapped"])
     for result in results:
         assert result == {"class": "FSDPWanTransformer3DModel", "num_layers": 2, "dtype": "torch.float32",
                           "ddp": ["DistributedDataParallel", 2]}

@@ -7,7 +7,7 @@ import torch
 
 import tiny_encoders
 import tiny_models
-from multirank import run_ranks, values
+from multirank import checked, run_several
 from shardrules.loader.dtypes import keeps_float32
 
 CASES = [("WanTransformer3DModel", "diffusers", "bfloat16"), ("WanTransformer3DModel", "diffusers", "float16"),
@@ -15,9 +15,7 @@ CASES = [("WanTransformer3DModel", "diffusers", "bfloat16"), ("WanTransformer3DM
          ("UMT5EncoderModel", "transformers", "bfloat16")]
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("half")
+def half_precision_cases(root) -> list[dict]:
     cases = []
     for class_name, library, dtype in CASES:
         folder = root / class_name
@@ -26,7 +24,28 @@ def loaded(tmp_path_factory):
             builder = tiny_models.build if library == "diffusers" else tiny_encoders.build
             builder(class_name).save_pretrained(folder)
         cases.append({"class": class_name, "library": library, "dtype": dtype, "dir": str(folder)})
-    return values(run_ranks("rank_checks:half_precision_matches", cases=cases))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    """The loads and the loops of this file in one launch of the ranks."""
+    half = half_precision_cases(tmp_path_factory.mktemp("half"))
+    return run_several({
+        "loaded": ("rank_checks:half_precision_matches", {"cases": half}),
+        "loops": ("rank_checks:half_precision_loops", {"cases": loop_cases(tmp_path_factory.mktemp("loops")),
+                                                       "dtype": "bfloat16"}),
+    }, timeout=400)
+
+
+@pytest.fixture
+def loaded(launched):
+    return checked(launched["loaded"])
+
+
+@pytest.fixture
+def loops(launched):
+    return checked(launched["loops"])
 
 
 @pytest.mark.parametrize("class_name,library,dtype", CASES)
@@ -78,15 +97,13 @@ RUN_MODELS = [name for name, config in tiny_models.CONFIGS.items() if name != "Z
               and config.get("in_channels") == config.get("out_channels", config.get("in_channels"))]
 
 
-@pytest.fixture(scope="module")
-def loops(tmp_path_factory):
-    root = tmp_path_factory.mktemp("loops")
+def loop_cases(root) -> list[dict]:
     cases = []
     for class_name in RUN_MODELS:
         torch.manual_seed(0)
         tiny_models.build(class_name).save_pretrained(root / class_name)
         cases.append({"class": class_name, "dir": str(root / class_name)})
-    return values(run_ranks("rank_checks:half_precision_loops", cases=cases, dtype="bfloat16", timeout=300))
+    return cases
 
 
 @pytest.mark.parametrize("class_name", RUN_MODELS)

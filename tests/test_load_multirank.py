@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 import tiny_models
-from multirank import run_ranks, values
+from multirank import checked, run_several
 
 MODELS = list(tiny_models.CONFIGS)
 
@@ -34,8 +34,15 @@ def saved(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def loaded(saved, tmp_path_factory):
-    return values(run_ranks("rank_checks:forward_matches", cases=saved))
+def launched(saved):
+    """The explicit plans and the fallback plans in one launch of the ranks."""
+    return run_several({"explicit": ("rank_checks:forward_matches", {"cases": saved}),
+                        "fallback": ("rank_checks:forward_matches", {"cases": saved, "fallback": True})})
+
+
+@pytest.fixture
+def loaded(launched):
+    return checked(launched["explicit"])
 
 
 @pytest.mark.parametrize("class_name", MODELS)
@@ -61,9 +68,9 @@ def test_each_rank_reads_only_its_rows(loaded, class_name):
         assert r["bytes_read"] == r["bytes_sharded"] + r["bytes_replicated"]
 
 
-def test_fallback_plans_shard_correctly_too(saved):
+def test_fallback_plans_shard_correctly_too(launched):
     """Without the explicit entries, block-class and numbered-block plans give the unsharded output."""
-    for result in values(run_ranks("rank_checks:forward_matches", cases=saved, fallback=True)):
+    for result in checked(launched["fallback"]):
         for class_name, got in result.items():
             assert got["source"] in ("block-class", "common-numbered-block"), (class_name, got["source"])
             assert got["close"], (class_name, got["max_abs_diff"])

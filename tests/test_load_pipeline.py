@@ -21,7 +21,8 @@ def broken_folders(tmp_path) -> dict:
     broken = tmp_path / "unknown-class"
     shutil.copytree(folder, broken)
     (broken / "model_index.json").write_text(json.dumps(dict(index, _class_name="NoSuchPipeline")))
-    return {str(folder): "lists 'tokenizer', which has no folder", str(broken): "has no pipeline class 'NoSuchPipeline'"}
+    return {str(folder): "lists 'tokenizer', which has no folder",
+            str(broken): "has no pipeline class 'NoSuchPipeline'"}
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +96,6 @@ def test_bad_pipeline_folders_give_one_clear_error_on_every_rank(launched):
 
 
 def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
-    import subprocess
-    import sys
 
     import numpy as np
     import torch

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 import tiny_encoders
-from multirank import run_ranks, values
+from multirank import checked, run_several
 
 
 def saved_cases(root, names, build, output, save=None) -> list[dict]:
@@ -31,10 +31,21 @@ def saved_cases(root, names, build, output, save=None) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def encoders(tmp_path_factory):
-    cases = saved_cases(tmp_path_factory.mktemp("encoders"), tiny_encoders.CONFIGS, tiny_encoders.build,
-                        lambda model, name: tiny_encoders.output(model))
-    return values(run_ranks("rank_checks:encoder_matches", cases=cases))
+def launched(tmp_path_factory):
+    """The text encoders and the fallback-planned transformers in one launch of the ranks."""
+    import tiny_fallback
+
+    encoders = saved_cases(tmp_path_factory.mktemp("encoders"), tiny_encoders.CONFIGS, tiny_encoders.build,
+                           lambda model, name: tiny_encoders.output(model))
+    more = saved_cases(tmp_path_factory.mktemp("more"), tiny_fallback.CONFIGS, tiny_fallback.build,
+                       tiny_fallback.output, tiny_fallback.save)
+    return run_several({"encoders": ("rank_checks:encoder_matches", {"cases": encoders}),
+                        "fallbacks": ("rank_checks:fallback_matches", {"cases": more})})
+
+
+@pytest.fixture
+def encoders(launched):
+    return checked(launched["encoders"])
 
 
 @pytest.mark.parametrize("class_name", list(tiny_encoders.CONFIGS))
@@ -46,13 +57,9 @@ def test_text_encoder_sharded_equals_unsharded(encoders, class_name):
         assert got["units"] == tiny_encoders.EXPECTED_UNITS[class_name]
 
 
-@pytest.fixture(scope="module")
-def fallbacks(tmp_path_factory):
-    import tiny_fallback
-
-    cases = saved_cases(tmp_path_factory.mktemp("more"), tiny_fallback.CONFIGS, tiny_fallback.build,
-                        tiny_fallback.output, tiny_fallback.save)
-    return values(run_ranks("rank_checks:fallback_matches", cases=cases))
+@pytest.fixture
+def fallbacks(launched):
+    return checked(launched["fallbacks"])
 
 
 def test_more_transformers_shard_correctly(fallbacks):
