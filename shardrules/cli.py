@@ -9,29 +9,39 @@ from .errors import ShardRulesError
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .loader.build import build_model
-    from .engine.describe import plan_as_text
-    from .engine.resolve import plan
-    from .rules import load_rules
+    import torch
 
+    from .engine.describe import plan_as_dict, plan_as_text
+    from .engine.resolve import plan
+    from .loader.build import build_model, read_config
+    from .loader.dtypes import stored_dtype
     from .loader.pipeline import components, is_pipeline
+    from .rules import load_rules
 
     check_model_folder(args.model_dir, weights=False)
     check_rule_files(args.rules)
     rules = load_rules(*(args.rules or []))
     folders = ([(c.name, c.folder) for c in components(args.model_dir) if c.sharded]
                if is_pipeline(args.model_dir) else [(None, args.model_dir)])
-    plans = {name: plan(build_model(folder, meta="all"), rules) for name, folder in folders}
+    plans, dtypes = {}, {}
+    for name, folder in folders:
+        dtype, why = ((getattr(torch, args.dtype), "--dtype") if args.dtype
+                      else stored_dtype(folder, read_config(folder)))
+        plans[name] = plan(build_model(folder, meta="all", dtype=dtype), rules)
+        dtypes[name] = (str(dtype).removeprefix("torch."), why)
     if args.format == "json":
         import json
 
-        from .engine.describe import plan_as_dict
-
-        data = {name: plan_as_dict(p, args.world_size) for name, p in plans.items()}
+        data = {name: dict(plan_as_dict(p, args.world_size), dtype=dtypes[name][0]) for name, p in plans.items()}
         print(json.dumps(data[None] if None in data else data, indent=2))
-    else:
-        print("\n\n".join((f"[{name}]\n" if name else "") + plan_as_text(p, args.world_size)
-                          for name, p in plans.items()))
+        return 0
+    tables = [(f"[{name}]\n" if name else "") + f"dtype: {dtypes[name][0]} ({dtypes[name][1]})\n"
+              + plan_as_text(p, args.world_size) for name, p in plans.items()]
+    if len(plans) > 1:
+        mib = [sum(p.bytes_per_rank(w) for p in plans.values()) / 2**20 for w in (args.world_size, 1)]
+        tables.append(f"pipeline total per rank: {mib[0]:.2f} MiB (of {mib[1]:.2f} MiB unsharded) for "
+                      f"{', '.join(plans)}; the other components load whole on every rank")
+    print("\n\n".join(tables))
     return 0
 
 
@@ -197,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--world-size", type=positive_int, default=2, metavar="N",
                    help="ranks to size the shards for (default: %(default)s)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="(default: %(default)s)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                   help="size parameters in this dtype, float32 islands kept as the library keeps them (default: "
+                        "config.json's torch_dtype, else the checkpoint's dtype, else float32)")
     p.set_defaults(func=cmd_plan)
 
     r = sub.add_parser("run", help="load a model sharded over N ranks and denoise")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import tiny_models
 from commands import cli
@@ -73,3 +74,26 @@ def test_bare_shardrules_lists_the_commands_and_help_gives_defaults():
     for option in ("--nproc N", "--steps K", "--seed SEED", "--batch BATCH", "--split", "--timeout SECONDS"):
         block = helptext.split(option, 1)[1].split("\n  --", 1)[0]
         assert "default" in block, option
+
+
+def test_plan_sizes_in_the_models_dtype_and_counts_persistent_buffers(tmp_path):
+    import torch
+
+    model = tiny_models.build("SD3Transformer2DModel")
+    pos_embed = model.pos_embed.pos_embed  # a persistent buffer: saved with the weights, whole on every rank
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "bf16")
+    out = run("plan", str(tmp_path / "bf16")).stdout
+    assert out.startswith("dtype: bfloat16 (the checkpoint's)\n")
+    mib = f"{pos_embed.numel() * 2 / 2**20:.2f}"
+    assert re.search(rf"<buffers>\s+{re.escape(mib)}\s+persistent buffers, whole on every rank", out), out
+    data = json.loads(run("plan", str(tmp_path / "bf16"), "--format", "json").stdout)
+    assert data["dtype"] == "bfloat16" and data["buffers"]["bytes_per_rank"] == pos_embed.numel() * 2
+    as_float32 = json.loads(run("plan", str(tmp_path / "bf16"), "--format", "json", "--dtype", "float32").stdout)
+    assert as_float32["buffers"]["bytes_per_rank"] == pos_embed.numel() * 4
+    assert as_float32["bytes_per_rank"] == 2 * data["bytes_per_rank"]
+    config = json.loads((tmp_path / "bf16" / "config.json").read_text())
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "config.json").write_text(json.dumps(dict(config, torch_dtype="float16")))
+    assert run("plan", str(tmp_path / "cfg")).stdout.startswith("dtype: float16 (config.json torch_dtype)\n")
+    (tmp_path / "cfg" / "config.json").write_text(json.dumps(config))  # no weights, no dtype: float32
+    assert run("plan", str(tmp_path / "cfg")).stdout.startswith("dtype: float32 (no weights or config dtype")

@@ -44,9 +44,15 @@ def pipeline(tmp_path_factory):
 def test_plan_shards_each_component_by_its_own_rules(pipeline):
     result = cli("plan", str(pipeline))
     assert result.returncode == 0, result.stderr
-    assert "[transformer]\nSanaTransformer2DModel: 2 units chosen by explicit (model 'sana')" in result.stdout
-    assert "[text_encoder]\nGemma2Model: 3 units chosen by explicit (model 'llm-text-encoder')" in result.stdout
+    assert "[transformer]\ndtype: float32 (the checkpoint's)\nSanaTransformer2DModel: 2 units chosen by explicit " \
+           "(model 'sana')" in result.stdout
+    assert "[text_encoder]\ndtype: float32 (config.json dtype)\nGemma2Model: 3 units chosen by explicit " \
+           "(model 'llm-text-encoder')" in result.stdout
     assert "vae" not in result.stdout
+    data = json.loads(cli("plan", str(pipeline), "--format", "json").stdout)
+    total = sum(data[name]["bytes_per_rank"] for name in ("transformer", "text_encoder")) / 2**20
+    assert f"pipeline total per rank: {total:.2f} MiB" in result.stdout
+    assert "for transformer, text_encoder; the other components load whole on every rank" in result.stdout
 
 
 def test_run_on_two_ranks(pipeline, tmp_path):

@@ -26,6 +26,7 @@ def plan_as_dict(p: ShardPlan, world_size: int) -> dict:
         "total_params": p.total_params,
         "bytes_per_rank": p.bytes_per_rank(world_size),
         "root": {"params": p.root_params, "bytes_per_rank": p.root_bytes_per_rank(world_size)},
+        "buffers": {"bytes_per_rank": p.buffer_bytes},
         "units": [
             {
                 "name": u.name,
@@ -58,6 +59,8 @@ def plan_as_text(p: ShardPlan, world_size: int) -> str:
                      str(u.where) if u.where else u.rule))
     rows.append(("<root>", p.model_class, _size(p.root_params), _mib(p.root_bytes_per_rank(world_size)),
                  "everything outside the units"))
+    if p.buffer_bytes:
+        rows.append(("<buffers>", "", "", _mib(p.buffer_bytes), "persistent buffers, whole on every rank"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         lines.append("  " + "  ".join(cell.ljust(w) if i in (0, 1) else cell.rjust(w)
@@ -65,7 +68,7 @@ def plan_as_text(p: ShardPlan, world_size: int) -> str:
     lines.append(f"total per rank: {_mib(p.bytes_per_rank(world_size))} MiB "
                  f"(of {_mib(p.bytes_per_rank(1))} MiB unsharded)")
     for a in p.attempts:
-        lines.append(f"tried {a.strategy}: {a.selected} units ({a.detail})")
+        lines.append(f"tried {a.strategy}: {a.selected} units; {a.detail}")
     return "\n".join(lines)
 
 

@@ -50,6 +50,18 @@ class _Sizes:
                     found.setdefault(owner[i], []).append((tuple(param.shape), param.element_size()))
         return {facts.name(i): tuple(found.get(i, ())) for i in (0, *self._units)}
 
+    @functools.cached_property
+    def buffers(self) -> Shapes:
+        """Persistent buffers (saved with the weights, e.g. SD3's ``pos_embed``): whole on every rank."""
+        seen: set[int] = set()
+        found = []
+        for module in self._facts.modules:
+            for key, buf in module._buffers.items():
+                if buf is not None and key not in module._non_persistent_buffers_set and id(buf) not in seen:
+                    seen.add(id(buf))
+                    found.append((tuple(buf.shape), buf.element_size()))
+        return tuple(found)
+
 
 class Unit(NamedTuple):
     """One module that becomes an FSDP unit, and why."""
@@ -157,8 +169,15 @@ class ShardPlan:
     def root_bytes_per_rank(self, world_size: int) -> int:
         return _local_bytes(self._sizes.shapes[""], world_size)
 
+    @property
+    def buffer_bytes(self) -> int:
+        """Bytes of persistent buffers, which FSDP2 does not shard: the same on every rank."""
+        return sum(math.prod(shape) * size for shape, size in self._sizes.buffers)
+
     def bytes_per_rank(self, world_size: int) -> int:
-        return self.root_bytes_per_rank(world_size) + sum(u.bytes_per_rank(world_size) for u in self.units_info)
+        """Parameters (sharded) and persistent buffers (whole) on one rank."""
+        return (self.root_bytes_per_rank(world_size) + sum(u.bytes_per_rank(world_size) for u in self.units_info)
+                + self.buffer_bytes)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -75,3 +75,26 @@ def cast_like_library(model: nn.Module, dtype: torch.dtype) -> nn.Module:
                 continue
             module._buffers[key] = buf.to(torch.float32 if keep(prefix + key) else dtype)
     return model
+
+
+def stored_dtype(model_dir, config: dict) -> tuple[torch.dtype, str]:
+    """The dtype a model folder is meant to run in, and where that was read: the config's ``torch_dtype`` (or
+    transformers 5's ``dtype``), else the floating dtype holding most bytes of the checkpoint's headers (no tensor
+    data is read), else float32."""
+    for key in ("torch_dtype", "dtype"):
+        value = config.get(key)
+        if isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype):
+            return getattr(torch, value), f"config.json {key}"
+    from pathlib import Path
+
+    if any(Path(model_dir).glob("*.safetensors")):
+        from .checkpoint import Checkpoint
+
+        with Checkpoint(model_dir) as checkpoint:
+            totals: dict[torch.dtype, int] = {}
+            for entry in checkpoint.entries.values():
+                if entry.dtype.is_floating_point:
+                    totals[entry.dtype] = totals.get(entry.dtype, 0) + entry.end - entry.start
+        if totals:
+            return max(totals, key=totals.get), "the checkpoint's"
+    return torch.float32, "no weights or config dtype: float32"
