@@ -34,7 +34,7 @@ def rule_lint(capsys, *args, cwd=FIXTURES) -> tuple[int, str, str]:
 def test_fixture_matches_snapshot(capsys, code):
     fixture = FIXTURES / f"{code}.toml"
     assert fixture.exists(), f"no fixture for {code}"
-    args = [fixture.name, "--select", code] + (["--model", MODELS[code]] if code in MODELS else [])
+    args = [fixture.name, "--select", code, "--show-embedded"] + (["--model", MODELS[code]] if code in MODELS else [])
     exit_code, out, err = rule_lint(capsys, *args)
     assert out == (FIXTURES / f"{code}.expected").read_text()
     assert f": {code} " in out  # the fixture shows its code
@@ -184,3 +184,40 @@ def test_folders_are_walked_for_toml_files(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, _, err = rule_lint(capsys, str(tmp_path / "empty"))
     assert code == 2 and "no *.toml files" in err
+
+
+def test_a_custom_module_from_a_factory(tmp_path, capsys):
+    """--model package.module:factory lints against any nn.Module, built on meta, importable from the current folder."""
+    (tmp_path / "custom_lint_models.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(3))\n"
+        "        self.head = nn.Linear(8, 2)\n\n\n"
+        "def build():\n    assert torch.empty(1).is_meta, 'built off meta'\n    return Net()\n\n\n"
+        "def three():\n    return 3\n")
+    (tmp_path / "net.toml").write_text('schema = 1\n\n[[model]]\nname = "net"\napplies-to = "class == Net"\n'
+                                       'shard = ["container == blocks and index is digit", "name == nope"]\n')
+    code, out, _ = rule_lint(capsys, "net.toml", "--model", "custom_lint_models:build", cwd=tmp_path)
+    assert code == 1 and "net.toml:6:53: SR301 rule matches no module of Net (custom_lint_models:build)" in out
+    for spec, message in [("custom_lint_models:three", "three() returned int, not an nn.Module"),
+                          ("custom_lint_models:nothing", "'custom_lint_models' has no attribute 'nothing'"),
+                          ("no_such_module_here:build", "cannot import 'no_such_module_here': ModuleNotFoundError")]:
+        code, _, err = rule_lint(capsys, "net.toml", "--model", spec, cwd=tmp_path)
+        assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_findings_in_the_embedded_rules_only_with_show_embedded(capsys):
+    """SR307 is placed on the resolution order, which the user's file does not set: it is the embedded rules'."""
+    code, out, err = rule_lint(capsys, "SR307.toml", "--model", "models/sana")
+    assert (code, out) == (0, "All checks passed!\n")
+    assert "2 finding(s) in the embedded rules not shown (--show-embedded)" in err
+    code, out, _ = rule_lint(capsys, "SR307.toml", "--model", "models/sana", "--show-embedded")
+    assert code == 0 and out.count("shardrules/rules/defaults.toml:6:9: SR307") == 2
+
+
+def test_an_error_in_applies_to_does_not_hide_those_of_the_shard_list(tmp_path, capsys):
+    (tmp_path / "bad.toml").write_text('schema = 1\n[[model]]\nname = "x"\napplies-to = "clas == X"\n'
+                                       'shard = ["nme == a", "index is digit", "name startswith a."]\n')
+    code, out, _ = rule_lint(capsys, "bad.toml", cwd=tmp_path)
+    assert code == 1
+    assert [line.split(" ", 2)[:2] for line in out.splitlines()[:-1]] == [
+        ["bad.toml:4:15:", "SR002"], ["bad.toml:5:11:", "SR002"], ["bad.toml:5:58:", "SR001"]], out

@@ -15,8 +15,12 @@ def _codes(value: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rule-lint", description="Check shardrules rule files.")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="rule files (default: the embedded rules)")
-    parser.add_argument("--model", action="append", metavar="MODEL_DIR", default=[],
-                        help="also check the rules against this model folder (config.json); repeatable")
+    parser.add_argument("--model", action="append", metavar="MODEL", default=[],
+                        help="also check the rules against this model: a folder (config.json, or a pipeline's "
+                             "model_index.json) or package.module:factory, a callable returning an nn.Module "
+                             "(built on the meta device; the current folder is importable); repeatable")
+    parser.add_argument("--show-embedded", action="store_true",
+                        help="also show findings in the embedded rules beneath the given files (hidden by default)")
     parser.add_argument("--format", choices=("text", "json", "github"), default="text")
     parser.add_argument("--select", type=_codes, metavar="CODES", help="only these codes or prefixes (SR2,SR301)")
     parser.add_argument("--ignore", type=_codes, metavar="CODES", help="skip these codes or prefixes")
@@ -48,7 +52,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"rule-lint: no check matches {code!r}", file=sys.stderr)
                 return 2
         findings = lint(args.paths, args.model, args.select, args.ignore)
+        hidden = []
+        if args.paths and not args.show_embedded:  # the embedded rules lie beneath the user's: not theirs to fix
+            from ..rules.loader import _embedded_files
+
+            embedded = {name for name, _ in _embedded_files()}
+            hidden = [f for f in findings if f.path in embedded]
+            findings = [f for f in findings if f.path not in embedded]
         print(FORMATS[args.format](findings))
+        if hidden:
+            print(f"rule-lint: {len(hidden)} finding(s) in the embedded rules not shown (--show-embedded)",
+                  file=sys.stderr)
     except UsageError as exc:
         print(f"rule-lint: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import RuleError
@@ -95,6 +96,8 @@ def _models(model_dir: str) -> list[tuple[str, object]]:
     from ..loader.pipeline import components, is_pipeline
     from ..errors import ShardRulesError
 
+    if FACTORY.fullmatch(model_dir) and not Path(model_dir).exists():
+        return [(model_dir, _from_factory(model_dir))]
     try:
         if is_pipeline(model_dir):
             return [(str(Path(model_dir) / c.name), build_model(c.folder, meta="all"))
@@ -102,3 +105,40 @@ def _models(model_dir: str) -> list[tuple[str, object]]:
         return [(model_dir, build_model(model_dir, meta="all"))]
     except ShardRulesError as exc:
         raise UsageError(f"--model {model_dir}: {exc}") from None
+
+
+FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")  # package.module:factory, as uvicorn and gunicorn name apps
+
+
+def _from_factory(spec: str):
+    """The module ``package.module:factory`` returns, built on the meta device (the current folder is importable,
+    as for ``python -m``). Only code the command line names is imported; a rule file cannot name code."""
+    import importlib
+    import os
+    import sys
+
+    import torch
+    from torch import nn
+
+    module_name, attr = spec.split(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        factory = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or the module's own error while importing
+        raise UsageError(f"--model {spec}: cannot import '{module_name}': {type(exc).__name__}: {exc}") from None
+    for part in attr.split("."):
+        if not hasattr(factory, part):
+            raise UsageError(f"--model {spec}: '{module_name}' has no attribute '{attr}'")
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise UsageError(f"--model {spec}: '{attr}' is not callable (give a function or class returning an "
+                         f"nn.Module)")
+    try:
+        with torch.device("meta"):
+            model = factory()
+    except Exception as exc:
+        raise UsageError(f"--model {spec}: {attr}() failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"--model {spec}: {attr}() returned {type(model).__name__}, not an nn.Module")
+    return model

@@ -252,14 +252,17 @@ class _FileReader:
         raise self.value_error(DuplicateModelError, f"model '{model.name}' is defined twice in this file (first "
                                f"at line {first.where.line})", ("model", i, "name"))
 
-    def model(self, entry: Any, path: tuple) -> ModelRules:
+    def model(self, entry: Any, path: tuple) -> ModelRules | None:
         self.typed(entry, dict, path, "a table")
         self.check_keys(entry, _MODEL_KEYS, path, "[[model]]")
         name = self.typed(self.require(entry, "name", path, "[[model]]"), str, path + ("name",), "a string")
         if not name:
             raise self.value_error(WrongValueError, "model name is empty", path + ("name",))
-        applies_to = self.rule(self.require(entry, "applies-to", path, f"model '{name}'"), path + ("applies-to",))
-        shard = self.shard_list(self.require(entry, "shard", path, f"model '{name}'"), path + ("shard",))
+        # Each part on its own: in collect mode an error in applies-to does not hide those of the shard list.
+        applies_to = self.guard(lambda: self.rule(self.require(entry, "applies-to", path, f"model '{name}'"),
+                                                  path + ("applies-to",)))
+        shard = self.guard(lambda: self.shard_list(self.require(entry, "shard", path, f"model '{name}'"),
+                                                   path + ("shard",)))
         if "description" in entry:
             self.typed(entry["description"], str, path + ("description",), "a string")
         renames = []
@@ -276,6 +279,8 @@ class _FileReader:
                     raise self.value_error(WrongValueError, f"'allow-init.{key}' must be \"zeros\" or \"ones\"",
                                            vpath)
                 allow_init[key] = value
+        if applies_to is None or shard is None:  # collect mode: the errors are recorded; the entry is left out
+            return None
         span = self.positions.key(path)
         return ModelRules(name, applies_to, shard, tuple(renames), MappingProxyType(allow_init),
                           Location(self.path, span.line, span.column))

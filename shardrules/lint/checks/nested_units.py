@@ -1,7 +1,7 @@
 """SR305 nested-units.
 
 ## What it does
-With `--model`: reports a unit inside another unit.
+With `--model`: reports the units of a rule that lie inside other units, once per rule with a count.
 
 ## Why is this bad?
 Nested units are valid, but each level all-gathers on its own: worth knowing when it was not meant.
@@ -30,10 +30,15 @@ def check(ctx):
         if analysis.plan is None:
             continue
         facts = analysis.facts
-        for unit in analysis.plan.units_info:
+        nested: dict = {}  # rule location -> [(unit, the unit it lies in)], one finding per rule
+        for unit in reversed(analysis.plan.units_info):  # model order
             outer = analysis.unit_above(analysis.unit_positions[unit.name])
             if outer and unit.where is not None:
-                line, column = unit.where.line, unit.where.column
-                yield Finding(unit.where.path, line, column, line, column + 1, CODE,
-                              f"unit '{unit.name}' lies inside unit '{facts.name(outer)}' ({analysis.model_dir})",
-                              SEVERITY)
+                nested.setdefault(unit.where, []).append((unit.name, facts.name(outer)))
+        for where, pairs in nested.items():
+            inner, outer = pairs[0]
+            count = (f"{len(pairs)} units of this rule lie inside other units" if len(pairs) > 1
+                     else "1 unit of this rule lies inside another unit")
+            more = f" and {len(pairs) - 1} more" if len(pairs) > 1 else ""
+            yield Finding(where.path, where.line, where.column, where.line, where.column + 1, CODE,
+                          f"{count}: '{inner}' inside '{outer}'{more} ({analysis.model_dir})", SEVERITY)
