@@ -72,7 +72,8 @@ def rows() -> tuple[list[str], list[str]]:
         p = plan(model, rules)
         largest = max(p.units_info, key=lambda u: u.params)
         status = "yes" if name in proven else "no (plan only)"
-        table.append(f"| {name}{note} | {library} | {p.source} | {len(p.units)} | {largest.name} "
+        unit = " + ".join((largest.name, *largest.members))
+        table.append(f"| {name}{note} | {library} | {p.source} | {len(p.units)} | {unit} "
                      f"({_count(largest.params)} params, {_size(largest.bytes_per_rank(1))}) | {status} |")
     return table, skipped
 

@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 
 import tiny_models
-from shardrules import PlanError, load_rules, plan
+from shardrules import PlanError, RuleError, load_rules, plan
 
 MODELS = list(tiny_models.CONFIGS)
 
@@ -218,3 +218,33 @@ def test_explain_shows_a_units_options(tmp_path):
                      'shard = [{ match = "container == blocks and index is digit", reshard-after-forward = false }]\n')
     p = plan(tiny_models.build("WanTransformer3DModel", device="meta"), load_rules(rules))
     assert p.explain("blocks.1").endswith("options: reshard_after_forward=False")
+
+
+def test_modules_of_a_tied_weight_are_one_unit():
+    """T5 ties 'shared' and 'encoder.embed_tokens': one unit of both (fully_shard of a list), not the root's."""
+    import tiny_encoders
+
+    model = tiny_encoders.build("T5EncoderModel")
+    p = plan(model)
+    unit = p.unit("shared")
+    assert unit.members == ("encoder.embed_tokens",) and p.units == ("encoder.block.1", "encoder.block.0", "shared")
+    assert unit.params == model.shared.weight.numel()  # counted once
+    assert p.total_params == sum(t.numel() for t in model.parameters())
+    assert "shared + encoder.embed_tokens  Embedding" in p.table()
+    assert p.explain("encoder.embed_tokens").startswith("encoder.embed_tokens: part of unit 'shared'")
+    assert "tried explicit: 3 units" in p.table()
+
+
+def test_a_one_unit_module_inside_another_unit_is_refused(tmp_path):
+    import tiny_encoders
+
+    rules = tmp_path / "t5.toml"
+    rules.write_text('schema = 1\n[[model]]\nname = "t5-encoder"\napplies-to = "class == T5EncoderModel"\n'
+                     'shard = ["name == encoder", { match = "name in [shared, encoder.embed_tokens]", '
+                     'one-unit = true }]\n')
+    with pytest.raises(PlanError, match=r"module 'encoder.embed_tokens' of the one-unit rule .*t5.toml:5:40\) "
+                                         r"lies inside unit 'encoder'"):
+        plan(tiny_encoders.build("T5EncoderModel"), load_rules(str(rules)))
+    rules.write_text(rules.read_text().replace("one-unit = true", "one-unit = 1"))
+    with pytest.raises(RuleError, match="one-unit"):
+        load_rules(str(rules))

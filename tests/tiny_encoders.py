@@ -22,8 +22,8 @@ CONFIGS = {
                                                           rope_scaling={"type": "default", "mrope_section": [2, 1, 1]}),
 }
 EXPECTED_UNITS = {
-    "T5EncoderModel": ["encoder.block.1", "encoder.block.0"],
-    "UMT5EncoderModel": ["encoder.block.1", "encoder.block.0"],
+    "T5EncoderModel": ["encoder.block.1", "encoder.block.0", "shared"],  # shared + encoder.embed_tokens: one unit
+    "UMT5EncoderModel": ["encoder.block.1", "encoder.block.0", "shared"],
     "CLIPTextModel": ["encoder.layers.1", "encoder.layers.0"],
     "CLIPTextModelWithProjection": ["text_model.encoder.layers.1", "text_model.encoder.layers.0"],
     "LlamaModel": ["layers.1", "layers.0", "embed_tokens"],

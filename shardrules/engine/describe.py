@@ -30,6 +30,7 @@ def plan_as_dict(p: ShardPlan, world_size: int) -> dict:
         "units": [
             {
                 "name": u.name,
+                "members": list(u.members),
                 "class": u.class_name,
                 "params": u.params,
                 "bytes_per_rank": u.bytes_per_rank(world_size),
@@ -55,8 +56,8 @@ def plan_as_text(p: ShardPlan, world_size: int) -> str:
                  f"{_size(p.total_params)} parameters, world size {world_size}")
     rows = [("unit", "class", "params", "MiB/rank", "rule")]
     for u in reversed(p.units_info):  # units_info is bottom-up (fully_shard's order); people read top-down
-        rows.append((u.name, u.class_name, _size(u.params), _mib(u.bytes_per_rank(world_size)),
-                     str(u.where) if u.where else u.rule))
+        rows.append((" + ".join((u.name, *u.members)), u.class_name, _size(u.params),
+                     _mib(u.bytes_per_rank(world_size)), str(u.where) if u.where else u.rule))
     rows.append(("<root>", p.model_class, _size(p.root_params), _mib(p.root_bytes_per_rank(world_size)),
                  "everything outside the units"))
     if p.buffer_bytes:

@@ -14,7 +14,7 @@ from typing import Any, Mapping, NamedTuple
 
 from torch import nn
 
-from ..errors import ContainerUnitError, NoUnitError, TiedParameterError
+from ..errors import ContainerUnitError, NoUnitError, PlanError, TiedParameterError
 from ..rules import Location, Rule, RuleSet
 from .compile import CompiledRule, compile_rule
 from .facts import ModuleFacts
@@ -34,8 +34,9 @@ def _local_bytes(shapes: Shapes, world_size: int) -> int:
 class _Sizes:
     """Which parameters each unit shards, worked out on first use (a plan is often used only for its names)."""
 
-    def __init__(self, facts: ModuleFacts, units: frozenset[int]) -> None:
+    def __init__(self, facts: ModuleFacts, units: frozenset[int], groups: Mapping[int, int] | None = None) -> None:
         self._facts, self._units = facts, units
+        self._groups = groups or {}  # a module of a one-unit group -> the group's first module (its unit's name)
 
     @functools.cached_property
     def shapes(self) -> dict[str, Shapes]:
@@ -47,8 +48,9 @@ class _Sizes:
             for param in module._parameters.values():
                 if param is not None and id(param) not in seen:
                     seen.add(id(param))
-                    found.setdefault(owner[i], []).append((tuple(param.shape), param.element_size()))
-        return {facts.name(i): tuple(found.get(i, ())) for i in (0, *self._units)}
+                    holder = self._groups.get(owner[i], owner[i])
+                    found.setdefault(holder, []).append((tuple(param.shape), param.element_size()))
+        return {facts.name(i): tuple(found.get(i, ())) for i in (0, *self._units) if self._groups.get(i, i) == i}
 
     @functools.cached_property
     def buffers(self) -> Shapes:
@@ -72,6 +74,7 @@ class Unit(NamedTuple):
     where: Location | None  # file:line:col of that rule; none for block-class (read from the model)
     options: Mapping[str, Any]
     sizes: _Sizes  # shared by the units of one plan; read through params and bytes_per_rank
+    members: tuple[str, ...] = ()  # the other modules of a one-unit group (``fully_shard([name, *members])``)
 
     @property
     def param_shapes(self) -> Shapes:
@@ -130,6 +133,10 @@ class ShardPlan:
         holds its parameters and why it is not a unit itself."""
         if name in self.units:
             return self._describe_unit(self.unit(name))
+        grouped = next((u for u in self.units_info if name in u.members), None)
+        if grouped is not None:
+            return (f"{name}: part of unit '{grouped.name}' (one unit of several modules). "
+                    f"{self._describe_unit(grouped)}")
         facts = self._sizes._facts
         names = facts.names
         if name not in names:
@@ -140,11 +147,11 @@ class ShardPlan:
             return (f"<root> ({self.model_class}): the last fully_shard; holds every parameter outside the units "
                     f"({self.root_params} parameters)")
         i = names.index(name)
-        units = {names.index(u) for u in self.units}
+        units = {names.index(u) for unit in self.units_info for u in (unit.name, *unit.members)}
         owner = facts.owners(units)[i]
         module = facts.modules[i]
         if owner:
-            holder = self.unit(names[owner])
+            holder = next(u for u in self.units_info if names[owner] in (u.name, *u.members))
             return (f"{name}: not a unit; nested inside unit '{holder.name}', whose all-gather holds its "
                     f"parameters. {self._describe_unit(holder)}")
         if isinstance(module, _CONTAINERS):
@@ -155,6 +162,8 @@ class ShardPlan:
 
     def _describe_unit(self, unit: Unit) -> str:
         where = f" ({unit.where})" if unit.where else ""
+        if unit.members:
+            where += f"; one unit with {', '.join(repr(m) for m in unit.members)}"
         options = ", ".join(f"{k}={v!r}" for k, v in unit.options.items())
         return f"{unit.name}: {self.source} rule '{unit.rule}'{where}" + (f"; options: {options}" if options else "")
 
@@ -251,7 +260,7 @@ def plan(model: nn.Module, rules: RuleSet | None = None) -> ShardPlan:
             chosen = _by_rules(facts, rules.numbered_block_rules)
             detail = (f"{len(rules.numbered_block_rules)} numbered-container rule(s)" if rules.numbered_block_rules
                       else "no rules configured") + ("" if chosen else " matched no module")
-        attempts.append(Attempt(strategy, len(chosen), detail))
+        attempts.append(Attempt(strategy, _unit_count(chosen), detail))
         if chosen:
             return _build(facts, chosen, strategy, model_rule, tuple(attempts), tuple(notes))
     tried = "; ".join(f"{a.strategy}: {a.detail}" for a in attempts)
@@ -267,15 +276,49 @@ def _build(facts: ModuleFacts, chosen: Choice, source: str, model_rule: str | No
             raise ContainerUnitError(f"unit '{name}' is a {type(facts.modules[i]).__name__}, which fully_shard rejects "
                             f"(chosen by '{rule}'{f' at {where}' if where else ''}); select its entries "
                             f"instead, e.g. 'name startswith \"{name}.\" and index is digit'")
-    _check_tied(facts, chosen)
-    sizes = _Sizes(facts, frozenset(chosen))
-    units = tuple(Unit(facts.name(i), facts.value("class", i), *chosen[i], sizes)
-                  for i in sorted(chosen, reverse=True))  # reversed pre-order: children before parents
+    groups = _groups(facts, chosen)
+    _check_tied(facts, chosen, groups)
+    sizes = _Sizes(facts, frozenset(chosen), groups)
+    members: dict[int, list[str]] = {}
+    for i, leader in groups.items():
+        if i != leader:
+            members.setdefault(leader, []).append(facts.name(i))
+    units = tuple(Unit(facts.name(i), facts.value("class", i), *chosen[i], sizes, tuple(members.get(i, ())))
+                  for i in sorted(chosen, reverse=True)  # reversed pre-order: children before parents
+                  if groups.get(i, i) == i)
     return ShardPlan(facts.value("class", 0), source, model_rule, units, attempts, sizes, notes)
 
 
-def _check_tied(facts: ModuleFacts, chosen: Choice) -> None:
-    """Refuse a parameter reachable from two units (or a unit and the root): FSDP2 shards it in one place."""
+def _unit_count(chosen: Choice) -> int:
+    """Units of a choice: the modules of one one-unit rule count once."""
+    grouped = {(rule, where) for rule, where, options in chosen.values() if options.get("one_unit")}
+    return sum(1 for _, _, options in chosen.values() if not options.get("one_unit")) + len(grouped)
+
+
+def _groups(facts: ModuleFacts, chosen: Choice) -> dict[int, int]:
+    """The modules of each ``one-unit`` rule, mapped to the first of them (whose name the unit takes). A group's
+    modules must lie outside every other unit: ``fully_shard`` of the group comes before the units around it."""
+    groups: dict[int, int] = {}
+    first: dict[tuple, int] = {}
+    for i in sorted(chosen):
+        rule, where, options = chosen[i]
+        if options.get("one_unit"):
+            groups[i] = first.setdefault((rule, where), i)
+    if groups:
+        owner = facts.owners(chosen)
+        for i, leader in groups.items():
+            around = owner[facts.parents[i]]
+            if around:
+                rule, where = chosen[i][:2]
+                raise PlanError(f"module '{facts.name(i)}' of the one-unit rule '{rule}'"
+                                f"{f' ({where})' if where else ''} lies inside unit '{facts.name(around)}'; the "
+                                f"modules of one unit must lie outside every other unit")
+    return groups
+
+
+def _check_tied(facts: ModuleFacts, chosen: Choice, groups: Mapping[int, int]) -> None:
+    """Refuse a parameter reachable from two units (or a unit and the root): FSDP2 shards it in one place. The
+    modules of a one-unit group are one unit."""
     values = list(chain.from_iterable(map(dict.values, map(attrgetter("_parameters"), facts.modules))))
     distinct = set(map(id, values))
     distinct.discard(id(None))
@@ -289,13 +332,17 @@ def _check_tied(facts: ModuleFacts, chosen: Choice) -> None:
     shared = [where for where in places.values() if len(where) > 1]
     owner = facts.owners(chosen)
     for where in shared:
-        owners = {owner[i] for i, _ in where}
+        owners = {groups.get(owner[i], owner[i]) for i, _ in where}
         if len(owners) > 1:
             names = [f"{facts.name(i)}.{key}" if i else key for i, key in where]
             described = " and ".join(f"'{n}' (unit '{facts.name(owner[i]) or '<root>'}')"
                                      for n, (i, _) in zip(names, where))
             common = _common_prefix(names)
-            suggestion = f"make '{common}' one unit" if common else "leave both modules to the root unit"
+            modules = [facts.name(i) for i, _ in where]
+            one_unit = f"{{ match = \"name in [{', '.join(modules)}]\", one-unit = true }}"
+            suggestion = (f"make '{common}' one unit" if common else
+                          f"make the modules one unit with the shard rule {one_unit}, or leave all of them to the "
+                          f"root unit" if all(modules) else "leave both modules to the root unit")
             raise TiedParameterError(f"parameter shared by two units: {described}; FSDP2 cannot shard a tied weight in "
                             f"two places: {suggestion}")
 

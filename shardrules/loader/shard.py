@@ -50,7 +50,8 @@ def shard(model: nn.Module, plan: ShardPlan, mesh: DeviceMesh | None = None,
         after = unit.options.get("reshard_after_forward", reshard_after_forward)
         if after is not None:
             options["reshard_after_forward"] = after
-        fully_shard(model.get_submodule(unit.name), **options)
+        modules = [model.get_submodule(name) for name in (unit.name, *unit.members)]
+        fully_shard(modules if unit.members else modules[0], **options)  # a list: one unit of several modules
     if reshard_after_forward is not None:
         common["reshard_after_forward"] = reshard_after_forward
     fully_shard(model, **common)

@@ -44,7 +44,7 @@ MAX_FILE_BYTES = 1 << 20  # a rule file over 1 MiB is refused (SECURITY.md)
 
 _TOP_KEYS = ("schema", "resolution", "strategy", "model")
 _MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description")
-_SHARD_TABLE_KEYS = ("match", "reshard-after-forward")
+_SHARD_TABLE_KEYS = ("match", "reshard-after-forward", "one-unit")
 _RENAME_KEYS = ("pattern", "replace", "fuse")
 _STRATEGY_KEYS = {"block-class": ("from",), "common-numbered-block": ("shard",)}
 _INIT_VALUES = ("zeros", "ones")
@@ -166,6 +166,9 @@ class _FileReader:
                     raise self.value_error(WrongValueError, "'reshard-after-forward' must be a positive "
                                            "number of ranks", option_path)
                 options["reshard_after_forward"] = option
+            if "one-unit" in item:  # every module the rule matches joins one FSDP unit (fully_shard of a list)
+                if self.typed(item["one-unit"], bool, item_path + ("one-unit",), "true or false"):
+                    options["one_unit"] = True
             return self.rule(match, item_path + ("match",), options)
         self.typed(item, str, item_path, "an expression string or a {match = ...} table")
         return self.rule(item, item_path)
