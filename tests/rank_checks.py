@@ -297,8 +297,9 @@ def _unsharded_bytes(module) -> int:
 
 
 def pipeline_matches(rank, world_size, folder: str, call: dict, prompts: list[str], split: str = "none",
-                     output: str = "frames") -> dict:
-    """load_pipeline on every rank; the pipeline's own __call__ against the unsharded diffusers pipeline."""
+                     output: str = "frames", encode: dict | None = None) -> dict:
+    """load_pipeline on every rank; the pipeline's own __call__ against the unsharded diffusers pipeline.
+    ``encode``: the arguments of the pipeline's ``encode_prompt`` besides the prompt (default: a negative prompt)."""
     import diffusers
 
     from shardrules import load_pipeline
@@ -311,8 +312,11 @@ def pipeline_matches(rank, world_size, folder: str, call: dict, prompts: list[st
     pipe.transformer.proj_out.register_forward_pre_hook(lambda m, args: rows_computed.add(args[0].shape[0]))
     out = {"class": type(pipe).__name__, "transformer": type(pipe.transformer).__name__, "split": split,
            "execution_device": str(pipe._execution_device), "encoder_dtype": str(pipe.text_encoder.dtype)}
-    pipe.encode_prompt(prompt=prompts[0], negative_prompt="dog", max_sequence_length=call["max_sequence_length"])
-    out["encoder_gathered_after_encode"] = _unsharded_bytes(pipe.text_encoder)
+    encoders = [getattr(pipe, name) for name in pipe.components if name.startswith("text_encoder")]
+    out["encoders"] = len(encoders)
+    pipe.encode_prompt(prompt=prompts[0], max_sequence_length=call["max_sequence_length"],
+                       **({"negative_prompt": "dog"} if encode is None else encode))
+    out["encoder_gathered_after_encode"] = sum(map(_unsharded_bytes, encoders))
     results = []
     for prompt in prompts:
         got = getattr(pipe(prompt=prompt, negative_prompt="dog", generator=torch.Generator().manual_seed(0), **call),
@@ -321,8 +325,9 @@ def pipeline_matches(rank, world_size, folder: str, call: dict, prompts: list[st
                        output)
         results.append(got)
         out[prompt] = (got.float() - want.float()).abs().max().item()
-    out["encoder_gathered_after_call"] = _unsharded_bytes(pipe.text_encoder)
-    out["encoder_root_bytes"] = sum(p.numel() * p.element_size() for p in pipe.text_encoder.parameters())
+    out["encoder_gathered_after_call"] = sum(map(_unsharded_bytes, encoders))
+    out["encoder_root_bytes"] = sum(p.numel() * p.element_size() for e in encoders for p in e.parameters())
+    out["encoder_classes"] = [type(e).__name__ for e in encoders]
     out["prompts_differ"] = (results[0] - results[1]).abs().max().item()
     out["rows_computed"] = sorted(rows_computed)
     out["checksum"] = results[0].double().sum().item()

@@ -37,6 +37,10 @@ def launched(tmp_path_factory):
         calls[f"pixart-{split}"] = ("rank_checks:pipeline_matches", {
             "folder": str(pixart), "call": tiny_pipelines.PIXART_CALL, "prompts": PROMPTS, "split": split,
             "output": "images"})
+    flux = tiny_pipelines.flux(tmp_path_factory.mktemp("flux"))
+    calls["flux"] = ("rank_checks:pipeline_matches", {
+        "folder": str(flux), "call": tiny_pipelines.FLUX_CALL, "prompts": PROMPTS, "output": "images",
+        "encode": {"prompt_2": None}})
     for folder in broken:
         calls[folder] = ("rank_checks:expect_pipeline_error", {"folder": folder})
     return run_several(calls), broken
@@ -63,6 +67,19 @@ def test_a_pipeline_that_batches_guidance_equals_unsharded_with_or_without_split
         # the guided and unguided rows: both on every rank, or one each
         assert result["rows_computed"] == ([1] if result["split"] == "batch" else [2]), result["rows_computed"]
     assert len({r["checksum"] for r in pixart}) == 1
+
+
+def test_flux_with_two_text_encoders_equals_unsharded(launched):
+    """FluxPipeline: a CLIP encoder (pooled) and a T5 encoder, both sharded; true CFG (a negative prompt)."""
+    results = checked(launched[0]["flux"])
+    for rank, result in enumerate(results):
+        assert result["class"] == "FluxPipeline" and result["transformer"] == "FSDPFluxTransformer2DModel"
+        assert result["encoder_classes"] == ["FSDPCLIPTextModel", "FSDPT5EncoderModel"]
+        for prompt in PROMPTS:
+            assert result[prompt] <= 1e-4, f"rank {rank}, {prompt!r}: max abs diff {result[prompt]}"
+        assert result["prompts_differ"] > 1e-3  # the output depends on the prompt
+        assert result["encoder_gathered_after_encode"] == result["encoder_gathered_after_call"] == 0
+    assert len({r["checksum"] for r in results}) == 1
 
 
 def test_the_pipeline_class_of_model_index_with_sharded_components(wan):

@@ -76,3 +76,62 @@ def pixart(root: Path, layers: int = 2, heads: int = 2, head_dim: int = 8, sampl
 
 PIXART_CALL = dict(height=8, width=8, num_inference_steps=3, guidance_scale=4.5, max_sequence_length=8,
                    output_type="pt", use_resolution_binning=False, clean_caption=False)
+
+
+def clip_tokenizer(max_length: int = 8) -> transformers.PreTrainedTokenizerBase:
+    """A CLIP BPE tokenizer over single characters (no merges) and the words of PIECES, written from explicit
+    files: deterministic, offline."""
+    import tempfile
+
+    words = [p[1:] for p in PIECES[3:] if len(p) > 2]
+    chars = list("abcdefghijklmnopqrstuvwxyz")
+    tokens = ["<|startoftext|>", "<|endoftext|>"] + chars + [f"{c}</w>" for c in chars]
+    merges, seen = [], set(tokens)
+    for word in words:  # merge each word left to right, so whole words are single tokens
+        current = word[0]
+        for i, c in enumerate(word[1:], 1):
+            right = c + ("</w>" if i == len(word) - 1 else "")
+            merges.append(f"{current} {right}")
+            current += right
+            if current not in seen:
+                seen.add(current)
+                tokens.append(current)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
+        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+        return transformers.CLIPTokenizer(str(Path(tmp) / "vocab.json"), str(Path(tmp) / "merges.txt"),
+                                          model_max_length=max_length, pad_token="<|endoftext|>")
+
+
+def flux(root: Path) -> Path:
+    """FluxPipeline: CLIP text encoder (pooled) + T5 encoder, two tokenizers, Flux transformer, a one-block VAE,
+    flow-matching Euler (as FLUX.1 ships)."""
+    torch.manual_seed(0)
+    folder = root / "flux-pipeline"
+    tiny_models.build("FluxTransformer2DModel").save_pretrained(folder / "transformer")  # in_channels 16: 4 x 2x2
+    clip = transformers.CLIPTextConfig(vocab_size=len(clip_tokenizer().get_vocab()), hidden_size=32,
+                                       intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                       max_position_embeddings=8, projection_dim=32, architectures=["CLIPTextModel"])
+    randomize_zeros(transformers.CLIPTextModel(clip)).eval().save_pretrained(folder / "text_encoder")
+    clip_tokenizer().save_pretrained(folder / "tokenizer")
+    t5 = transformers.T5Config(vocab_size=64, d_model=32, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
+                               architectures=["T5EncoderModel"])  # d_model = the transformer's joint_attention_dim
+    randomize_zeros(transformers.T5EncoderModel(t5)).eval().save_pretrained(folder / "text_encoder_2")
+    umt5_tokenizer().save_pretrained(folder / "tokenizer_2")
+    diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
+                            up_block_types=("UpDecoderBlock2D",), block_out_channels=(8,), layers_per_block=1,
+                            latent_channels=4, norm_num_groups=4, sample_size=8, shift_factor=0.0,
+                            scaling_factor=1.0).save_pretrained(folder / "vae")
+    diffusers.FlowMatchEulerDiscreteScheduler().save_pretrained(folder / "scheduler")
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "FluxPipeline", "_diffusers_version": diffusers.__version__,
+        "transformer": ["diffusers", "FluxTransformer2DModel"],
+        "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
+        "text_encoder_2": ["transformers", "T5EncoderModel"], "tokenizer_2": ["transformers", "T5Tokenizer"],
+        "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+        "image_encoder": [None, None], "feature_extractor": [None, None]}))
+    return folder
+
+
+FLUX_CALL = dict(height=8, width=8, num_inference_steps=3, true_cfg_scale=2.0, max_sequence_length=8,
+                 output_type="pt")
