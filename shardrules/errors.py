@@ -52,7 +52,9 @@ class SourceError(ShardRulesError):
             return ""
         text = self.source_line.rstrip("\n")
         width = max(1, self.end_column - self.column) if self.end_line == self.line else 1
-        return f"  {text}\n  {' ' * (self.column - 1)}{'^' * width}"
+        # the caret's indent keeps the line's own tabs, so it lines up however wide a terminal draws a tab
+        indent = "".join(c if c == "\t" else " " for c in text[:self.column - 1])
+        return f"  {text}\n  {indent}{'^' * width}"
 
     def __str__(self) -> str:
         out = f"{self.location}: {self.message}"

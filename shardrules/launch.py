@@ -58,6 +58,20 @@ def _die_with_parent() -> None:
         pass
 
 
+# Why a rank was killed when it is the one that stopped answering: the others' collectives timed out on it.
+FROZEN = ("stopped answering: the process was stopped (SIGSTOP or a debugger) and the other ranks timed out "
+          "waiting for it")
+
+
+def _is_stopped(pid: int) -> bool:
+    """Whether the process is stopped (state T or t in /proc): frozen, not merely slow."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("T", "t")
+
+
 def _stop(processes: list) -> None:
     """SIGTERM every rank still running, then SIGKILL those alive after 3 s."""
     for p in processes:
@@ -224,8 +238,9 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
                 results.append(RankResult(rank, data["ok"], data.get("value"), data.get("error"), process.exitcode,
                                           data.get("failed_at", float("inf")), data.get("fallout", False)))
             elif rank in killed:
-                why = killed[rank]
-                results.append(RankResult(rank, False, None, why, process.exitcode))
+                why = killed[rank]  # a frozen rank is the cause of the others' timeouts, whenever they noticed
+                results.append(RankResult(rank, False, None, why, process.exitcode,
+                                          failed_at=0.0 if why == FROZEN else float("inf")))
             else:  # died without a word (killed, out of memory): a cause, never the fallout of another failure
                 results.append(RankResult(rank, False, None, f"exited with code {process.exitcode}",
                                           process.exitcode, failed_at=0.0))
@@ -244,13 +259,15 @@ def _wait(processes: list, timeout: float | None) -> dict[int, str]:
         now = time.monotonic()
         if failed_at is None and any(p.exitcode not in (None, 0) for p in processes):
             failed_at = now
-        if (failed_at is not None and now - failed_at > GRACE_S) or (deadline and now > deadline):
+        running = [p for p in processes if p.exitcode is None]
+        frozen = failed_at is not None and all(_is_stopped(p.pid) for p in running)  # cannot fail on their own
+        if (failed_at is not None and (now - failed_at > GRACE_S or frozen)) or (deadline and now > deadline):
             why = (f"did not finish within {timeout} s" if deadline and now > deadline
                    else "stopped after another rank failed")
             for rank, p in enumerate(processes):
                 if p.exitcode is None:
+                    killed[rank] = FROZEN if _is_stopped(p.pid) else why
                     p.kill()
-                    killed[rank] = why
             break
         time.sleep(0.05)
     for p in processes:

@@ -342,3 +342,16 @@ def expect_pipeline_error(rank, world_size, folder: str) -> dict:
     except Exception as exc:
         return {"type": type(exc).__name__, "message": str(exc)}
     return {"type": None}
+
+
+def freeze_one(rank, world_size) -> dict:
+    """Rank 1 stops itself (SIGSTOP, as a debugger or a frozen node would); rank 0 waits for it in a collective."""
+    import os
+    import signal
+
+    import torch.distributed as dist
+
+    if rank == 1:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    dist.barrier()
+    return {"finished": True}

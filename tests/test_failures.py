@@ -93,3 +93,23 @@ def test_backend_counts_the_ranks_of_this_node_under_torchrun(monkeypatch):
         monkeypatch.setenv(name, value)
     assert local_ranks(nproc=2) == 8
     assert choose_backend("auto", local_ranks(2), gpus=8)[0] == "nccl"
+
+
+def test_a_frozen_rank_is_named_as_the_cause():
+    """Rank 1 is SIGSTOPped; rank 0's collective times out. The report blames rank 1, and the launcher does not wait
+    out its grace period for a rank that cannot fail on its own."""
+    import os
+    import sys
+
+    from multirank import TESTS
+    from shardrules.launch import RankFailure, run_on_ranks
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if TESTS not in sys.path:
+        sys.path.insert(0, TESTS)
+    began = time.monotonic()
+    with pytest.raises(RankFailure) as failure:
+        run_on_ranks("rank_checks:freeze_one", 2, {}, timeout=120, threads=1, collective_timeout=5)
+    first = causes_first(failure.value.results)[0]
+    assert first.rank == 1 and first.error.startswith("stopped answering: the process was stopped"), first
+    assert time.monotonic() - began < 60

@@ -149,7 +149,7 @@ def malformed_inputs() -> list[bytes]:
              b"schema = 1\n[[model]]\nname = 'x'\napplies-to = 'class in [" + b"a, " * 30000 + b"b]'\nshard=['a']\n",
              b"schema = 1\n" + b"a = [" * 3000 + b"]" * 3000 + b"\n",
              b"schema = 1\n" + b"x = {" * 600 + b"}" * 600 + b"\n",
-             b"schema = 1\n[[model]]\nname = \"\\ud800\"\n", b"\xef\xbb\xbfschema = 1\n",
+             b"schema = 1\n[[model]]\nname = \"\\ud800\"\n", b"\xef\xbb\xbfschema = 2\n",
              b"schema = 1\r\n[[model]]\r\nname = 'x'\r\napplies-to = 'clas == X'\r\nshard = ['name == a']\r\n",
              b"schema = 1\n[[model]]\nname = 'x'\napplies-to = \"\"\"class\\\n   == X\"\"\"\nshard = ['nme == a']\n",
              b"schema = 1\n[[model]]\nname = 'x'\napplies-to = 'class == X'\nshard = ['name matches \"' + "

@@ -208,5 +208,7 @@ def compile_rule(rule: str | Expr, source: SourceMap | None = None) -> CompiledR
     """Compile an expression (text or parsed tree). Every error is raised here, never at evaluation."""
     if isinstance(rule, str):
         return CompiledRule(rule, parse_expression(rule, source))
+    if not isinstance(rule, Expr):
+        raise TypeError(f"compile_rule takes an expression string or a parsed Expr, not {type(rule).__name__}")
     return CompiledRule("", rule)
 

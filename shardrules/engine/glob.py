@@ -14,13 +14,17 @@ from typing import Callable
 # A segment is a list of atoms: a literal character, None for "?", or (negated, chars, ranges) for a class.
 
 
-def _parse_class(pattern: str, i: int):
-    """Parse ``[...]`` starting at ``pattern[i] == "["``; (atom, next index), or None if it is not a class."""
+def _parse_class(pattern: str, i: int, last_close: int):
+    """Parse ``[...]`` starting at ``pattern[i] == "["``; (atom, next index), or None if it is not a class.
+    ``last_close`` is the index of the pattern's last ``]``: a ``[`` with none after it is a literal, decided
+    without a scan (8,000 unclosed ``[`` would otherwise cost quadratic time)."""
     j = i + 1
     negated = j < len(pattern) and pattern[j] == "!"
     if negated:
         j += 1
     start = j
+    if last_close <= start:  # a "]" right after "[" or "[!" is a member, not the end
+        return None
     chars: set[str] = set()
     ranges: list[tuple[str, str]] = []
     while j < len(pattern) and (pattern[j] != "]" or j == start):
@@ -37,6 +41,7 @@ def _parse_class(pattern: str, i: int):
 
 def _segments(pattern: str) -> list[list]:
     segments: list[list] = [[]]
+    last_close = pattern.rfind("]")
     i = 0
     while i < len(pattern):
         char = pattern[i]
@@ -47,7 +52,7 @@ def _segments(pattern: str) -> list[list]:
         elif char == "?":
             segments[-1].append(None)
             i += 1
-        elif char == "[" and (parsed := _parse_class(pattern, i)) is not None:
+        elif char == "[" and (parsed := _parse_class(pattern, i, last_close)) is not None:
             segments[-1].append(parsed[0])
             i = parsed[1]
         else:

@@ -168,13 +168,20 @@ def _syntax_error(exc: UnexpectedInput, text: str, source: SourceMap) -> RuleSyn
 
 
 def _span(node: Tree | Token) -> Span:
-    """Characters a node covers: from its first token to its last (an empty list has none of its own)."""
-    if isinstance(node, Token):
-        return Span(node.start_pos, node.end_pos)
-    spans = [s for s in (_span(child) for child in node.children) if s is not None]
-    if not spans:
-        return None
-    return Span(spans[0].start, spans[-1].end)
+    """Characters a node covers: from its first token to its last (an empty list has none of its own). Walked
+    without recursion: a chain of 2,000 ``not`` is refused by depth, not by Python's stack."""
+    first, last = _edge_token(node, first=True), _edge_token(node, first=False)
+    return None if first is None else Span(first.start_pos, last.end_pos)
+
+
+def _edge_token(node: Tree | Token, first: bool) -> Token | None:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Token):
+            return item
+        stack.extend(reversed(item.children) if first else item.children)
+    return None
 
 
 class _Builder:

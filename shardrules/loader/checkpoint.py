@@ -28,6 +28,9 @@ DTYPES: dict[str, torch.dtype] = {
     "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
 }
 MAX_HEADER_BYTES = 100 * 2**20  # as the safetensors library limits it
+# Tensors in one file: the largest checkpoints hold a few tens of thousands; a 100 MiB header of empty
+# entries would otherwise cost seconds and gigabytes to parse before it is refused.
+MAX_HEADER_ENTRIES = 200_000
 INDEX_NAMES = ("diffusion_pytorch_model.safetensors.index.json", "model.safetensors.index.json")
 
 
@@ -43,6 +46,10 @@ class TensorEntry:
     @property
     def row_bytes(self) -> int:
         return math.prod(self.shape[1:]) * self.dtype.itemsize if self.shape else self.dtype.itemsize
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_header(path: str | Path) -> dict[str, TensorEntry]:
@@ -61,10 +68,17 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
             raw = f.read(length)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read: {exc.strerror}", path=path) from None
+    entries_named = raw.count(b'"data_offsets"')  # bytes.count: bounded work before any object is built
+    if entries_named > MAX_HEADER_ENTRIES:
+        raise CheckpointError(f"{path}: header names {entries_named} tensors, more than {MAX_HEADER_ENTRIES} in one "
+                              f"file: not a model checkpoint", path=path)
     try:
-        header = json.loads(raw)
+        header = json.loads(raw, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: header is not valid JSON ({exc})", path=path) from None
+    except (RecursionError, ValueError) as exc:  # nesting past the recursion limit; integers past 4,300 digits
+        raise CheckpointError(f"{path}: header is not a safetensors header ({type(exc).__name__}: "
+                              f"{str(exc)[:80]})", path=path) from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: header is not a JSON object", path=path)
     base = 8 + length

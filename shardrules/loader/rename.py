@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..errors import CheckpointError
 from ..rules import Rename
+from ..rules.regex import compile_pattern
 
 MAX_KEY_CHARS = 1024  # rename patterns are user regexes: bound what they run on
 MAX_STEPS = 32
@@ -25,7 +25,7 @@ def map_keys(keys, renames: tuple[Rename, ...], path: str) -> tuple[dict[str, So
 
     Returns (parameter name -> source, original key -> target for every renamed or dropped key, "" = dropped).
     """
-    compiled = [(re.compile(r.pattern), r) for r in renames]
+    compiled = [(compile_pattern(r.pattern), r) for r in renames]  # RE2: linear in the key, checked at load
     fused: dict[str, list[tuple[int, str, str]]] = {}
     targets: dict[str, str] = {}
     plain: dict[str, str] = {}

@@ -37,10 +37,14 @@ from ..errors import (
 from ..grammar import SourceMap, parse_expression
 from ..grammar.source import line_starts
 from .positions import Positions, Span, locate
+from .regex import check_template, compile_pattern
 from .ruleset import STRATEGIES, Location, ModelRules, Rename, Rule, RuleSet
 
 SCHEMA_VERSION = 1
 MAX_FILE_BYTES = 1 << 20  # a rule file over 1 MiB is refused (SECURITY.md)
+MAX_DOTS = 1000  # dots outside strings and comments (dotted keys), refused before tomllib parses (SECURITY.md)
+# Strings and comments of a TOML document, each matched without backtracking (disjoint alternatives).
+_STRINGS_AND_COMMENTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
 
 _TOP_KEYS = ("schema", "resolution", "strategy", "model")
 _MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description")
@@ -179,9 +183,35 @@ class _FileReader:
         """The checked file; in collect mode ``None`` when it could not be read at all."""
         return self.guard(self._read)
 
+    def _check_dots(self) -> None:
+        """Refuse more than ``MAX_DOTS`` dots outside strings and comments before ``tomllib`` reads the text:
+        dotted keys nest tables, and tomllib takes time quadratic in their depth (13,000 dots: seconds)."""
+        if self.text.count(".") <= MAX_DOTS:
+            return
+        inside = sum(match.group().count(".") for match in _STRINGS_AND_COMMENTS.finditer(self.text))
+        if self.text.count(".") - inside <= MAX_DOTS:
+            return
+        spans = [m.span() for m in _STRINGS_AND_COMMENTS.finditer(self.text)]
+        seen, k, offset = 0, 0, -1
+        while seen <= MAX_DOTS:  # the offset of the first dot past the limit, outside strings
+            offset = self.text.index(".", offset + 1)
+            while k < len(spans) and spans[k][1] <= offset:
+                k += 1
+            if not (k < len(spans) and spans[k][0] <= offset):
+                seen += 1
+        line = self.text.count("\n", 0, offset) + 1
+        column = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+        raise RuleLimitError(f"more than {MAX_DOTS} dots outside strings (dotted keys nest tables); a rule file "
+                             f"needs a few", path=self.path, line=line, column=column, end_line=line,
+                             end_column=column + 1, source_line=self.text.split("\n")[line - 1][:200])
+
     def _read(self) -> RuleFile:
         if len(self.text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
             raise RuleLimitError(f"rule file is larger than {MAX_FILE_BYTES} bytes", path=self.path)
+        if self.text.startswith("\ufeff"):  # a UTF-8 byte order mark, as editors on Windows write: whitespace
+            self.text = " " + self.text[1:]  # (one column, so every position stays where the editor shows it)
+            self._positions = None
+        self._check_dots()
         try:
             doc = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
@@ -296,9 +326,13 @@ class _FileReader:
         replace = self.typed(self.require(item, "replace", path, "[[model.rename]]"), str, path + ("replace",),
                              "a string")
         try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
+            compiled = compile_pattern(pattern)
+        except ValueError as exc:
             raise self.value_error(WrongValueError, f"bad regular expression: {exc}", path + ("pattern",)) from None
+        try:
+            check_template(replace, compiled.groups, set(compiled.groupindex))
+        except ValueError as exc:
+            raise self.value_error(WrongValueError, f"bad replace template: {exc}", path + ("replace",)) from None
         fuse: tuple[str, ...] = ()
         if "fuse" in item:
             fuse = self.string_list(item["fuse"], path + ("fuse",))
