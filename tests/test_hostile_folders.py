@@ -85,3 +85,25 @@ def test_broken_configs_give_typed_errors(tmp_path, text, message):
     (tmp_path / "config.json").write_bytes(b'{"_class_name": "\xff"}')
     with pytest.raises(CheckpointError, match="not a JSON config"):
         read_config(tmp_path)
+
+
+def test_a_config_asking_for_huge_widths_is_refused_without_allocating(tmp_path, monkeypatch):
+    """Parameters are built on meta from the start; a computed tensor past a quarter of the available memory is a
+    CheckpointError, sized on meta before anything is allocated."""
+    import json
+    import resource
+
+    import tiny_models
+    from shardrules.loader import build
+    from shardrules.loader.build import build_model
+
+    tiny_models.build("SanaTransformer2DModel", device="meta").save_config(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    monkeypatch.setattr(build, "available_memory", lambda: 4 * 2**30)  # a quarter: 1 GiB per computed tensor
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for heads, words in [(2**20, "too large to size"), (2**15, r"of shape \[536870912\] \(2\.0 GiB\)")]:
+        (tmp_path / "config.json").write_text(json.dumps(dict(config, num_attention_heads=heads,
+                                                              attention_head_dim=2**14, cross_attention_dim=8)))
+        with pytest.raises(CheckpointError, match=words):
+            build_model(tmp_path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024  # KiB: nothing sizeable

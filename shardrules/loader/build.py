@@ -10,6 +10,7 @@ from typing import Iterator
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..errors import CheckpointError
 from .dtypes import cast_like_library
@@ -36,9 +37,64 @@ def parameters_on_meta() -> Iterator[None]:
 
     nn.Module.register_parameter = register_parameter  # type: ignore[method-assign]
     try:
-        yield
+        available = available_memory()
+        with _EmptyOnMeta(None if available is None else available // 4):
+            yield
     finally:
         nn.Module.register_parameter = original  # type: ignore[method-assign]
+
+
+_FACTORIES = frozenset({torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn, torch.randint,
+                        torch.arange, torch.linspace, torch.logspace, torch.eye})
+
+
+# Uninitialised and random storage is a parameter's (nn.Linear, Conv, Embedding; diffusers' scale_shift_table =
+# randn(...)): made on meta. Buffers are computed (arange, zeros, ...) and must stay real.
+_ON_META = frozenset({torch.empty, torch.rand, torch.randn, torch.randint})
+
+
+class _EmptyOnMeta(TorchFunctionMode):
+    """While a model is built: ``torch.empty`` and the random factories without a device give meta tensors, so the
+    storage of parameters is never allocated; any other new tensor is sized on meta first and refused
+    (``CheckpointError``) when it alone would take more than a quarter of this machine's available memory, so a
+    config asking for huge widths fails with a typed error instead of an allocator error or the out-of-memory
+    killer. Buffers, computed with other functions, stay real; any left on meta are caught after loading."""
+
+    def __init__(self, limit: int | None) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _FACTORIES and kwargs.get("device") is None:
+            try:
+                sized = func(*args, **dict(kwargs, device="meta"))
+            except RuntimeError as exc:  # sizes whose byte count overflows 64 bits
+                if "overflow" not in str(exc):
+                    raise
+                raise CheckpointError(f"the config asks for a tensor too large to size ({exc}) while building "
+                                      f"the model: check its widths and sizes") from None
+            if func in _ON_META:
+                return sized
+            if self.limit is not None:
+                wanted = sized.numel() * sized.element_size()
+                if wanted > self.limit:
+                    raise CheckpointError(f"the config asks for a tensor of shape {list(sized.shape)} "
+                                          f"({wanted / 2**30:.1f} GiB) while building the model, more than a "
+                                          f"quarter of this machine's available memory "
+                                          f"({self.limit / 2**30:.1f} GiB): check its widths and sizes")
+        return func(*args, **kwargs)
+
+
+def available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes, or None where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def read_config(model_dir: str | Path) -> dict:
