@@ -75,7 +75,9 @@ def test_header_values_must_be_integers(tmp_path, info):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[1, 2]", "not a JSON object"), ('"x"', "not a JSON object"), ("[" * 100000, "not a JSON config|invalid JSON"),
+    ("[1, 2]", "not a JSON object"), ('"x"', "not a JSON object"),
+    ("[" * 100000, "not JSON this loader reads|not valid JSON"), ('{"a": ' + "9" * 5000 + "}", "digits"),
+    ('{"a": Infinity}', "Infinity is not a JSON number"),
     ('{"_class_name": 5}', "not a class name"), ('{"architectures": {"a": 1}}', "not a list of class names"),
 ])
 def test_broken_configs_give_typed_errors(tmp_path, text, message):
@@ -83,7 +85,7 @@ def test_broken_configs_give_typed_errors(tmp_path, text, message):
     with pytest.raises(CheckpointError, match=message):
         model_class(read_config(tmp_path), str(tmp_path / "config.json"))
     (tmp_path / "config.json").write_bytes(b'{"_class_name": "\xff"}')
-    with pytest.raises(CheckpointError, match="not a JSON config"):
+    with pytest.raises(CheckpointError, match="the model config is not JSON this loader reads"):
         read_config(tmp_path)
 
 
@@ -107,3 +109,16 @@ def test_a_config_asking_for_huge_widths_is_refused_without_allocating(tmp_path,
         with pytest.raises(CheckpointError, match=words):
             build_model(tmp_path)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024  # KiB: nothing sizeable
+
+
+@pytest.mark.parametrize("literal", ["9" * 5000, "Infinity", "NaN"])
+def test_index_files_with_literals_json_cannot_hold_are_checkpoint_errors(tmp_path, literal):
+    """Found by bench/fuzz_checkpoints.py: the safetensors index and model_index.json escaped as ValueError."""
+    from shardrules.loader.pipeline import components
+
+    (tmp_path / "model.safetensors.index.json").write_text('{"weight_map": {"a": ' + literal + "}}")
+    with pytest.raises(CheckpointError, match="the safetensors index is not JSON this loader reads"):
+        Checkpoint(tmp_path)
+    (tmp_path / "model_index.json").write_text('{"_class_name": "X", "transformer": ' + literal + "}")
+    with pytest.raises(CheckpointError, match="the pipeline index is not JSON this loader reads"):
+        components(tmp_path)

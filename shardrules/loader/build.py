@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Iterator
@@ -14,7 +13,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import CheckpointError
 from .dtypes import cast_like_library
-from .paths import regular_file
+from .paths import read_json
 
 
 @contextlib.contextmanager
@@ -102,15 +101,7 @@ def read_config(model_dir: str | Path) -> dict:
     if not os.path.lexists(path):
         raise CheckpointError(f"{path} not found: a model folder holds config.json and *.safetensors",
                               path=str(path))
-    regular_file(path, "the model config")
-    try:
-        config = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}", path=str(path)) from None
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: not a JSON config ({type(exc).__name__})", path=str(path)) from None
+    config = read_json(path, "the model config")
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: not a JSON object", path=str(path))
     return config

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
-from .paths import child, regular_file
+from .paths import no_json_constant, child, read_json, regular_file
 
 DTYPES: dict[str, torch.dtype] = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -48,10 +48,6 @@ class TensorEntry:
         return math.prod(self.shape[1:]) * self.dtype.itemsize if self.shape else self.dtype.itemsize
 
 
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def read_header(path: str | Path) -> dict[str, TensorEntry]:
     """Entries of one safetensors file, checked against the file's size."""
     path = str(regular_file(path, "a safetensors file"))
@@ -73,7 +69,7 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
         raise CheckpointError(f"{path}: header names {entries_named} tensors, more than {MAX_HEADER_ENTRIES} in one "
                               f"file: not a model checkpoint", path=path)
     try:
-        header = json.loads(raw, parse_constant=_no_constant)
+        header = json.loads(raw, parse_constant=no_json_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: header is not valid JSON ({exc})", path=path) from None
     except (RecursionError, ValueError) as exc:  # nesting past the recursion limit; integers past 4,300 digits
@@ -139,12 +135,11 @@ class Checkpoint:
         for index_name in INDEX_NAMES:
             index_path = self.model_dir / index_name
             if os.path.lexists(index_path):
-                regular_file(index_path, "the safetensors index")
+                index = read_json(index_path, "the safetensors index")
                 try:
-                    weight_map = json.loads(index_path.read_bytes())["weight_map"]
+                    weight_map = index["weight_map"]
                     names = set(weight_map.values())
-                except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, KeyError, TypeError,
-                        AttributeError) as exc:
+                except (KeyError, TypeError, AttributeError) as exc:
                     raise CheckpointError(f"{index_path}: not a safetensors index ({type(exc).__name__})",
                                           path=str(index_path)) from None
                 if not isinstance(weight_map, dict):

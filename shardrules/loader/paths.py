@@ -8,6 +8,7 @@ folder. What is refused is a *name* that climbs out (``..``) or is absolute.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path, PurePosixPath
@@ -38,3 +39,25 @@ def regular_file(path: str | Path, what: str) -> Path:
         kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
         raise CheckpointError(f"{path}: {what} is {kind}", path=str(path))
     return Path(path)
+
+
+def no_json_constant(name: str):
+    """For json.loads(parse_constant=): Infinity and NaN are not numbers a file format can hold."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_json(path: str | Path, what: str) -> object:
+    """The JSON value of a regular file (``what`` names it in errors). Every way the file can fail to be JSON is
+    a ``CheckpointError`` naming it: unreadable, not UTF-8, invalid (with line and column), nested past the
+    recursion limit, ``Infinity``/``NaN``, integers of more than 4,300 digits."""
+    path = regular_file(path, what)
+    try:
+        return json.loads(path.read_bytes(), parse_constant=no_json_constant)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read {what}: {exc.strerror}", path=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}:{exc.lineno}:{exc.colno}: {what} is not valid JSON: {exc.msg}",
+                              path=str(path)) from None
+    except (UnicodeDecodeError, RecursionError, ValueError) as exc:  # ValueError: Infinity, 5,000-digit integers
+        raise CheckpointError(f"{path}: {what} is not JSON this loader reads ({type(exc).__name__}: "
+                              f"{str(exc)[:80]})", path=str(path)) from None

@@ -6,12 +6,11 @@ Each transformer (``transformer``, ``transformer_2``) and each text encoder (``t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError
-from .paths import child, regular_file
+from .paths import child, read_json
 
 SHARDED_PREFIXES = ("transformer", "text_encoder")
 
@@ -35,12 +34,8 @@ def is_pipeline(folder: str | Path) -> bool:
 def components(folder: str | Path) -> list[Component]:
     """The components a pipeline folder lists, in model_index.json order."""
     folder = Path(folder)
-    path = regular_file(folder / "model_index.json", "the pipeline index")
-    try:
-        index = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: cannot read the pipeline index ({type(exc).__name__})", path=str(path)) \
-            from None
+    path = folder / "model_index.json"
+    index = read_json(path, "the pipeline index")
     if not isinstance(index, dict):
         raise CheckpointError(f"{path}: the pipeline index is not a JSON object", path=str(path))
     found = []
