@@ -122,3 +122,10 @@ def test_index_files_with_literals_json_cannot_hold_are_checkpoint_errors(tmp_pa
     (tmp_path / "model_index.json").write_text('{"_class_name": "X", "transformer": ' + literal + "}")
     with pytest.raises(CheckpointError, match="the pipeline index is not JSON this loader reads"):
         components(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["FlowMatchEulerDiscreteScheduler", "DiffusionPipeline", "logging"])
+def test_a_class_that_is_not_a_model_is_refused_before_building(tmp_path, name):
+    (tmp_path / "config.json").write_text(json.dumps({"_class_name": name}))
+    with pytest.raises(CheckpointError, match=f"'.*{name}' is not a model"):
+        model_class(read_config(tmp_path), str(tmp_path / "config.json"))

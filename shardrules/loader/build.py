@@ -118,7 +118,7 @@ def model_class(config: dict, path: str = "config.json") -> type[nn.Module]:
         cls = getattr(diffusers, name, None)
         if cls is None:
             raise CheckpointError(f"{path}: diffusers {diffusers.__version__} has no class '{name}'", path=path)
-        return cls
+        return _a_model(cls, path)
     if config.get("architectures"):
         try:
             import transformers
@@ -132,8 +132,18 @@ def model_class(config: dict, path: str = "config.json") -> type[nn.Module]:
         cls = getattr(transformers, name, None)
         if cls is None:
             raise CheckpointError(f"{path}: transformers has no class '{name}'", path=path)
-        return cls
+        return _a_model(cls, path)
     raise CheckpointError(f"{path} names no model class ('_class_name' or 'architectures')", path=path)
+
+
+def _a_model(cls: object, path: str) -> type[nn.Module]:
+    """``cls`` when it is a model class; a scheduler, a pipeline or a function named as the model is refused
+    before anything is built from the config."""
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        kind = type(cls).__name__ if not isinstance(cls, type) else f"class {cls.__name__}"
+        raise CheckpointError(f"{path}: '{getattr(cls, '__name__', cls)}' is not a model ({kind}, not an "
+                              f"nn.Module): a model folder's config.json names a model class", path=path)
+    return cls
 
 
 def build_model(model_dir: str | Path, *, meta: str = "params", dtype: torch.dtype | None = None) -> nn.Module:
