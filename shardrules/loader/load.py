@@ -8,12 +8,15 @@ after reading), so either every rank returns a loaded model or every rank raises
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import gc
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -224,6 +227,23 @@ def _initialise(value: str, tensor: torch.Tensor) -> None:
         tensor.fill_(1)
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the duration. A load creates hundreds of thousands of objects
+    (FSDP2's per-parameter state, DTensor specs) beside the ~500k that torch and diffusers hold, and each full
+    collection walks them all: measured on a 36-layer model at world size 1, a load took 2.0-2.6 s with the
+    collector on and 1.2-1.4 s with it off, and the pauses fell on ranks at different times. Nothing a load
+    makes is cyclic garbage it needs freed before it ends; the collector runs again afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@gc_paused()
 def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mesh: DeviceMesh | None = None,
                  dtype: torch.dtype | None = None, *, model: nn.Module | None = None,
                  mp_policy: MixedPrecisionPolicy | None = None, reshard_after_forward: bool | int | None = None,
