@@ -159,6 +159,12 @@ def check_prompt_arguments(args: argparse.Namespace, pipeline: bool) -> None:
         raise InputError("--batch is for seeded latents; a pipeline makes one output per prompt")
     if args.out and not Path(args.out).resolve().parent.is_dir():
         raise InputError(f"--out {args.out}: folder {Path(args.out).resolve().parent} does not exist")
+    if args.out and Path(args.out).suffix.lower() == ".mp4":
+        from .runner.job import can_write_mp4
+
+        if not can_write_mp4():
+            raise InputError(f"--out {args.out}: writing MP4 needs imageio and imageio-ffmpeg (pip install "
+                             f"'shardrules[video]'); or give a .gif to write an animated GIF")
 
 
 def positive_int(text: str) -> int:
@@ -230,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how ranks share work: guidance branches, batch items, or not at all; auto splits guidance "
                         "when it is on, else the batch (default: %(default)s)")
     r.add_argument("--out", metavar="FILE", help="write the final latents here (safetensors); with --prompt, the "
-                   "image (PNG) or the video (an animated GIF beside FILE)")
+                   "image (PNG) or the video (MP4 when FILE ends in .mp4, with shardrules[video]; else an "
+                   "animated GIF beside FILE)")
     r.add_argument("--prompt", metavar="TEXT", help="a pipeline folder: run the pipeline's own __call__ on this prompt")
     r.add_argument("--negative-prompt", metavar="TEXT", help="with --prompt: the negative prompt")
     r.add_argument("--height", type=positive_int, metavar="PX", help="with --prompt (default: the pipeline's)")

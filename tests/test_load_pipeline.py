@@ -144,9 +144,36 @@ def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
     assert max(int(np.abs(a - b).max()) for a, b in zip(got, expected)) <= 1
 
 
-def test_prompt_arguments_are_checked_before_any_rank_starts(tmp_path):
+def test_a_video_to_mp4_when_out_says_so(tmp_path):
+    """--out *.mp4 writes the video itself (diffusers' export_to_video; the video extra installs imageio-ffmpeg).
+    Frames of 64x64 with strong patterns: the tiny pipelines' 4x4 frames would not survive a codec's chroma."""
+    import imageio.v3 as iio
+    import numpy as np
+    from PIL import Image
+
+    from diffusers.pipelines.wan.pipeline_output import WanPipelineOutput
+    from shardrules.runner.job import _save_output
+
+    y, x = np.mgrid[0:64, 0:64]
+    frames = [np.stack([(x * 4 + 40 * t) % 256, (y * 4) % 256, ((x // 16 + y // 16) % 2) * 255], -1).astype(np.uint8)
+              for t in range(3)]
+    out = str(tmp_path / "cat.mp4")
+    assert _save_output(WanPipelineOutput(frames=[[Image.fromarray(f) for f in frames]]), out) == out
+    video = iio.imread(out).astype(np.int16)
+    assert video.shape == (3, 64, 64, 3)
+    assert np.abs(video - np.stack(frames)).mean() < 12  # a lossy codec, the same pictures
+    assert np.abs(video - 128).mean() > 40  # (a flat grey video would be off by this much)
+
+
+def test_prompt_arguments_are_checked_before_any_rank_starts(tmp_path, monkeypatch):
     import tiny_models
     from commands import cli
+    from shardrules.runner import job
+
+    monkeypatch.setattr(job, "can_write_mp4", lambda: False)  # as on a machine without imageio-ffmpeg
+    result = cli("run", str(tiny_pipelines.wan(tmp_path)), "--prompt", "a cat", "--out", str(tmp_path / "v.mp4"))
+    assert result.returncode == 2 and "writing MP4 needs imageio and imageio-ffmpeg" in result.stderr
+    assert "backend:" not in result.stdout
 
     tiny_models.build("SanaTransformer2DModel").save_pretrained(tmp_path, safe_serialization=True)
     result = cli("run", str(tmp_path), "--prompt", "a cat")

@@ -165,9 +165,21 @@ def _step_timer(pipe) -> tuple[dict, list[float]]:
     return {}, stamps
 
 
+def can_write_mp4() -> bool:
+    """Whether diffusers' ``export_to_video`` can write MP4 here: it needs imageio and its ffmpeg plugin."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("imageio", "imageio_ffmpeg"))
+
+
 def _save_output(result, out: str) -> str:
-    """Images to ``out`` (PIL picks the format from its suffix), videos to an animated GIF beside it."""
+    """Images to ``out`` (PIL picks the format from its suffix); videos to ``out`` when it ends in ``.mp4``
+    (diffusers' ``export_to_video``, 8 frames per second), else to an animated GIF beside it."""
     frames = getattr(result, "frames", None)
+    if frames is not None and Path(out).suffix.lower() == ".mp4":
+        from diffusers.utils import export_to_video
+
+        return export_to_video(list(frames[0]), out, fps=8, macro_block_size=1)  # tiny sizes stay as they are
     if frames is not None:
         path = str(Path(out).with_suffix(".gif"))
         video = list(frames[0])
