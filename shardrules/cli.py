@@ -85,8 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.out and args.prompt is None:
             print(f"latents written to {args.out}")
         if results[0].value["image"]:
-            kind = "video" if results[0].value["image"].endswith(".gif") and args.prompt else "image"
-            print(f"{kind} written to {results[0].value['image']}")
+            print(f"{results[0].value.get('output', 'image')} written to {results[0].value['image']}")
     return 0
 
 
@@ -152,13 +151,11 @@ def check_prompt_arguments(args: argparse.Namespace, pipeline: bool) -> None:
 
     if not pipeline:
         raise InputError(f"--prompt needs a diffusers pipeline folder (model_index.json); {args.model_dir} "
-                              f"has none")
+                         f"has none")
     if args.split not in ("auto", "none", "batch"):
         raise InputError("a pipeline splits by --split batch or none (its own loop batches the guidance)")
     if args.batch != 1:
         raise InputError("--batch is for seeded latents; a pipeline makes one output per prompt")
-    if args.out and not Path(args.out).resolve().parent.is_dir():
-        raise InputError(f"--out {args.out}: folder {Path(args.out).resolve().parent} does not exist")
     if args.out and Path(args.out).suffix.lower() == ".mp4":
         from .runner.job import can_write_mp4
 

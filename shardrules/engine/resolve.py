@@ -289,24 +289,30 @@ def _build(facts: ModuleFacts, chosen: Choice, source: str, model_rule: str | No
     return ShardPlan(facts.value("class", 0), source, model_rule, units, attempts, sizes, notes)
 
 
-def _unit_count(chosen: Choice) -> int:
-    """Units of a choice: the modules of one one-unit rule count once."""
-    grouped = {(rule, where) for rule, where, options in chosen.values() if options.get("one_unit")}
-    return sum(1 for _, _, options in chosen.values() if not options.get("one_unit")) + len(grouped)
-
-
-def _groups(facts: ModuleFacts, chosen: Choice) -> dict[int, int]:
-    """The modules of each ``one-unit`` rule, mapped to the first of them (whose name the unit takes). A group's
-    modules must lie outside every other unit: ``fully_shard`` of the group comes before the units around it."""
+def _group_leaders(chosen: Choice) -> dict[int, int]:
+    """The modules of each ``one-unit`` rule, mapped to the first of them (whose name the unit takes)."""
     groups: dict[int, int] = {}
     first: dict[tuple, int] = {}
     for i in sorted(chosen):
         rule, where, options = chosen[i]
         if options.get("one_unit"):
             groups[i] = first.setdefault((rule, where), i)
+    return groups
+
+
+def _unit_count(chosen: Choice) -> int:
+    """Units of a choice: the modules of one one-unit rule count once."""
+    groups = _group_leaders(chosen)
+    return sum(1 for i in chosen if groups.get(i, i) == i)
+
+
+def _groups(facts: ModuleFacts, chosen: Choice) -> dict[int, int]:
+    """:func:`_group_leaders`, checked: a group's modules must lie outside every other unit (``fully_shard`` of
+    the group comes before the units around it)."""
+    groups = _group_leaders(chosen)
     if groups:
         owner = facts.owners(chosen)
-        for i, leader in groups.items():
+        for i in groups:
             around = owner[facts.parents[i]]
             if around:
                 rule, where = chosen[i][:2]

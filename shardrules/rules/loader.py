@@ -186,12 +186,12 @@ class _FileReader:
     def _check_dots(self) -> None:
         """Refuse more than ``MAX_DOTS`` dots outside strings and comments before ``tomllib`` reads the text:
         dotted keys nest tables, and tomllib takes time quadratic in their depth (13,000 dots: seconds)."""
-        if self.text.count(".") <= MAX_DOTS:
-            return
-        inside = sum(match.group().count(".") for match in _STRINGS_AND_COMMENTS.finditer(self.text))
-        if self.text.count(".") - inside <= MAX_DOTS:
+        total = self.text.count(".")
+        if total <= MAX_DOTS:
             return
         spans = [m.span() for m in _STRINGS_AND_COMMENTS.finditer(self.text)]
+        if total - sum(self.text.count(".", start, end) for start, end in spans) <= MAX_DOTS:
+            return
         seen, k, offset = 0, 0, -1
         while seen <= MAX_DOTS:  # the offset of the first dot past the limit, outside strings
             offset = self.text.index(".", offset + 1)

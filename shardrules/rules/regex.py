@@ -8,6 +8,7 @@ references only (``\\1``, ``\\g<1>``, ``\\g<name>``), checked against the patter
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -15,8 +16,10 @@ from typing import Any
 _TEMPLATE_PART = re.compile(r"\\(?:g<([^<>]*)>|(\d{1,2}))|\\(.?)")
 
 
+@functools.lru_cache(maxsize=256)
 def compile_pattern(pattern: str) -> Any:
-    """The RE2 pattern of ``pattern``; ``ValueError`` with RE2's reason when it is not a pattern RE2 runs."""
+    """The RE2 pattern of ``pattern``, compiled once (when the rule file is read; a load reuses it);
+    ``ValueError`` with RE2's reason when it is not a pattern RE2 runs."""
     import re2
 
     options = re2.Options()

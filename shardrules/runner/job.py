@@ -217,13 +217,13 @@ def run_pipeline(rank: int, world_size: int, model_dir: str, prompt: str, rules:
     total = time.perf_counter() - began
     step_s = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else total / steps
     written = _save_output(result, out) if rank == 0 and out else None
-    sharded = [name for name in ("transformer", "transformer_2", "text_encoder", "text_encoder_2", "text_encoder_3")
-               if getattr(pipe, name, None) is not None and hasattr(getattr(pipe, name), "reshard")]
+    sharded = [c.name for c in components(model_dir) if c.sharded]
     return {
         "plan": f"{type(pipe).__name__}: sharded {', '.join(sharded)}; {stats.bytes_read / 2**20:.2f} MiB read on "
                 f"this rank of {stats.checkpoint_bytes / 2**20:.2f} MiB" if rank == 0 else None,
         "notes": [f"prompt through the pipeline's own tokenizers and encoders; {steps} steps"],
         "image": written,
+        "output": "video" if getattr(result, "frames", None) is not None else "image",
         "load_s": load_s,
         "read_mib": stats.bytes_read / 2**20,
         **_memory(),

@@ -3,10 +3,10 @@ sharded, so the pipeline's own ``__call__`` (tokenizers, prompts, guidance, VAE)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import CheckpointError
+from ..loader.paths import read_json
 from ..loader.pipeline import components, is_pipeline
 
 SPLITS = ("none", "batch")
@@ -88,7 +88,7 @@ def load_pipeline(folder: str | Path, rules=None, mesh=None, dtype=None, *, spli
         raise CheckpointError(f"{folder}: no model_index.json, so not a diffusers pipeline folder",
                               path=str(folder / "model_index.json"))
     parts = components(folder)  # checks model_index.json first: a regular file holding a JSON object
-    name = json.loads((folder / "model_index.json").read_bytes()).get("_class_name")
+    name = read_json(folder / "model_index.json", "the pipeline index").get("_class_name")
     cls = getattr(diffusers, name, None) if isinstance(name, str) else None
     if cls is None:
         raise CheckpointError(f"{folder / 'model_index.json'}: diffusers {diffusers.__version__} has no pipeline "
