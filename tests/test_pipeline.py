@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 import diffusers
 import tiny_models
+import tiny_pipelines
 from commands import cli, lint_cli
 from shardrules import DenoisingRunner
 from shardrules.loader.build import load_plain
@@ -23,21 +24,14 @@ from shardrules.runner.job import _encode
 def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     torch.manual_seed(0)
-    tiny_models.build("SanaTransformer2DModel").save_pretrained(root / "transformer", safe_serialization=True)
+    transformer = tiny_models.build("SanaTransformer2DModel")
     config = transformers.Gemma2Config(vocab_size=64, hidden_size=8, intermediate_size=16, num_hidden_layers=2,
                                        num_attention_heads=2, num_key_value_heads=1, head_dim=4,
                                        architectures=["Gemma2Model"])
-    transformers.Gemma2Model(config).save_pretrained(root / "text_encoder", safe_serialization=True)
-    diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
-                            up_block_types=("UpDecoderBlock2D",), block_out_channels=(8,), layers_per_block=1,
-                            latent_channels=4, norm_num_groups=4, sample_size=8).save_pretrained(
-        root / "vae", safe_serialization=True)
-    diffusers.FlowMatchEulerDiscreteScheduler().save_pretrained(root / "scheduler")
-    (root / "model_index.json").write_text(json.dumps({
-        "_class_name": "SanaPipeline", "_diffusers_version": diffusers.__version__,
-        "transformer": ["diffusers", "SanaTransformer2DModel"], "text_encoder": ["transformers", "Gemma2Model"],
-        "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
-        "tokenizer": [None, None]}))
+    tiny_pipelines.save_pipeline(root, "SanaPipeline", {
+        "transformer": transformer, "text_encoder": transformers.Gemma2Model(config),
+        "vae": tiny_pipelines.one_block_vae(), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()},
+        absent=("tokenizer",))
     return root
 
 

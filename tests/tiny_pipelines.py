@@ -23,25 +23,39 @@ def umt5_tokenizer() -> transformers.PreTrainedTokenizerBase:
     return transformers.T5Tokenizer(vocab=vocab, extra_ids=0)
 
 
+def save_pipeline(folder: Path, pipeline_class: str, parts: dict, absent: tuple[str, ...] = ()) -> Path:
+    """Each part saved to its folder, and the model_index.json that names its library and class (``absent``:
+    optional components the pipeline takes, listed as [null, null])."""
+    index = {"_class_name": pipeline_class, "_diffusers_version": diffusers.__version__}
+    for name, part in parts.items():
+        part.save_pretrained(folder / name)
+        index[name] = [type(part).__module__.split(".")[0], type(part).__name__]
+    index.update({name: [None, None] for name in absent})
+    (folder / "model_index.json").write_text(json.dumps(index))
+    return folder
+
+
+def one_block_vae(**config) -> diffusers.AutoencoderKL:
+    """An AutoencoderKL of one block (scale factor 1) with 4 latent channels."""
+    return diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
+                                   up_block_types=("UpDecoderBlock2D",), block_out_channels=(8,), layers_per_block=1,
+                                   latent_channels=4, norm_num_groups=4, sample_size=8, **config)
+
+
 def wan(root: Path) -> Path:
     """WanPipeline: UMT5 encoder + tokenizer, Wan transformer, Wan VAE, UniPC scheduler (as Wan 2.1 ships)."""
     torch.manual_seed(0)
-    folder = root / "wan-pipeline"
-    tiny_models.build("WanTransformer3DModel").save_pretrained(folder / "transformer")
     config = transformers.UMT5Config(vocab_size=64, d_model=32, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
                                      architectures=["UMT5EncoderModel"])  # d_model = the transformer's text_dim
-    randomize_zeros(transformers.UMT5EncoderModel(config)).eval().save_pretrained(folder / "text_encoder")
-    umt5_tokenizer().save_pretrained(folder / "tokenizer")
-    diffusers.AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1], num_res_blocks=1, temperal_downsample=[False],
-                               latents_mean=[0.0] * 4, latents_std=[1.0] * 4).save_pretrained(folder / "vae")
-    diffusers.UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
-                                      flow_shift=3.0).save_pretrained(folder / "scheduler")
-    (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "WanPipeline", "_diffusers_version": diffusers.__version__,
-        "transformer": ["diffusers", "WanTransformer3DModel"], "text_encoder": ["transformers", "UMT5EncoderModel"],
-        "tokenizer": ["transformers", "T5Tokenizer"], "vae": ["diffusers", "AutoencoderKLWan"],
-        "scheduler": ["diffusers", "UniPCMultistepScheduler"]}))
-    return folder
+    return save_pipeline(root / "wan-pipeline", "WanPipeline", {
+        "transformer": tiny_models.build("WanTransformer3DModel"),
+        "text_encoder": randomize_zeros(transformers.UMT5EncoderModel(config)).eval(),
+        "tokenizer": umt5_tokenizer(),
+        "vae": diffusers.AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1], num_res_blocks=1,
+                                          temperal_downsample=[False], latents_mean=[0.0] * 4,
+                                          latents_std=[1.0] * 4),
+        "scheduler": diffusers.UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                                       flow_shift=3.0)})
 
 
 WAN_CALL = dict(height=16, width=16, num_frames=1, num_inference_steps=3, guidance_scale=4.0, max_sequence_length=8,
@@ -52,26 +66,19 @@ def pixart(root: Path, layers: int = 2, heads: int = 2, head_dim: int = 8, sampl
     """PixArtSigmaPipeline: T5 encoder + tokenizer, PixArt transformer, a one-block VAE (scale factor 1), DPM-Solver.
     Its loop batches the guided and unguided branches into one transformer forward."""
     torch.manual_seed(0)
-    folder = root / f"pixart-{layers}x{heads * head_dim}"
     width = heads * head_dim
-    diffusers.PixArtTransformer2DModel(
+    transformer = diffusers.PixArtTransformer2DModel(
         sample_size=sample_size, num_layers=layers, attention_head_dim=head_dim, num_attention_heads=heads,
         in_channels=4, out_channels=8, cross_attention_dim=width, caption_channels=16, patch_size=2,
-        use_additional_conditions=False, norm_num_groups=4).save_pretrained(folder / "transformer")
+        use_additional_conditions=False, norm_num_groups=4)
     config = transformers.T5Config(vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
                                    architectures=["T5EncoderModel"])
-    randomize_zeros(transformers.T5EncoderModel(config)).eval().save_pretrained(folder / "text_encoder")
-    umt5_tokenizer().save_pretrained(folder / "tokenizer")
-    diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
-                            up_block_types=("UpDecoderBlock2D",), block_out_channels=(8,), layers_per_block=1,
-                            latent_channels=4, norm_num_groups=4, sample_size=8).save_pretrained(folder / "vae")
-    diffusers.DPMSolverMultistepScheduler().save_pretrained(folder / "scheduler")
-    (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "PixArtSigmaPipeline", "_diffusers_version": diffusers.__version__,
-        "transformer": ["diffusers", "PixArtTransformer2DModel"], "text_encoder": ["transformers", "T5EncoderModel"],
-        "tokenizer": ["transformers", "T5Tokenizer"], "vae": ["diffusers", "AutoencoderKL"],
-        "scheduler": ["diffusers", "DPMSolverMultistepScheduler"]}))
-    return folder
+    return save_pipeline(root / f"pixart-{layers}x{width}", "PixArtSigmaPipeline", {
+        "transformer": transformer,
+        "text_encoder": randomize_zeros(transformers.T5EncoderModel(config)).eval(),
+        "tokenizer": umt5_tokenizer(),
+        "vae": one_block_vae(),
+        "scheduler": diffusers.DPMSolverMultistepScheduler()})
 
 
 PIXART_CALL = dict(height=8, width=8, num_inference_steps=3, guidance_scale=4.5, max_sequence_length=8,
@@ -107,30 +114,21 @@ def flux(root: Path) -> Path:
     """FluxPipeline: CLIP text encoder (pooled) + T5 encoder, two tokenizers, Flux transformer, a one-block VAE,
     flow-matching Euler (as FLUX.1 ships)."""
     torch.manual_seed(0)
-    folder = root / "flux-pipeline"
-    tiny_models.build("FluxTransformer2DModel").save_pretrained(folder / "transformer")  # in_channels 16: 4 x 2x2
+    transformer = tiny_models.build("FluxTransformer2DModel")  # in_channels 16: 4 latent channels x 2x2
     clip = transformers.CLIPTextConfig(vocab_size=len(clip_tokenizer().get_vocab()), hidden_size=32,
                                        intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
                                        max_position_embeddings=8, projection_dim=32, architectures=["CLIPTextModel"])
-    randomize_zeros(transformers.CLIPTextModel(clip)).eval().save_pretrained(folder / "text_encoder")
-    clip_tokenizer().save_pretrained(folder / "tokenizer")
+    text_encoder = randomize_zeros(transformers.CLIPTextModel(clip)).eval()
     t5 = transformers.T5Config(vocab_size=64, d_model=32, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
                                architectures=["T5EncoderModel"])  # d_model = the transformer's joint_attention_dim
-    randomize_zeros(transformers.T5EncoderModel(t5)).eval().save_pretrained(folder / "text_encoder_2")
-    umt5_tokenizer().save_pretrained(folder / "tokenizer_2")
-    diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
-                            up_block_types=("UpDecoderBlock2D",), block_out_channels=(8,), layers_per_block=1,
-                            latent_channels=4, norm_num_groups=4, sample_size=8, shift_factor=0.0,
-                            scaling_factor=1.0).save_pretrained(folder / "vae")
-    diffusers.FlowMatchEulerDiscreteScheduler().save_pretrained(folder / "scheduler")
-    (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "FluxPipeline", "_diffusers_version": diffusers.__version__,
-        "transformer": ["diffusers", "FluxTransformer2DModel"],
-        "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
-        "text_encoder_2": ["transformers", "T5EncoderModel"], "tokenizer_2": ["transformers", "T5Tokenizer"],
-        "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
-        "image_encoder": [None, None], "feature_extractor": [None, None]}))
-    return folder
+    return save_pipeline(root / "flux-pipeline", "FluxPipeline", {
+        "transformer": transformer,
+        "text_encoder": text_encoder,
+        "tokenizer": clip_tokenizer(),
+        "text_encoder_2": randomize_zeros(transformers.T5EncoderModel(t5)).eval(),
+        "tokenizer_2": umt5_tokenizer(),
+        "vae": one_block_vae(shift_factor=0.0, scaling_factor=1.0),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()}, absent=("image_encoder", "feature_extractor"))
 
 
 FLUX_CALL = dict(height=8, width=8, num_inference_steps=3, true_cfg_scale=2.0, max_sequence_length=8,
