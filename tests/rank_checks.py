@@ -30,6 +30,7 @@ def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = Non
         model = load_sharded(case["dir"], rules=rules, mesh=mesh, stats=stats, progress=False, mp_policy=mp_policy,
                              dtype=getattr(torch, dtype) if dtype else None)
         param_dtypes = sorted({str(p.dtype) for p in model.parameters()})  # before forward unshards the root
+        storages = _early_storages(model, mesh)
         with torch.no_grad():
             kwargs = tiny_models.inputs(case["class"], batch=1, dtype=getattr(torch, dtype) if dtype else None)
             got = tiny_models.first_output(model(**kwargs, return_dict=False))
@@ -45,8 +46,22 @@ def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = Non
             "checkpoint_bytes": stats.checkpoint_bytes,
             "param_dtypes": param_dtypes,
             "meta_left": [n for n, p in model.named_parameters() if p.device.type == "meta"],
+            "early_tensors": stats.early_tensors,
+            **storages,
         }
     return out
+
+
+def _early_storages(model, mesh) -> dict:
+    """How many parameters divide evenly over the shard dimension, and the distinct storages and dtypes of
+    their local shards (one allocation per dtype when they were read beside sharding)."""
+    import torch.distributed as dist
+
+    ranks = mesh.size(mesh.ndim - 1) if mesh is not None else dist.get_world_size()
+    even = [p.to_local() for p in model.parameters() if p.dim() and p.shape[0] % ranks == 0]
+    return {"even": len(even),
+            "even_storages": len({t.untyped_storage().data_ptr() for t in even}),
+            "even_dtypes": len({t.dtype for t in even})}
 
 
 def expect_load_error(rank, world_size, model_dir: str, rules: str | None = None) -> dict:
@@ -145,6 +160,25 @@ def fail_while_loading(rank, world_size, model_dir: str, rules: str, how: str) -
     for block in model.blocks:
         block.qkv.weight.weight_loader = loader
     load_sharded(model_dir, rules=load_rules(rules), model=model, progress=False)
+    return {"loaded": True}
+
+
+def fail_while_reading(rank, world_size, model_dir: str) -> dict:
+    """On rank 1 the file ends early under the thread that reads beside sharding (its positioned reads return
+    0 bytes, as for a file truncated after its header was checked); reads on other threads are untouched."""
+    import os
+    import threading
+
+    if rank == 1:
+        real = os.preadv
+
+        def preadv(fd, buffers, offset):
+            if threading.current_thread().name == "shardrules-reader":
+                return 0
+            return real(fd, buffers, offset)
+
+        os.preadv = preadv
+    load_sharded(model_dir, progress=False)
     return {"loaded": True}
 
 

@@ -52,6 +52,14 @@ def test_rank_failing_in_load_sharded(toy, how):
         check_all_failed(results, began, "exited with code 9")
 
 
+def test_rank_whose_file_ends_while_read_beside_sharding(wan):
+    """The thread that reads rows while fully_shard runs fails on rank 1: every rank raises, none hangs."""
+    began = time.monotonic()
+    results = run_ranks("rank_checks:fail_while_reading", timeout=90, model_dir=str(wan))
+    check_all_failed(results, began, "ends early (file truncated while reading)")
+    assert "rank 1 failed while loading the checkpoint" in results[0].error
+
+
 @pytest.mark.parametrize("how", ["raise", "kill"])
 def test_rank_failing_in_the_denoising_loop(wan, how):
     began = time.monotonic()

@@ -54,6 +54,8 @@ def test_2d_mesh_hsdp_on_4_ranks(tmp_path):
     for result in results:
         got = result["WanTransformer3DModel"]
         assert got["close"], got
+        # read beside sharding by the rows of the mesh's shard dimension, into one buffer
+        assert got["early_tensors"] == got["even"] > 0 and got["even_storages"] == 1, got
     # replicas read the same rows: ranks (0, 2) and (1, 3) hold the same shard
     reads = [r["WanTransformer3DModel"]["bytes_sharded"] for r in results]
     assert reads[0] == reads[2] and reads[1] == reads[3]
@@ -189,3 +191,27 @@ def test_rename_drop_and_allow_init_while_loading(launched):
         assert abs(result["sum"] - launched[1]["renamed_checkpoint"]) < 1e-4
     bias = checked(launched[0]["rename_bias"])
     assert all(r["sum"] == r["abs_sum"] == 4.0 for r in bias)  # initialised to ones: 4 output channels
+
+
+def test_initialisers_skip_meta_parameters_and_still_fill_real_tensors():
+    """While a model is built, initialisers of meta parameters are skipped; buffers and plain tensors that
+    __init__ fills in place keep their values."""
+    from torch import nn
+
+    from shardrules.loader.build import parameters_on_meta
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+            self.register_buffer("scale", torch.zeros(3))
+            nn.init.constant_(self.scale, 2.5)
+            self.table = torch.zeros(2).fill_(7.0)
+            self.noise = nn.init.normal_(torch.zeros(2), mean=5.0, std=0.0)
+
+    with parameters_on_meta():
+        net = Net()
+    assert net.lin.weight.is_meta and net.lin.bias.is_meta
+    assert torch.equal(net.scale, torch.full((3,), 2.5))
+    assert torch.equal(net.table, torch.full((2,), 7.0))
+    assert torch.equal(net.noise, torch.full((2,), 5.0))

@@ -68,6 +68,17 @@ def test_each_rank_reads_only_its_rows(loaded, class_name):
         assert r["bytes_read"] == r["bytes_sharded"] + r["bytes_replicated"]
 
 
+@pytest.mark.parametrize("class_name", MODELS)
+def test_evenly_sharded_parameters_share_one_allocation_per_dtype(loaded, class_name):
+    """Rows of evenly sharded parameters are read beside fully_shard into one buffer per dtype, which the
+    parameters keep as their local shards (FSDP2 copies none of them)."""
+    for rank, result in enumerate(loaded):
+        got = result[class_name]
+        assert got["even"] > 0
+        assert got["early_tensors"] == got["even"], (rank, got)
+        assert got["even_storages"] == got["even_dtypes"], (rank, got)
+
+
 def test_fallback_plans_shard_correctly_too(launched):
     """Without the explicit entries, block-class and numbered-block plans give the unsharded output."""
     for result in checked(launched["fallback"]):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import gc
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, OffloadPolicy
-from torch.distributed.tensor import DTensor, Shard
+from torch.distributed.tensor import DTensor
 
 from ..engine.glob import compile_glob
 from ..engine.resolve import ShardPlan, plan
@@ -32,6 +31,7 @@ from ..rules import RuleSet, load_rules
 from .build import build_model
 from .checkpoint import Checkpoint
 from .dtypes import cast_like_library
+from .local import Early, Reader, materialise, plan_early, rows_of
 from .rename import Source, map_keys
 from .shard import default_device, default_mesh, shard
 from .staging import Staging
@@ -48,7 +48,12 @@ class LoadStats:
     checkpoint_bytes: int = 0  # size of all tensors in the checkpoint
     tensors: int = 0
     seconds: float = 0.0
-    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase: build, check, shard, read
+    # seconds per phase, in order: build, check, shard (fully_shard, while a thread reads the rows of the evenly
+    # sharded parameters), materialise (the parameters take the memory their rows were read into), read (waiting
+    # for that thread, then everything else: buffers, uneven rows, weight_loader inputs, every read on a GPU)
+    phases: dict[str, float] = field(default_factory=dict)
+    early_tensors: int = 0  # of ``tensors``, read beside fully_shard
+    early_read_seconds: float = 0.0  # the reading thread's own time
     plan: ShardPlan | None = field(default=None, repr=False)
 
 
@@ -169,21 +174,6 @@ def _match(targets: dict[str, _Target], sources: dict[str, Source], checkpoint: 
     return paired, inits
 
 
-def _rows(param: DTensor) -> tuple[int, int]:
-    """The rows ``start:stop`` of dim 0 that this rank holds of an FSDP2-sharded parameter."""
-    dim0 = param.shape[0] if param.dim() else 1
-    start, size = 0, dim0
-    coordinate = param.device_mesh.get_coordinate()
-    for mesh_dim, placement in enumerate(param.placements):
-        if isinstance(placement, Shard):
-            if placement.dim != 0:
-                raise CheckpointError(f"sharding on dim {placement.dim} is not supported")
-            chunk = math.ceil(size / param.device_mesh.size(mesh_dim))
-            start += coordinate[mesh_dim] * chunk
-            size = max(0, min(chunk, dim0 - start))
-    return start, start + size
-
-
 def _fill(local: torch.Tensor, source: Source, checkpoint: Checkpoint, start: int, stop: int,
           staging: Staging | None = None) -> int:
     """Copy rows ``start:stop`` of the (possibly fused) source into ``local`` (on a GPU through ``staging``).
@@ -302,24 +292,38 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
         raise
     stats.phases["check"] = time.perf_counter() - began - stats.phases["build"]
 
+    reader = None
+    bar = None
     try:
         mark = time.perf_counter()
         if mesh is None:
             mesh = default_mesh()
-        buffers = {name: buf for name, buf in model.named_buffers()}  # real: kept across to_empty
+        device = torch.device("cpu") if offload else default_device()
+        bar = _progress_bar(len(targets), progress)
+        early: list[Early] = []
+        if device.type == "cpu" and not offload:  # shards in this process's memory: read them while sharding
+            early = plan_early({name: (t.shape, t.dtype) for name, t in targets.items()
+                                if t.pre_shard is not None and t.loader is None and name not in inits}, mesh)
+            reader = Reader(early, lambda item: _read_early(item, paired, checkpoint, bar)).start()
         shard(model, shard_plan, mesh=mesh, mp_policy=mp_policy, reshard_after_forward=reshard_after_forward,
               offload=offload)
-        device = torch.device("cpu") if offload else default_device()
-        model.to_empty(device=device)
-        for name, buf in model.named_buffers():
-            if buf is not buffers[name]:
-                with torch.no_grad():
-                    buf.copy_(buffers[name])
-        del buffers
         stats.phases["shard"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        _read_all(model, targets, paired, inits, checkpoint, stats, progress)
-        stats.phases["read"] = time.perf_counter() - mark
+        if reader is not None:
+            reader.join()
+            stats.early_read_seconds += reader.seconds
+            reader = None
+        wait = time.perf_counter() - mark
+        materialise(model, device, early, set(targets))
+        stats.bytes_sharded += checkpoint.bytes_read
+        stats.early_tensors += len(early)
+        stats.tensors += len(early)
+        stats.phases["materialise"] = time.perf_counter() - mark - wait
+        mark = time.perf_counter()
+        done = {item.name for item in early}
+        _read_all(model, {n: t for n, t in targets.items() if n not in done}, paired, inits, checkpoint, stats, bar)
+        stats.bytes_read += checkpoint.bytes_read
+        stats.phases["read"] = wait + time.perf_counter() - mark
         leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.device.type == "meta"]
         if leftover:
             raise CheckpointError(f"'{leftover[0]}' is still on the meta device after loading", tensor=leftover[0])
@@ -329,6 +333,10 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
     except Exception as exc:  # an I/O or FSDP failure on this rank: the others must not wait for it
         error = CheckpointError(f"{type(exc).__name__}: {exc}")
     finally:
+        if reader is not None:
+            reader.cancel()
+        if bar is not None:
+            bar.close()
         checkpoint.close()
     _agree(error, "loading the checkpoint")
     stats.checkpoint_bytes += sum(e.end - e.start for e in checkpoint.entries.values())
@@ -337,15 +345,25 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
     return model
 
 
-def _read_all(model: nn.Module, targets: dict[str, _Target], paired: dict[str, Source], inits: dict[str, str],
-              checkpoint: Checkpoint, stats: LoadStats, progress: bool) -> None:
+def _progress_bar(total: int, progress: bool):
     from tqdm.auto import tqdm
 
+    show = progress and dist.get_rank() == 0
+    return tqdm(total=total, desc="loading shards", unit="tensor", disable=not show, leave=False,
+                delay=1.0)  # no bar at all for a load under a second
+
+
+def _read_early(item: Early, paired: dict[str, Source], checkpoint: Checkpoint, bar) -> None:
+    _fill(item.view, paired[item.name], checkpoint, item.start, item.stop)
+    bar.update(1)
+
+
+def _read_all(model: nn.Module, targets: dict[str, _Target], paired: dict[str, Source], inits: dict[str, str],
+              checkpoint: Checkpoint, stats: LoadStats, bar) -> None:
+    """Fill ``targets`` (the tensors not read early) after sharding: the device path, uneven rows,
+    ``weight_loader`` parameters, initialised tensors and buffers."""
     tensors = dict(model.named_parameters())
     tensors.update(model.named_buffers())
-    show = progress and dist.get_rank() == 0
-    bar = tqdm(total=len(targets), desc="loading shards", unit="tensor", disable=not show, leave=False,
-               delay=1.0)  # no bar at all for a load under a second
     device = default_device()
     staging = None
     if device.type == "cuda":
@@ -354,7 +372,7 @@ def _read_all(model: nn.Module, targets: dict[str, _Target], paired: dict[str, S
         for name, target in targets.items():
             tensor = tensors[name]
             local = tensor.to_local() if isinstance(tensor, DTensor) else tensor
-            start, stop = _rows(tensor) if isinstance(tensor, DTensor) else (0, target.shape[0] if target.shape else 1)
+            start, stop = rows_of(tensor) if isinstance(tensor, DTensor) else (0, target.shape[0] if target.shape else 1)
             if name in inits:
                 _initialise(inits[name], local)
             elif target.loader is not None:
@@ -373,5 +391,3 @@ def _read_all(model: nn.Module, targets: dict[str, _Target], paired: dict[str, S
             bar.update(1)
     if staging is not None:
         staging.finish()
-    bar.close()
-    stats.bytes_read += checkpoint.bytes_read
