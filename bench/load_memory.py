@@ -24,7 +24,8 @@ times and the wall-time goal is judged on the median of the per-round ratios.
 Per rank it also prints load_sharded's phases (build, check, shard, materialise, read), the fixed cost
 (everything but the read, which is what is left of the reading after fully_shard returns) and the time the
 thread that reads beside fully_shard took per tensor, so the many-small-tensor case (--layers 36 --width
-512) and world sizes 2-8 can be compared. More ranks than cores oversubscribe the machine: say so with the figures.
+512) and world sizes 2-8 can be compared. More ranks than cores oversubscribe the machine: say so with the
+figures.
 
     python bench/load_memory.py [--dir DIR] [--layers 6] [--width 1536] [--world 2] [--rounds 5]
                                 [--methods shardrules,full+dist,broadcast]
