@@ -65,10 +65,11 @@ _FILLS = frozenset({
 
 class _EmptyOnMeta(TorchFunctionMode):
     """While a model is built: ``torch.empty`` and the random factories without a device give meta tensors, so the
-    storage of parameters is never allocated, and initialisers that fill a meta tensor are skipped; any other new tensor is sized on meta first and refused
-    (``CheckpointError``) when it alone would take more than a quarter of this machine's available memory, so a
-    config asking for huge widths fails with a typed error instead of an allocator error or the out-of-memory
-    killer. Buffers, computed with other functions, stay real; any left on meta are caught after loading."""
+    storage of parameters is never allocated, and initialisers that fill a meta tensor are skipped; any other new
+    tensor is sized on meta first and refused (``CheckpointError``) when it alone would take more than a quarter
+    of this machine's available memory, so a config asking for huge widths fails with a typed error instead of an
+    allocator error or the out-of-memory killer. Buffers, computed with other functions, stay real; any left on
+    meta are caught after loading."""
 
     def __init__(self, limit: int | None) -> None:
         super().__init__()

@@ -372,7 +372,10 @@ def _read_all(model: nn.Module, targets: dict[str, _Target], paired: dict[str, S
         for name, target in targets.items():
             tensor = tensors[name]
             local = tensor.to_local() if isinstance(tensor, DTensor) else tensor
-            start, stop = rows_of(tensor) if isinstance(tensor, DTensor) else (0, target.shape[0] if target.shape else 1)
+            if isinstance(tensor, DTensor):
+                start, stop = rows_of(tensor)
+            else:
+                start, stop = 0, target.shape[0] if target.shape else 1
             if name in inits:
                 _initialise(inits[name], local)
             elif target.loader is not None:
