@@ -77,8 +77,10 @@ class _EmptyOnMeta(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in _FILLS and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-            return args[0]
+        if func in _FILLS:
+            filled = args[0] if args else kwargs.get("tensor")  # nn.init passes its tensor by keyword
+            if isinstance(filled, torch.Tensor) and filled.is_meta:
+                return filled
         if func in _FACTORIES and kwargs.get("device") is None:
             try:
                 sized = func(*args, **dict(kwargs, device="meta"))
