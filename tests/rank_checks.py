@@ -11,7 +11,8 @@ from shardrules import LoadStats, load_sharded
 
 
 def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = None, mesh_shape=None,
-                    atol: float = 1e-5, mixed_bf16: bool = False, fallback: bool = False) -> dict:
+                    atol: float = 1e-5, mixed_bf16: bool = False, fallback: bool = False,
+                    offload: bool = False) -> dict:
     """Load each saved model sharded and compare its forward output with the unsharded reference."""
     from torch.distributed.device_mesh import init_device_mesh
 
@@ -28,7 +29,7 @@ def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = Non
 
         rules = load_rules().without_models() if fallback else None  # plan by block-class or numbered blocks
         model = load_sharded(case["dir"], rules=rules, mesh=mesh, stats=stats, progress=False, mp_policy=mp_policy,
-                             dtype=getattr(torch, dtype) if dtype else None)
+                             dtype=getattr(torch, dtype) if dtype else None, offload=offload)
         param_dtypes = sorted({str(p.dtype) for p in model.parameters()})  # before forward unshards the root
         storages = _early_storages(model, mesh)
         with torch.no_grad():

@@ -32,11 +32,17 @@ def bf16_policy(tmp_path):
     return {"policy": ("rank_checks:forward_matches", {"cases": [case], "mixed_bf16": True, "atol": 3e-2})}, None
 
 
+def cpu_offload(tmp_path):
+    case = save_case(tmp_path, "WanTransformer3DModel")
+    return {"offload": ("rank_checks:forward_matches", {"cases": [case], "offload": True})}, None
+
+
 @pytest.fixture(scope="module")
 def launched(tmp_path_factory):
     """The 2-rank cases of this file in one launch of the ranks; each test below checks its own."""
     calls, expected = {}, {}
-    for prepare in (split_checkpoint, bf16_checkpoint, bf16_policy, fused_toy, strict_errors, renamed_checkpoint):
+    for prepare in (split_checkpoint, bf16_checkpoint, bf16_policy, cpu_offload, fused_toy, strict_errors,
+                    renamed_checkpoint):
         made, expected[prepare.__name__] = prepare(tmp_path_factory.mktemp(prepare.__name__))
         calls.update(made)
     return run_several(calls), expected
@@ -60,6 +66,14 @@ def test_2d_mesh_hsdp_on_4_ranks(tmp_path):
     reads = [r["WanTransformer3DModel"]["bytes_sharded"] for r in results]
     assert reads[0] == reads[2] and reads[1] == reads[3]
     assert reads[0] + reads[1] == results[0]["WanTransformer3DModel"]["checkpoint_bytes"]
+
+
+def test_fsdp2_cpu_offload(launched):
+    """offload=True (FSDP2's CPUOffloadPolicy, unpinned without a GPU): same output, shards read beside sharding."""
+    for result in checked(launched[0]["offload"]):
+        got = result["WanTransformer3DModel"]
+        assert got["close"], got
+        assert got["early_tensors"] == got["even"] > 0 and got["even_storages"] == 1, got
 
 
 def test_bf16_loading(launched):

@@ -33,7 +33,7 @@ from .checkpoint import Checkpoint
 from .dtypes import cast_like_library
 from .local import Early, Reader, materialise, plan_early, rows_of
 from .rename import Source, map_keys
-from .shard import default_device, default_mesh, shard
+from .shard import default_device, default_mesh, offload_policy, shard
 from .staging import Staging
 
 
@@ -301,7 +301,8 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
         device = torch.device("cpu") if offload else default_device()
         bar = _progress_bar(len(targets), progress)
         early: list[Early] = []
-        if device.type == "cpu" and not offload:  # shards in this process's memory: read them while sharding
+        pinned = getattr(offload_policy(offload), "pin_memory", False)  # FSDP2 would copy each shard to pin it
+        if device.type == "cpu" and not pinned:  # shards in pageable memory of this process: read beside sharding
             early = plan_early({name: (t.shape, t.dtype) for name, t in targets.items()
                                 if t.pre_shard is not None and t.loader is None and name not in inits}, mesh)
             reader = Reader(early, lambda item: _read_early(item, paired, checkpoint, bar)).start()
