@@ -1,7 +1,8 @@
 """``load_sharded``: build on meta, plan, shard, and fill each rank's shards from the safetensors files.
 
 Each rank reads only the rows of its own shard of every sharded parameter (positioned reads at offsets
-from the safetensors header) straight into FSDP2's local storage; no rank ever holds the full state dict.
+from the safetensors header) straight into FSDP2's local storage; no rank ever holds the full state dict. On
+the CPU most rows are read by a thread while ``fully_shard`` runs (see :mod:`shardrules.loader.local`).
 Every check runs before any data is read, and the ranks agree on the outcome twice (after checking and
 after reading), so either every rank returns a loaded model or every rank raises.
 """
@@ -292,28 +293,56 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
         raise
     stats.phases["check"] = time.perf_counter() - began - stats.phases["build"]
 
-    reader = None
-    bar = None
     try:
-        mark = time.perf_counter()
         if mesh is None:
             mesh = default_mesh()
-        device = torch.device("cpu") if offload else default_device()
-        bar = _progress_bar(len(targets), progress)
-        early: list[Early] = []
-        pinned = getattr(offload_policy(offload), "pin_memory", False)  # FSDP2 would copy each shard to pin it
-        if device.type == "cpu" and not pinned:  # shards in pageable memory of this process: read beside sharding
-            early = plan_early({name: (t.shape, t.dtype) for name, t in targets.items()
-                                if t.pre_shard is not None and t.loader is None and name not in inits}, mesh)
-            reader = Reader(early, lambda item: _read_early(item, paired, checkpoint, bar)).start()
-        shard(model, shard_plan, mesh=mesh, mp_policy=mp_policy, reshard_after_forward=reshard_after_forward,
-              offload=offload)
-        stats.phases["shard"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        if reader is not None:
-            reader.join()
-            stats.early_read_seconds += reader.seconds
+        _shard_and_fill(model, shard_plan, mesh, targets, paired, inits, checkpoint, stats, progress,
+                        mp_policy=mp_policy, reshard_after_forward=reshard_after_forward, offload=offload)
+        leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.device.type == "meta"]
+        if leftover:
+            raise CheckpointError(f"'{leftover[0]}' is still on the meta device after loading", tensor=leftover[0])
+        error = None
+    except ShardRulesError as exc:
+        error = exc
+    except Exception as exc:  # an I/O or FSDP failure on this rank: the others must not wait for it
+        error = CheckpointError(f"{type(exc).__name__}: {exc}")
+    finally:
+        checkpoint.close()
+    _agree(error, "loading the checkpoint")
+    stats.checkpoint_bytes += sum(e.end - e.start for e in checkpoint.entries.values())
+    stats.seconds = time.perf_counter() - began
+    stats.plan = shard_plan
+    return model
+
+
+def _shard_and_fill(model: nn.Module, shard_plan: ShardPlan, mesh: DeviceMesh, targets: dict[str, _Target],
+                    paired: dict[str, Source], inits: dict[str, str], checkpoint: Checkpoint, stats: LoadStats,
+                    progress: bool, *, mp_policy, reshard_after_forward, offload) -> None:
+    """``fully_shard`` the model by its plan and fill every target. Where the shards live in this process's
+    pageable memory, the rows of evenly sharded parameters are read by a thread while ``fully_shard`` runs
+    (:mod:`shardrules.loader.local`); the rest are read once the model is sharded and materialised."""
+    mark = time.perf_counter()
+    device = torch.device("cpu") if offload else default_device()
+    early: list[Early] = []
+    reader = None
+    pinned = getattr(offload_policy(offload), "pin_memory", False)  # FSDP2 would copy each shard to pin it
+    with _progress_bar(len(targets), progress) as bar:
+        try:
+            if device.type == "cpu" and not pinned:
+                early = plan_early({name: (t.shape, t.dtype) for name, t in targets.items()
+                                    if t.pre_shard is not None and t.loader is None and name not in inits}, mesh)
+                reader = Reader(early, lambda item: _read_early(item, paired, checkpoint, bar)).start()
+            shard(model, shard_plan, mesh=mesh, mp_policy=mp_policy, reshard_after_forward=reshard_after_forward,
+                  offload=offload)
+            stats.phases["shard"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+            if reader is not None:
+                reader.join()
+                stats.early_read_seconds += reader.seconds
             reader = None
+        finally:
+            if reader is not None:  # sharding failed: stop reading before the checkpoint is closed
+                reader.cancel()
         wait = time.perf_counter() - mark
         materialise(model, device, early, set(targets))
         stats.bytes_sharded += checkpoint.bytes_read
@@ -325,25 +354,6 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
         _read_all(model, {n: t for n, t in targets.items() if n not in done}, paired, inits, checkpoint, stats, bar)
         stats.bytes_read += checkpoint.bytes_read
         stats.phases["read"] = wait + time.perf_counter() - mark
-        leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.device.type == "meta"]
-        if leftover:
-            raise CheckpointError(f"'{leftover[0]}' is still on the meta device after loading", tensor=leftover[0])
-        error = None
-    except ShardRulesError as exc:
-        error = exc
-    except Exception as exc:  # an I/O or FSDP failure on this rank: the others must not wait for it
-        error = CheckpointError(f"{type(exc).__name__}: {exc}")
-    finally:
-        if reader is not None:
-            reader.cancel()
-        if bar is not None:
-            bar.close()
-        checkpoint.close()
-    _agree(error, "loading the checkpoint")
-    stats.checkpoint_bytes += sum(e.end - e.start for e in checkpoint.entries.values())
-    stats.seconds = time.perf_counter() - began
-    stats.plan = shard_plan
-    return model
 
 
 def _progress_bar(total: int, progress: bool):
