@@ -55,22 +55,15 @@ def plan_early(params: dict[str, tuple[tuple[int, ...], torch.dtype]], mesh: Dev
         align = max(1, ALIGN_BYTES // dtype.itemsize)
         offset = -(-totals.get(dtype, 0) // align) * align
         offsets[name] = offset
-        totals[dtype] = offset + shape[0] // size * _row_numel(shape)
+        totals[dtype] = offset + shape[0] // size * math.prod(shape[1:])
     buffers = {dtype: torch.empty(total, dtype=dtype) for dtype, total in totals.items()}
     early = []
     for name, shape, dtype in chosen:
         rows = shape[0] // size
-        numel = rows * _row_numel(shape)
+        numel = rows * math.prod(shape[1:])
         view = buffers[dtype][offsets[name]:offsets[name] + numel].view(rows, *shape[1:])
         early.append(Early(name, view, rank * rows, (rank + 1) * rows))
     return early
-
-
-def _row_numel(shape: tuple[int, ...]) -> int:
-    numel = 1
-    for d in shape[1:]:
-        numel *= d
-    return numel
 
 
 class Reader:
@@ -144,7 +137,6 @@ def materialise(model: nn.Module, device: torch.device, early: list[Early], fill
         if local.data_ptr() != item.view.data_ptr():  # a torch whose FSDP2 copies local shards: still correct
             with torch.no_grad():
                 local.copy_(item.view)
-
 
 
 def rows_of(param: DTensor) -> tuple[int, int]:
