@@ -27,6 +27,9 @@ thread that reads beside fully_shard took per tensor, so the many-small-tensor c
 512) and world sizes 2-8 can be compared. More ranks than cores oversubscribe the machine: say so with the
 figures.
 
+Per method it prints the CPU seconds a rank spent in the load (median over ranks): its main thread's, and all
+its threads' but the sampler's. Oversubscribed, wall time says little; CPU time says what the work costs.
+
     python bench/load_memory.py [--dir DIR] [--layers 6] [--width 1536] [--world 2] [--rounds 5]
                                 [--methods shardrules,full+dist,broadcast]
 """
@@ -59,6 +62,7 @@ class Sampler:
         self.peak = dict(self.base)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self.cpu = 0.0  # the sampling thread's own CPU seconds
 
     @staticmethod
     def read() -> dict[str, int]:
@@ -71,11 +75,13 @@ class Sampler:
         return out
 
     def _run(self) -> None:
+        began = time.thread_time()
         while not self._stop.is_set():
             now = self.read()
             for key, value in now.items():
                 self.peak[key] = max(self.peak[key], value)
             time.sleep(self.period)
+        self.cpu = time.thread_time() - began
 
     def __enter__(self) -> Sampler:
         self._thread.start()
@@ -130,6 +136,7 @@ def rank_main(rank: int, method: str, model_dir: str, out_dir: str, world: int) 
     result: dict = {}
     with Sampler() as sampler:
         start = time.perf_counter()
+        main_cpu, process_cpu = time.thread_time(), sum(os.times()[:2])
         if method == "shardrules":
             stats = shardrules.LoadStats()
             shardrules.load_sharded(model_dir, stats=stats, progress=False)
@@ -167,6 +174,9 @@ def rank_main(rank: int, method: str, model_dir: str, out_dir: str, world: int) 
                 result["bytes_read"] = os.path.getsize(path) if rank == 0 else 0
                 del full
         result["seconds"] = time.perf_counter() - start
+        result["main_cpu"] = time.thread_time() - main_cpu
+        process_cpu = sum(os.times()[:2]) - process_cpu
+    result["load_cpu"] = process_cpu - sampler.cpu  # every thread of the load: the main one and any reader
     result["vmrss"] = sampler.added("VmRSS")
     result["anon"] = sampler.added("RssAnon")
     Path(out_dir, f"{method}-{rank}.json").write_text(json.dumps(result))
@@ -271,6 +281,11 @@ def main() -> None:
         print(f"shardrules rank {rank} phases: " + ", ".join(f"{k} {v:.3f} s" for k, v in phases.items())
               + f"; fixed {fixed:.3f} s; {early} of {r['tensors']} tensors read beside fully_shard in "
               f"{r['early_read_seconds']:.3f} s ({r['early_read_seconds'] / max(1, early) * 1e6:.0f} us/tensor)")
+    print("CPU seconds per rank during the load (median over ranks; the sampling thread's left out): main "
+          "thread / all threads")
+    for method, results in rows.items():
+        print(f"  {method}: {median(r['main_cpu'] for r in results):.2f} / "
+              f"{median(r['load_cpu'] for r in results):.2f} s")
     walls = sorted(r["seconds"] for r in ours)
     print(f"shardrules wall per rank: median {median(walls):.2f} s (min {walls[0]:.2f}, max {walls[-1]:.2f})"
           + (f"; full+dist median {median(r['seconds'] for r in rows['full+dist']):.2f} s" if "full+dist" in rows
