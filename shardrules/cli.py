@@ -276,9 +276,16 @@ def main(argv: list[str] | None = None) -> int:
             print(describe_failure(exc), file=sys.stderr)
             return 1
         if isinstance(exc, Interrupted):
-            print("interrupted", file=sys.stderr)
+            print(f"{line_start(sys.stderr)}interrupted", file=sys.stderr)
             return 128 + exc.signum
         raise
+
+
+def line_start(stream) -> str:
+    """What to write so that the next message starts its own line after the ranks wrote to ``stream``: rank 0's
+    progress bar leaves its line open (it redraws with a carriage return), and a stopped rank never closes it. On
+    a terminal the bar's line is cleared, as the bar itself does when it closes; elsewhere the line is ended."""
+    return "\r\x1b[K" if stream.isatty() else "\n"
 
 
 def describe_failure(failure) -> str:
