@@ -50,7 +50,8 @@ def unsharded_latents(model_dir: Path, steps: int, seed: int):
     runner = DenoisingRunner(model, diffusers.FlowMatchEulerDiscreteScheduler(), progress=False,
                              timestep_scale=example.timestep_scale,
                              cast_timestep=example.cast_timestep)
-    return runner.run(example.latents, num_inference_steps=steps, model_kwargs=example.model_kwargs)
+    return runner.run(example.latents, num_inference_steps=steps, model_kwargs=example.model_kwargs,
+                      latent_condition=example.latent_condition)
 
 
 def run_demo(nproc: int = 2, steps: int = 4, seed: int = 0, backend: str = "auto",

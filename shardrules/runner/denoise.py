@@ -225,10 +225,12 @@ class DenoisingRunner:
     @torch.no_grad()
     def run(self, latents: torch.Tensor, num_inference_steps: int = 4, guidance_scale: float | None = None,
             model_kwargs: dict[str, Any] | None = None, negative_model_kwargs: dict[str, Any] | None = None,
-            step_kwargs: dict[str, Any] | None = None, timesteps_kwargs: dict[str, Any] | None = None
-            ) -> torch.Tensor:
+            step_kwargs: dict[str, Any] | None = None, timesteps_kwargs: dict[str, Any] | None = None,
+            latent_condition: torch.Tensor | None = None) -> torch.Tensor:
         """Denoise ``latents`` for ``num_inference_steps`` and return them. With ``guidance_scale`` and
-        ``negative_model_kwargs`` it applies classifier-free guidance."""
+        ``negative_model_kwargs`` it applies classifier-free guidance. ``latent_condition`` is appended to the
+        latents along the channels before every forward (HunyuanVideo 1.5's condition latents and mask); the
+        scheduler steps the latents alone."""
         from tqdm.auto import tqdm
 
         # the runner passes these itself: hidden_states, timestep and return_dict to the transformer;
@@ -251,6 +253,8 @@ class DenoisingRunner:
         rank, _ = _world()
         split = self.resolve_split(latents.shape[0], guidance_scale is not None)
         latents = latents.to(device=device, dtype=dtype)
+        if latent_condition is not None:
+            latent_condition = latent_condition.to(device=device, dtype=dtype)
         timesteps_kwargs = dict(timesteps_kwargs or {})
         if "device" in accepted_keywords(self.scheduler.set_timesteps):
             timesteps_kwargs.setdefault("device", device)
@@ -263,6 +267,8 @@ class DenoisingRunner:
             model_input = latents
             if hasattr(self.scheduler, "scale_model_input"):
                 model_input = self.scheduler.scale_model_input(latents, t)
+            if latent_condition is not None:
+                model_input = torch.cat([model_input, latent_condition], dim=1)
             noise = self._predict(model_input, t, model_kwargs, negative_model_kwargs, guidance_scale, split)
             latents = step(noise, t, latents, return_dict=False, **extra_step)[0]
         reshard = getattr(self.transformer, "reshard", None)

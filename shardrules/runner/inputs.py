@@ -22,6 +22,8 @@ class ExampleInputs:
     negative_model_kwargs: dict[str, Any]  # the unconditional branch: the same shapes, other values
     timestep_scale: float = 1.0  # the pipeline's convention (Flux and Qwen-Image feed t / 1000)
     cast_timestep: bool = False  # the pipeline casts the timestep to the latents' dtype (Flux) or keeps it (Wan)
+    # channels the pipeline appends to the latents before every forward (HunyuanVideo 1.5: condition latents and mask)
+    latent_condition: torch.Tensor | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -41,10 +43,11 @@ def example_inputs(model: torch.nn.Module, batch: int = 1, seed: int = 0) -> Exa
     def rand(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=g)
 
-    latents, conditioning, scale = builder(config, batch, rand)
+    latents, conditioning, scale, *condition = builder(config, batch, rand)
     negative = {k: (rand(*v.shape) if isinstance(v, torch.Tensor) and v.is_floating_point() and k in _TEXT else v)
                 for k, v in conditioning.items()}
-    return ExampleInputs(latents, conditioning, negative, scale, cast_timestep=name in _CASTS_TIMESTEP)
+    return ExampleInputs(latents, conditioning, negative, scale, cast_timestep=name in _CASTS_TIMESTEP,
+                         latent_condition=condition[0] if condition else None)
 
 
 _TEXT = {"encoder_hidden_states", "pooled_projections"}
@@ -118,12 +121,16 @@ def _sana_video(config, batch, rand):
 
 
 def _hunyuan_video_15(config, batch, rand):
-    return (rand(batch, _cfg(config, "in_channels"), 1, 4, 4),
+    # text-to-video, as its pipeline runs it: the latents have out_channels; zero condition latents and a zero mask
+    # (prepare_cond_latents_and_mask) fill the rest of in_channels before every forward
+    out_channels = _cfg(config, "out_channels")
+    condition = torch.zeros(batch, _cfg(config, "in_channels") - out_channels, 1, 4, 4)
+    return (rand(batch, out_channels, 1, 4, 4),
             dict(encoder_hidden_states=rand(batch, 6, _cfg(config, "text_embed_dim")),
                  encoder_attention_mask=torch.ones(batch, 6),
                  encoder_hidden_states_2=rand(batch, 4, _cfg(config, "text_embed_2_dim")),
                  encoder_attention_mask_2=torch.ones(batch, 4),
-                 image_embeds=rand(batch, 4, _cfg(config, "image_embed_dim"))), 1.0)
+                 image_embeds=rand(batch, 4, _cfg(config, "image_embed_dim"))), 1.0, condition)
 
 
 def _hunyuan_image(config, batch, rand):

@@ -125,7 +125,8 @@ def run_model(rank: int, world_size: int, model_dir: str, rules: list[str] | Non
     began = time.perf_counter()
     latents = runner.run(example.latents, num_inference_steps=steps, guidance_scale=guidance,
                          model_kwargs=example.model_kwargs,
-                         negative_model_kwargs=example.negative_model_kwargs if guidance is not None else None)
+                         negative_model_kwargs=example.negative_model_kwargs if guidance is not None else None,
+                         latent_condition=example.latent_condition)
     seconds = time.perf_counter() - began
     image = None
     if rank == 0 and out:
