@@ -39,6 +39,7 @@ def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = Non
         out[case["class"]] = {
             "max_abs_diff": (got.float() - want.float()).abs().max().item(),
             "close": bool(torch.allclose(got.float(), want.float(), atol=atol)),
+            "out_dtype": str(got.dtype),
             "source": stats.plan.source,
             "units": list(stats.plan.units),
             "bytes_read": stats.bytes_read,
