@@ -38,6 +38,12 @@ def test_tree_is_typed():
         ("params >= 10M", Compare, 10_000_000),
         ("params < 1.5K", Compare, 1500),
         ("params > 2G", Compare, 2_000_000_000),
+        # exact decimal arithmetic: in binary floating point these are 2009.99..., 1000999.99..., 300.00...04 and
+        # 2**53 (the odd integer above it has no float)
+        ("params >= 2.01K", Compare, 2010),
+        ("params >= 1.001M", Compare, 1_001_000),
+        ("params > 0.3K", Compare, 300),
+        ("params > 9007199254740993", Compare, 9_007_199_254_740_993),
         ("depth <= 3", Compare, 3),
         ('name matches "blocks.*.attn"', Matches, "blocks.*.attn"),
         ("name startswith context_embedder", StringTest, "context_embedder"),
@@ -87,6 +93,7 @@ BAD_EXPRESSIONS = [
     ("name @ x", RuleSyntaxError, "@"),
     ("", RuleSyntaxError, None),
     ("params >= 10Mb", RuleSyntaxError, None),
+    ("params >= 2.0001K", RuleTypeError, "2.0001K"),  # 2000.1: not a whole number of parameters
 ]
 
 
