@@ -27,7 +27,7 @@ def split_rank(rank, world_size, folder: str, size: int) -> dict:
     from shardrules import load_pipeline
 
     call = dict(tiny_pipelines.PIXART_CALL, height=size, width=size, num_inference_steps=STEPS)
-    out = {}
+    out, images = {}, {}
     for split in ("none", "batch"):
         pipe = load_pipeline(folder, split=split, progress=False)
         pipe.set_progress_bar_config(disable=True)
@@ -39,7 +39,8 @@ def split_rank(rank, world_size, folder: str, size: int) -> dict:
                          callback=lambda step, t, latents: stamps.append(time.perf_counter()), **call).images
             times.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
         out[split] = min(times)
-        out[f"{split}_image"] = image.double().sum().item()
+        images[split] = image
+    out["max_abs_diff"] = (images["none"] - images["batch"]).abs().max().item()  # element-wise, not a checksum
     return out
 
 
@@ -63,8 +64,8 @@ def main() -> None:
     for r in results:
         v = r.value
         print(f"  rank {r.rank}: split='none' {v['none'] * 1e3:7.1f} ms/step, split='batch' {v['batch'] * 1e3:7.1f} "
-              f"ms/step: {v['none'] / v['batch']:.2f}x (goal >= 1.6x); same image: "
-              f"{abs(v['none_image'] - v['batch_image']) < 1e-3}")
+              f"ms/step: {v['none'] / v['batch']:.2f}x (goal >= 1.6x); images differ by at most "
+              f"{v['max_abs_diff']:.1e} (element-wise)")
 
 
 if __name__ == "__main__":

@@ -123,7 +123,8 @@ def denoise_matches(rank, world_size, cases: list[dict], combos: list[dict]) -> 
             guided = combo["guidance"] is not None
             got = runner.run(example.latents.clone(), num_inference_steps=4, guidance_scale=combo["guidance"],
                              model_kwargs=example.model_kwargs,
-                             negative_model_kwargs=example.negative_model_kwargs if guided else None)
+                             negative_model_kwargs=example.negative_model_kwargs if guided else None,
+                             latent_condition=example.latent_condition)
             want = refs[key]
             out[f"{key}|{combo['split']}"] = (got - want).abs().max().item()
     return out
@@ -227,12 +228,12 @@ def encoder_matches(rank, world_size, cases: list[dict]) -> dict:
 
 
 def load_with_rules(rank, world_size, model_dir: str, rules: str, tensor: str) -> dict:
-    """Load with a user rule file; report one tensor's full value (sum and absolute sum)."""
+    """Load with a user rule file; report one tensor's full value, element by element."""
     from shardrules import load_rules
 
     model = load_sharded(model_dir, rules=load_rules(rules), progress=False)
     value = dict(model.named_parameters())[tensor].full_tensor()
-    return {"sum": value.sum().item(), "abs_sum": value.abs().sum().item()}
+    return {"shape": list(value.shape), "values": value.flatten().tolist()}
 
 
 def fallback_matches(rank, world_size, cases: list[dict]) -> dict:
@@ -317,7 +318,8 @@ def half_precision_loops(rank, world_size, cases: list[dict], dtype: str) -> dic
                                      timestep_scale=example.timestep_scale, cast_timestep=example.cast_timestep)
             results.append(runner.run(example.latents.clone(), num_inference_steps=2, guidance_scale=3.0,
                                       model_kwargs=example.model_kwargs,
-                                      negative_model_kwargs=example.negative_model_kwargs))
+                                      negative_model_kwargs=example.negative_model_kwargs,
+                                      latent_condition=example.latent_condition))
         got, want = results
         out[case["class"]] = {"dtype": str(got.dtype), "finite": bool(got.float().isfinite().all()),
                               "max_abs_diff": (got.float() - want.float()).abs().max().item(),
