@@ -109,6 +109,7 @@ def test_fault_is_a_checkpoint_error(faults, fault):
         assert info.value.tensor == tensor and tensor in str(info.value)
 
 
+@pytest.mark.multirank
 def test_every_rank_raises_and_none_returns_a_model(faults):
     names = list(faults)
     results = values(run_ranks("rank_checks:expect_errors", timeout=180,

@@ -39,6 +39,7 @@ def check_all_failed(results, began, cause):
     assert first.rank == 1 and cause in (first.error or ""), results
 
 
+@pytest.mark.multirank
 @pytest.mark.parametrize("how", ["raise", "kill"])
 def test_rank_failing_in_load_sharded(toy, how):
     began = time.monotonic()
@@ -52,6 +53,7 @@ def test_rank_failing_in_load_sharded(toy, how):
         check_all_failed(results, began, "exited with code 9")
 
 
+@pytest.mark.multirank
 def test_rank_whose_file_ends_while_read_beside_sharding(wan):
     """The thread that reads rows while fully_shard runs fails on rank 1: every rank raises, none hangs."""
     began = time.monotonic()
@@ -60,6 +62,7 @@ def test_rank_whose_file_ends_while_read_beside_sharding(wan):
     assert "rank 1 failed while loading the checkpoint" in results[0].error
 
 
+@pytest.mark.multirank
 @pytest.mark.parametrize("how", ["raise", "kill"])
 def test_rank_failing_in_the_denoising_loop(wan, how):
     began = time.monotonic()
@@ -103,6 +106,7 @@ def test_backend_counts_the_ranks_of_this_node_under_torchrun(monkeypatch):
     assert choose_backend("auto", local_ranks(2), gpus=8)[0] == "nccl"
 
 
+@pytest.mark.multirank
 def test_a_frozen_rank_is_named_as_the_cause():
     """Rank 1 is SIGSTOPped; rank 0's collective times out. The report blames rank 1, and the launcher does not wait
     out its grace period for a rank that cannot fail on its own."""

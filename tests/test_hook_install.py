@@ -12,6 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "triton", "diffusers", "transformers", "safetensors", "tokenizers")
 
+pytestmark = pytest.mark.multirank  # every test here starts processes
+
 
 @pytest.fixture(scope="module")
 def hook_env(tmp_path_factory):

@@ -53,6 +53,7 @@ def test_checkpoint_split_over_several_files(launched):
         assert result["FluxTransformer2DModel"]["close"], result
 
 
+@pytest.mark.multirank
 def test_2d_mesh_hsdp_on_4_ranks(tmp_path):
     case = save_case(tmp_path, "WanTransformer3DModel")
     results = values(run_ranks("rank_checks:forward_matches", world_size=4, cases=[case],

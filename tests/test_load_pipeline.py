@@ -112,6 +112,7 @@ def test_bad_pipeline_folders_give_one_clear_error_on_every_rank(launched):
         assert all(expected in r["message"] for r in got), got
 
 
+@pytest.mark.multirank
 def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
 
     import numpy as np
@@ -144,6 +145,7 @@ def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
     assert max(int(np.abs(a - b).max()) for a, b in zip(got, expected)) <= 1
 
 
+@pytest.mark.multirank
 def test_a_video_to_mp4_when_out_says_so(tmp_path):
     """--out *.mp4 writes the video itself (diffusers' export_to_video; the video extra installs imageio-ffmpeg).
     Frames of 64x64 with strong patterns: the tiny pipelines' 4x4 frames would not survive a codec's chroma."""

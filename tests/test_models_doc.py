@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.multirank
 def test_models_table_is_current():
     result = subprocess.run([sys.executable, str(ROOT / "docs" / "generate_models.py"), "--check"],
                             capture_output=True, text=True, timeout=300)

@@ -49,6 +49,7 @@ def test_plan_shards_each_component_by_its_own_rules(pipeline):
     assert "for transformer, text_encoder; the other components load whole on every rank" in result.stdout
 
 
+@pytest.mark.multirank
 def test_run_on_two_ranks(pipeline, tmp_path):
     out = tmp_path / "latents.safetensors"
     result = cli("run", str(pipeline), "--nproc", "2", "--steps", "3", "--guidance", "4.0", "--seed", "3",

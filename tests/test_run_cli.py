@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import os
 import re
 import subprocess
@@ -18,6 +19,7 @@ from shardrules import DenoisingRunner
 from shardrules.runner.inputs import example_inputs
 
 
+@pytest.mark.multirank
 def test_demo_passes(tmp_path):
     result = shardrules("demo", env={"SHARDRULES_CACHE": str(tmp_path)})
     assert result.returncode == 0, result.stderr
@@ -36,6 +38,7 @@ def unsharded_latents(model, steps: int, guidance: float, seed: int) -> torch.Te
         negative_model_kwargs=example.negative_model_kwargs)
 
 
+@pytest.mark.multirank
 def test_run_writes_the_latents_of_the_unsharded_loop(tmp_path):
     torch.manual_seed(0)
     model = tiny_models.build("SanaTransformer2DModel")
@@ -64,6 +67,7 @@ def test_run_refuses_a_truncated_checkpoint_before_starting_ranks(tmp_path):
     assert "backend:" not in result.stdout
 
 
+@pytest.mark.multirank
 def test_a_failure_inside_the_ranks_is_reported_once(tmp_path):
     from safetensors.torch import load_file, save_file
 
@@ -81,6 +85,7 @@ def test_a_failure_inside_the_ranks_is_reported_once(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.multirank
 def test_run_in_bfloat16_on_float32_inputs(tmp_path):
     torch.manual_seed(0)
     tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path / "wan", safe_serialization=True)
@@ -101,6 +106,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.multirank
 def test_run_under_torchrun_on_two_nodes_equals_one_process(tmp_path):
     """Two torchrun launches (--nnodes 2, one rank each) as on two machines: gloo, said once by rank 0 alone, the
     latents of the unsharded loop."""

@@ -15,6 +15,8 @@ import pytest
 
 import tiny_models
 
+pytestmark = pytest.mark.multirank  # every test here starts processes
+
 
 def children(pid: int) -> list[int]:
     """The processes started by ``pid`` (ranks and the multiprocessing resource tracker)."""
