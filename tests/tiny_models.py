@@ -127,7 +127,10 @@ def inputs(class_name: str, batch: int = 1, seed: int = 0, dtype: torch.dtype | 
                       for k, vs in kwargs.items()}
         return kwargs
     example = example_inputs(build(class_name, device="meta"), batch=batch, seed=seed)
-    kwargs = dict(example.model_kwargs, hidden_states=example.latents,
+    latents = example.latents
+    if example.latent_condition is not None:  # what the pipeline feeds the model: latents and condition channels
+        latents = torch.cat([latents, example.latent_condition], dim=1)
+    kwargs = dict(example.model_kwargs, hidden_states=latents,
                   timestep=torch.full((batch,), 500.0 * example.timestep_scale))
     if dtype is not None:
         kwargs = {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
