@@ -11,37 +11,18 @@ from .errors import ShardRulesError
 def cmd_plan(args: argparse.Namespace) -> int:
     import torch
 
-    from .engine.describe import plan_as_dict, plan_as_text
-    from .engine.resolve import plan
-    from .loader.build import build_model, read_config
-    from .loader.dtypes import stored_dtype
-    from .loader.pipeline import components, is_pipeline
+    from .loader.planning import plan_folder
     from .rules import load_rules
 
-    check_model_folder(args.model_dir, weights=False)
+    folder = check_model_folder(args.model_dir, weights=False)
     check_rule_files(args.rules)
-    rules = load_rules(*(args.rules or []))
-    folders = ([(c.name, c.folder) for c in components(args.model_dir) if c.sharded]
-               if is_pipeline(args.model_dir) else [(None, args.model_dir)])
-    plans, dtypes = {}, {}
-    for name, folder in folders:
-        dtype, why = ((getattr(torch, args.dtype), "--dtype") if args.dtype
-                      else stored_dtype(folder, read_config(folder)))
-        plans[name] = plan(build_model(folder, meta="all", dtype=dtype), rules)
-        dtypes[name] = (str(dtype).removeprefix("torch."), why)
+    result = plan_folder(folder, load_rules(*(args.rules or [])), getattr(torch, args.dtype) if args.dtype else None)
     if args.format == "json":
         import json
 
-        data = {name: dict(plan_as_dict(p, args.world_size), dtype=dtypes[name][0]) for name, p in plans.items()}
-        print(json.dumps(data[None] if None in data else data, indent=2))
-        return 0
-    tables = [(f"[{name}]\n" if name else "") + f"dtype: {dtypes[name][0]} ({dtypes[name][1]})\n"
-              + plan_as_text(p, args.world_size) for name, p in plans.items()]
-    if len(plans) > 1:
-        mib = [sum(p.bytes_per_rank(w) for p in plans.values()) / 2**20 for w in (args.world_size, 1)]
-        tables.append(f"pipeline total per rank: {mib[0]:.2f} MiB (of {mib[1]:.2f} MiB unsharded) for "
-                      f"{', '.join(plans)}; the other components load whole on every rank")
-    print("\n\n".join(tables))
+        print(json.dumps(result.as_dict(args.world_size), indent=2))
+    else:
+        print(result.as_text(args.world_size))
     return 0
 
 
@@ -59,15 +40,14 @@ def announce_backend(args: argparse.Namespace) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .launch import run_on_ranks
+    from .loader.pipeline import PipelineFolder
     from .runner.report import run_report
 
-    from .loader.pipeline import is_pipeline
-
-    check_run_arguments(args)
+    folder = check_run_arguments(args)  # model_index.json read here, once; the ranks take it as read
     if args.prompt is not None:
-        check_prompt_arguments(args, is_pipeline(args.model_dir))
+        check_prompt_arguments(args, isinstance(folder, PipelineFolder))
         target = "shardrules.runner.job:run_pipeline"
-        kwargs = dict(model_dir=args.model_dir, prompt=args.prompt, negative_prompt=args.negative_prompt,
+        kwargs = dict(model_dir=folder, prompt=args.prompt, negative_prompt=args.negative_prompt,
                       rules=args.rules, steps=args.steps, guidance=args.guidance, height=args.height,
                       width=args.width, frames=args.frames, dtype=args.dtype, seed=args.seed, out=args.out,
                       split="none" if args.split == "auto" else args.split)
@@ -76,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if getattr(args, option) is not None:
                 raise InputError(f"--{option.replace('_', '-')} needs --prompt")
         target = "shardrules.runner.job:run_model"
-        kwargs = dict(model_dir=args.model_dir, rules=args.rules, steps=args.steps, guidance=args.guidance,
+        kwargs = dict(model_dir=folder, rules=args.rules, steps=args.steps, guidance=args.guidance,
                       dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split)
     backend = announce_backend(args)
     results = run_on_ranks(target, args.nproc, kwargs, backend=backend, collective_timeout=args.timeout)
@@ -100,15 +80,16 @@ class InputError(ShardRulesError):
     """An argument or input found wrong before any rank starts: exit 2, one message."""
 
 
-def check_model_folder(model_dir: str, weights: bool) -> None:
+def check_model_folder(model_dir: str, weights: bool):
     """What can be checked of a model or pipeline folder in this process, before any rank starts: a folder, its
     config.json and model class (or model_index.json and each sharded component's), and with ``weights`` the
-    safetensors headers. Raises :class:`InputError` with the loader's message."""
+    safetensors headers. Returns the folder as read (a :class:`PipelineFolder` for a pipeline, else its path), so
+    that model_index.json is read once. Raises :class:`InputError` with the loader's message."""
     from pathlib import Path
 
     from .loader.build import model_class, read_config
     from .loader.checkpoint import Checkpoint
-    from .loader.pipeline import sharded_folders
+    from .loader.pipeline import read_folder, sharded_parts
 
     folder = Path(model_dir)
     if not folder.exists():
@@ -116,12 +97,14 @@ def check_model_folder(model_dir: str, weights: bool) -> None:
     if not folder.is_dir():
         raise InputError(f"{model_dir} is a file; give the model folder that holds config.json")
     try:
-        for part in sharded_folders(folder):
+        pipeline = read_folder(folder)
+        for _, part in sharded_parts(pipeline or folder):
             model_class(read_config(part), str(part / "config.json"))
             if weights:
                 Checkpoint(part).close()
     except ShardRulesError as exc:
         raise InputError(str(exc)) from None
+    return pipeline or folder
 
 
 def check_rule_files(paths: list[str] | None) -> None:
@@ -133,16 +116,18 @@ def check_rule_files(paths: list[str] | None) -> None:
         raise InputError(str(exc)) from None
 
 
-def check_run_arguments(args: argparse.Namespace) -> None:
+def check_run_arguments(args: argparse.Namespace):
+    """The run's arguments checked before any rank starts; returns the folder as :func:`check_model_folder` read it."""
     from pathlib import Path
 
-    check_model_folder(args.model_dir, weights=True)
+    folder = check_model_folder(args.model_dir, weights=True)
     check_rule_files(args.rules)
     if args.split == "guidance" and args.guidance is None:
         raise InputError("--split guidance gives the guided and unguided branches to different ranks: it needs "
                          "--guidance G")
     if args.out and not Path(args.out).resolve().parent.is_dir():
         raise InputError(f"--out {args.out}: folder {Path(args.out).resolve().parent} does not exist")
+    return folder
 
 
 def check_prompt_arguments(args: argparse.Namespace, pipeline: bool) -> None:

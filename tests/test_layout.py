@@ -56,3 +56,36 @@ def test_the_import_reader_finds_relative_and_absolute_imports():
     target = PACKAGE / "loader" / "load.py"
     assert "engine" in imported_parts(target)
     assert "runner" in imported_parts(PACKAGE / "cli.py")
+
+
+def module_imports(path: Path) -> set[str]:
+    """The shardrules modules a file imports anywhere, by dotted name relative to the package (``engine.resolve``);
+    imports under ``if TYPE_CHECKING:`` never run and are left out."""
+    here = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    package = here[:-1] if here[-1] != "__init__" else here[:-1]
+    tree = ast.parse(path.read_text(), filename=str(path))
+    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(
+        node.test) for child in node.body for n in ast.walk(child)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped or not isinstance(node, ast.ImportFrom) or not node.level:
+            continue
+        base = package[: len(package) - (node.level - 1)]
+        module = base + (node.module.split(".") if node.module else [])
+        for alias in node.names:  # "from . import x" names a module; "from .m import f" the module m
+            candidate = module + [alias.name]
+            if (PACKAGE.joinpath(*candidate).with_suffix(".py")).exists():
+                found.add(".".join(candidate))
+            elif module:
+                found.add(".".join(module))
+    return found
+
+
+def test_no_two_modules_import_each_other():
+    """No import circle between two modules (a module importing another that imports it back, even inside a
+    function, is a tangle a reader has to untie)."""
+    graph = {".".join(p.relative_to(PACKAGE).with_suffix("").parts): module_imports(p) for p in PACKAGE.rglob("*.py")}
+    circles = sorted(f"{a} <-> {b}" for a, targets in graph.items() for b in targets
+                     if a < b and a in graph.get(b, ()) and not a.endswith("__init__") and not b.endswith("__init__"))
+    assert circles == []
+    assert "engine.describe" in graph["engine.resolve"]  # the reader sees imports at all

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-from .resolve import ShardPlan
+if TYPE_CHECKING:  # for annotations only: resolve.py imports this module for ShardPlan.table
+    from .resolve import ShardPlan
 
 
 def _size(count: float) -> str:

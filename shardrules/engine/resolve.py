@@ -17,6 +17,7 @@ from torch import nn
 from ..errors import ContainerUnitError, NoUnitError, PlanError, TiedParameterError
 from ..rules import Location, Rule, RuleSet
 from .compile import CompiledRule, compile_rule
+from .describe import plan_as_text
 from .facts import ModuleFacts
 from .wrapped import get_wrapped_attr
 
@@ -112,8 +113,6 @@ class ShardPlan:
 
     def table(self, world_size: int = 1) -> str:
         """The table ``shardrules plan`` prints, for ``world_size`` ranks."""
-        from .describe import plan_as_text
-
         return plan_as_text(self, world_size)
 
     def __repr__(self) -> str:

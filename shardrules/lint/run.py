@@ -93,16 +93,14 @@ def _models(model_dir: str) -> list[tuple[str, object]]:
     except MissingExtraError as exc:
         raise UsageError(str(exc)) from None
     from ..loader.build import build_model
-    from ..loader.pipeline import components, is_pipeline
     from ..errors import ShardRulesError
+    from ..loader.pipeline import sharded_parts
 
     if FACTORY.fullmatch(model_dir) and not Path(model_dir).exists():
         return [(model_dir, _from_factory(model_dir))]
     try:
-        if is_pipeline(model_dir):
-            return [(str(Path(model_dir) / c.name), build_model(c.folder, meta="all"))
-                    for c in components(model_dir) if c.sharded]
-        return [(model_dir, build_model(model_dir, meta="all"))]
+        return [(str(Path(model_dir) / name) if name else model_dir, build_model(part, meta="all"))
+                for name, part in sharded_parts(model_dir)]
     except ShardRulesError as exc:
         raise UsageError(f"--model {model_dir}: {exc}") from None
 

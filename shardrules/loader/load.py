@@ -40,8 +40,8 @@ from .staging import Staging
 
 @dataclass
 class LoadStats:
-    """What a load did on this rank (pass one to ``load_sharded`` to have it filled). For a pipeline folder
-    the byte and tensor counts add up over its components; plan, phases and seconds are the last one's."""
+    """What a load did on this rank (pass one to ``load_sharded`` to have it filled). Given to ``load_pipeline``,
+    the byte and tensor counts add up over its sharded components; plan, phases and seconds are the last one's."""
 
     bytes_read: int = 0  # every byte read from the checkpoint files
     bytes_sharded: int = 0  # of which rows of sharded parameters
@@ -239,13 +239,12 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
                  dtype: torch.dtype | None = None, *, model: nn.Module | None = None,
                  mp_policy: MixedPrecisionPolicy | None = None, reshard_after_forward: bool | int | None = None,
                  offload: bool | OffloadPolicy | None = None, stats: LoadStats | None = None,
-                 progress: bool = True) -> nn.Module | dict[str, nn.Module]:
+                 progress: bool = True) -> nn.Module:
     """Build (or take) a model with parameters on meta, shard it by its rules and load its weights.
 
     Must run in an initialised process group, on every rank. ``model`` is a model already built with
-    parameters on the meta device (for classes that do not build from ``config.json``). For a diffusers
-    pipeline folder (``model_index.json``) every transformer and text encoder is loaded, each sharded by its
-    own rules, and a dict from component name to model is returned.
+    parameters on the meta device (for classes that do not build from ``config.json``). A diffusers pipeline
+    folder (``model_index.json``) is refused: :func:`shardrules.load_pipeline` loads those.
 
     ``dtype`` gives every parameter the dtype the model's own library gives it with ``from_pretrained(
     torch_dtype=dtype)``: diffusers' and transformers' ``_keep_in_fp32_modules`` stay float32 (see
@@ -254,13 +253,12 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
     with the half-precision weights around them instead of needing units of their own (which would split blocks
     such as Wan's, whose ``norm2`` and ``scale_shift_table`` are float32, into several all-gathers).
     """
-    from .pipeline import components, is_pipeline
+    from .pipeline import is_pipeline
 
     if model is None and is_pipeline(model_dir):
-        return {c.name: load_sharded(c.folder, rules, mesh, dtype, mp_policy=mp_policy,
-                                     reshard_after_forward=reshard_after_forward, offload=offload,
-                                     stats=stats, progress=progress)
-                for c in components(model_dir) if c.sharded}
+        raise ShardRulesError(f"{model_dir} is a diffusers pipeline folder (model_index.json): load it with "
+                              f"load_pipeline, which shards every transformer and text encoder; load_sharded takes "
+                              f"one model's folder, such as {Path(model_dir) / 'transformer'}")
     if not dist.is_initialized():
         raise ShardRulesError("load_sharded needs an initialised process group (torch.distributed."
                               "init_process_group, or run under torchrun / shardrules run)")

@@ -14,32 +14,35 @@ from ..engine.describe import plan_summary
 from ..engine.wrapped import get_wrapped_attr
 from ..errors import ShardRulesError
 from ..loader.load import LoadStats, load_sharded
-from ..loader.pipeline import components, is_pipeline, sharded_folders
+from ..loader.paths import read_json
+from ..loader.pipeline import PipelineFolder, read_folder, sharded_parts
 from ..rules import load_rules
 from .denoise import DenoisingRunner
 from .inputs import example_inputs
 
 
-def import_classes(folder: Path) -> None:
+def import_classes(folder: Path | PipelineFolder) -> None:
     """Import the model classes of ``folder`` (each sharded component's for a pipeline) before the load is timed:
     importing diffusers' model modules takes seconds, and is not loading."""
     from ..loader.build import model_class, read_config
 
-    for part in sharded_folders(folder):
+    for _, part in sharded_parts(folder):
         model_class(read_config(part), str(part / "config.json"))
     dist.barrier()  # every rank starts the timed load together: no rank's figure holds another's imports
 
 
-def _scheduler(folder: Path):
-    """The pipeline's scheduler when there is one (in the folder or beside it), else flow-matching Euler."""
+def _scheduler(pipeline: PipelineFolder | None):
+    """The pipeline's own scheduler when it lists one, else flow-matching Euler. Nothing outside the named folder is
+    read (a model folder's parent may hold anything)."""
     import diffusers
 
-    for candidate in (folder / "scheduler", folder.parent / "scheduler"):
-        config = candidate / "scheduler_config.json"
-        if config.exists():
-            name = json.loads(config.read_text()).get("_class_name")
-            if name and hasattr(diffusers, name):
-                return getattr(diffusers, name).from_config(json.loads(config.read_text()))
+    part = pipeline.get("scheduler") if pipeline is not None else None
+    config = part.folder / "scheduler_config.json" if part is not None else None
+    if config is not None and config.exists():
+        values = read_json(config, "the scheduler config")
+        name = values.get("_class_name") if isinstance(values, dict) else None
+        if name and hasattr(diffusers, name):
+            return getattr(diffusers, name).from_config(values)
     return diffusers.FlowMatchEulerDiscreteScheduler()
 
 
@@ -82,30 +85,37 @@ def _save_image(vae_folder: Path, latents: torch.Tensor, path: str) -> None:
     Image.fromarray(pixels).save(path)
 
 
-def run_model(rank: int, world_size: int, model_dir: str, rules: list[str] | None = None, steps: int = 4,
+def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder, rules: list[str] | None = None,
+              steps: int = 4,
               guidance: float | None = None, dtype: str | None = None, seed: int = 0, batch: int = 1,
               out: str | None = None, split: str = "auto") -> dict:
     """Load ``model_dir`` sharded over the process group, run ``steps`` denoising steps, return figures.
 
-    For a pipeline folder the transformer and the text encoders are sharded; the first text encoder encodes
-    seeded token ids into the conditioning, and the VAE (on rank 0) decodes the result into a PNG.
+    For a pipeline folder every transformer and text encoder is sharded, as :func:`load_pipeline` shards them; the
+    runner drives ``transformer``, the first text encoder encodes seeded token ids into the conditioning, and the
+    VAE (on rank 0) decodes the result into a PNG.
     """
-    folder = Path(model_dir)
-    import_classes(folder)
+    pipeline = model_dir if isinstance(model_dir, PipelineFolder) else read_folder(model_dir)
+    folder = pipeline.folder if pipeline is not None else Path(model_dir)
+    import_classes(pipeline or folder)
     stats = LoadStats()
     torch_dtype = getattr(torch, dtype) if dtype else None
     rule_set = load_rules(*(rules or []))
     notes = []
     encoder = vae_folder = None
-    if is_pipeline(folder):
-        parts = {c.name: c for c in components(folder)}
-        if "transformer" not in parts:
-            raise ShardRulesError(f"{folder}/model_index.json lists no transformer")
-        model = load_sharded(parts["transformer"].folder, rule_set, dtype=torch_dtype, stats=stats)
-        if "text_encoder" in parts:
-            encoder = load_sharded(parts["text_encoder"].folder, rule_set, dtype=torch_dtype, progress=False)
-        if "vae" in parts:
-            vae_folder = parts["vae"].folder
+    if pipeline is not None:
+        if pipeline.get("transformer") is None:
+            raise ShardRulesError(f"{pipeline.index_path} lists no transformer")
+        loaded = {c.name: load_sharded(c.folder, rule_set, dtype=torch_dtype,
+                                       stats=stats if c.name == "transformer" else None,
+                                       progress=c.name == "transformer")
+                  for c in pipeline.sharded}
+        model, encoder = loaded["transformer"], loaded.get("text_encoder")
+        others = sorted(set(loaded) - {"transformer", "text_encoder"})
+        if others:
+            notes.append(f"also loaded sharded: {', '.join(others)} (the runner drives 'transformer')")
+        if pipeline.get("vae") is not None:
+            vae_folder = pipeline.get("vae").folder
     else:
         model = load_sharded(folder, rule_set, dtype=torch_dtype, stats=stats)
     example = example_inputs(model, batch=batch, seed=seed)
@@ -120,7 +130,7 @@ def run_model(rank: int, world_size: int, model_dir: str, rules: list[str] | Non
         notes.append("conditioning: the text encoder on seeded token ids")
     else:
         notes.append("conditioning: seeded random tensors (no text encoder)")
-    runner = DenoisingRunner(model, _scheduler(folder), split=split, timestep_scale=example.timestep_scale,
+    runner = DenoisingRunner(model, _scheduler(pipeline), split=split, timestep_scale=example.timestep_scale,
                              cast_timestep=example.cast_timestep)
     began = time.perf_counter()
     latents = runner.run(example.latents, num_inference_steps=steps, guidance_scale=guidance,
@@ -190,7 +200,7 @@ def _save_output(result, out: str) -> str:
     return out
 
 
-def run_pipeline(rank: int, world_size: int, model_dir: str, prompt: str, rules: list[str] | None = None,
+def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFolder, prompt: str, rules: list[str] | None = None,
                  negative_prompt: str | None = None, steps: int = 4, guidance: float | None = None,
                  height: int | None = None, width: int | None = None, frames: int | None = None,
                  dtype: str | None = None, seed: int = 0, out: str | None = None, split: str = "none") -> dict:
@@ -198,10 +208,11 @@ def run_pipeline(rank: int, world_size: int, model_dir: str, prompt: str, rules:
     from .denoise import accepted_keywords
     from .pipeline import load_pipeline
 
-    import_classes(Path(model_dir))
+    pipeline = model_dir if isinstance(model_dir, PipelineFolder) else PipelineFolder.read(model_dir)
+    import_classes(pipeline)
     stats = LoadStats()
     began = time.perf_counter()
-    pipe = load_pipeline(model_dir, load_rules(*(rules or [])), dtype=getattr(torch, dtype) if dtype else None,
+    pipe = load_pipeline(pipeline, load_rules(*(rules or [])), dtype=getattr(torch, dtype) if dtype else None,
                          split=split, stats=stats)
     load_s = time.perf_counter() - began
     pipe.set_progress_bar_config(disable=rank != 0, leave=False)
@@ -218,7 +229,7 @@ def run_pipeline(rank: int, world_size: int, model_dir: str, prompt: str, rules:
     total = time.perf_counter() - began
     step_s = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else total / steps
     written = _save_output(result, out) if rank == 0 and out else None
-    sharded = [c.name for c in components(model_dir) if c.sharded]
+    sharded = [c.name for c in pipeline.sharded]
     return {
         "plan": f"{type(pipe).__name__}: sharded {', '.join(sharded)}; {stats.bytes_read / 2**20:.2f} MiB read on "
                 f"this rank of {stats.checkpoint_bytes / 2**20:.2f} MiB" if rank == 0 else None,

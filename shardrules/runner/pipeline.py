@@ -6,11 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..loader.paths import read_json
-from ..loader.pipeline import components, is_pipeline
+from ..loader.pipeline import TEXT_ENCODER, PipelineFolder, is_pipeline
 
 SPLITS = ("none", "batch")
-ENCODER_PREFIX = "text_encoder"
 
 
 def reshard_after_each_forward(model) -> None:
@@ -60,8 +58,8 @@ def split_batch(model) -> None:
     model.forward = forward
 
 
-def load_pipeline(folder: str | Path, rules=None, mesh=None, dtype=None, *, split: str = "none", mp_policy=None,
-                  reshard_after_forward=None, offload=None, stats=None, progress: bool = True):
+def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dtype=None, *, split: str = "none",
+                  mp_policy=None, reshard_after_forward=None, offload=None, stats=None, progress: bool = True):
     """The diffusers pipeline of ``folder`` (the class ``model_index.json`` names), with every transformer and
     every text encoder sharded with FSDP2 by ``rules`` and loaded with per-rank reads; tokenizers,
     scheduler, VAE and the rest are loaded the ordinary diffusers way (the VAE whole on every rank) and moved to
@@ -83,16 +81,19 @@ def load_pipeline(folder: str | Path, rules=None, mesh=None, dtype=None, *, spli
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
-    folder = Path(folder)
-    if not is_pipeline(folder):
-        raise CheckpointError(f"{folder}: no model_index.json, so not a diffusers pipeline folder",
-                              path=str(folder / "model_index.json"))
-    parts = components(folder)  # checks model_index.json first: a regular file holding a JSON object
-    name = read_json(folder / "model_index.json", "the pipeline index").get("_class_name")
+    if not isinstance(folder, PipelineFolder):
+        folder = Path(folder)
+        if not is_pipeline(folder):
+            raise CheckpointError(f"{folder}: no model_index.json, so not a diffusers pipeline folder",
+                                  path=str(folder / "model_index.json"))
+        folder = PipelineFolder.read(folder)  # a regular file holding a JSON object, or an error
+    pipeline, folder = folder, folder.folder
+    parts = pipeline.components
+    name = pipeline.class_name
     cls = getattr(diffusers, name, None) if isinstance(name, str) else None
     if cls is None:
-        raise CheckpointError(f"{folder / 'model_index.json'}: diffusers {diffusers.__version__} has no pipeline "
-                              f"class {name!r}", path=str(folder / "model_index.json"))
+        raise CheckpointError(f"{pipeline.index_path}: diffusers {diffusers.__version__} has no pipeline "
+                              f"class {name!r}", path=str(pipeline.index_path))
     missing = [c.name for c in parts if not c.folder.is_dir()]
     if missing:
         raise CheckpointError(f"{folder / 'model_index.json'} lists '{missing[0]}', which has no folder",
@@ -104,7 +105,7 @@ def load_pipeline(folder: str | Path, rules=None, mesh=None, dtype=None, *, spli
         model = load_sharded(part.folder, rules, mesh, dtype, mp_policy=mp_policy,
                              reshard_after_forward=reshard_after_forward, offload=offload, stats=stats,
                              progress=progress)
-        if part.name.startswith(ENCODER_PREFIX):
+        if part.role == TEXT_ENCODER:
             reshard_after_each_forward(model)
         elif split == "batch":
             split_batch(model)
