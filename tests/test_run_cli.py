@@ -55,6 +55,10 @@ def test_run_writes_the_latents_of_the_unsharded_loop(tmp_path):
     torch.manual_seed(0)
     model = tiny_models.build("SanaTransformer2DModel")
     model.save_pretrained(tmp_path / "sana", safe_serialization=True)
+    # a scheduler beside the named folder is outside it: never read (it would change the latents)
+    (tmp_path / "scheduler").mkdir()
+    (tmp_path / "scheduler" / "scheduler_config.json").write_text(
+        '{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 7.0}')
     out = tmp_path / "latents.safetensors"
     result = cli("run", str(tmp_path / "sana"), "--nproc", "2", "--steps", "3", "--guidance", "4.5",
                         "--seed", "7", "--out", str(out))
