@@ -105,9 +105,8 @@ def model_config(layers: int, width: int) -> dict:
 def make_checkpoint(model_dir: Path, layers: int, width: int) -> None:
     if (model_dir / "config.json").exists():
         return
-    import torch
-
     import diffusers
+    import torch
 
     torch.manual_seed(0)
     model = diffusers.WanTransformer3DModel(**model_config(layers, width))
@@ -127,11 +126,12 @@ def rank_main(rank: int, method: str, model_dir: str, out_dir: str, world: int) 
     dist.init_process_group("gloo", init_method=f"file://{out_dir}/pg-{method}", rank=rank, world_size=world,
                             timeout=timedelta(seconds=600))
     import diffusers
+
     import shardrules
     from shardrules.loader.build import build_model
     from shardrules.loader.shard import default_mesh
 
-    diffusers.WanTransformer3DModel  # the import of the model's module is start-up, not loading
+    _ = diffusers.WanTransformer3DModel  # the import of the model's module is start-up, not loading
     dist.barrier()
     result: dict = {}
     with Sampler() as sampler:

@@ -2,7 +2,8 @@
 
 Per-step time of the pipeline's own __call__ with guidance, every rank computing the whole guided + unguided batch
 (split="none") against each rank computing one of the two rows (split="batch"). Goal: >= 1.6x faster, same images.
-A PixArt transformer of 8 layers, width 512, 1024 image tokens (--size 64), random weights; best of 2 calls of 6 steps; a step
+A PixArt transformer of 8 layers, width 512, 1024 image tokens (--size 64), random weights; best of 2 calls of
+6 steps; a step
 is timed between the pipeline's step callbacks, so text encoding and VAE decoding (not split) are left out.
 
     python bench/pipeline_split.py
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the
 
 def split_rank(rank, world_size, folder: str, size: int) -> dict:
     import tiny_pipelines
+
     from shardrules import load_pipeline
 
     call = dict(tiny_pipelines.PIXART_CALL, height=size, width=size, num_inference_steps=STEPS)
@@ -59,7 +61,8 @@ def main() -> None:
         folder = tiny_pipelines.pixart(Path(tmp), layers=8, heads=8, head_dim=64, sample_size=size)
         sys.path.insert(0, str(Path(__file__).parent))
         results = run_on_ranks("pipeline_split:split_rank", 2, {"folder": str(folder), "size": size}, threads=1)
-    print(f"PixArt-Sigma, 8 layers x width 512, {size}x{size} latents ({(size // 2) ** 2} tokens), guidance 4.5, {STEPS} steps, 2 gloo ranks, "
+    print(f"PixArt-Sigma, 8 layers x width 512, {size}x{size} latents ({(size // 2) ** 2} tokens), guidance 4.5, "
+          f"{STEPS} steps, 2 gloo ranks, "
           "1 thread each, best of 2 calls:")
     for r in results:
         v = r.value

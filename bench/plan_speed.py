@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 
+import diffusers
 import torch
 from torch import nn
 
-import diffusers
 from shardrules import load_rules, plan
 
 WAN_14B = dict(patch_size=[1, 2, 2], num_attention_heads=40, attention_head_dim=128, in_channels=16, out_channels=16,

@@ -41,13 +41,13 @@ def _on_meta(build):
 
 
 def rows() -> tuple[list[str], list[str]]:
-    import transformers
-    from torch import nn
-
     import tiny_encoders
     import tiny_fallback
     import tiny_models
+    import transformers
     from diffusers.models import transformers as diffusers_transformers
+    from torch import nn
+
     from shardrules import load_rules, plan
 
     rules = load_rules()

@@ -53,12 +53,20 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine.compile import CompiledRule, compile_rule
-    from .runner.denoise import DenoisingRunner
-    from .loader.load import LoadStats, load_sharded
-    from .runner.pipeline import load_pipeline
     from .engine.resolve import ShardPlan, Unit, plan
-    from .loader.shard import shard
     from .engine.wrapped import get_wrapped_attr
-    from .errors import (CheckpointError, PlanError, RuleError, RuleFileError, RuleSyntaxError, RuleTypeError,
-                         ShardRulesError, UnknownFieldError)
+    from .errors import (
+        CheckpointError,
+        PlanError,
+        RuleError,
+        RuleFileError,
+        RuleSyntaxError,
+        RuleTypeError,
+        ShardRulesError,
+        UnknownFieldError,
+    )
+    from .loader.load import LoadStats, load_sharded
+    from .loader.shard import shard
     from .rules import RuleSet, load_rules
+    from .runner.denoise import DenoisingRunner
+    from .runner.pipeline import load_pipeline

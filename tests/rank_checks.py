@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
+import tiny_models
 import torch
 from safetensors.torch import load_file
 
-import tiny_models
 from shardrules import LoadStats, load_sharded
 
 
@@ -80,9 +79,10 @@ def expect_load_error(rank, world_size, model_dir: str, rules: str | None = None
 
 def fused_toy_matches(rank, world_size, model_dir: str, rules: str, ref: str) -> dict:
     """Load the fused-QKV toy (weight_loader for the weight, fused rename for the bias) and compare."""
+    from toy_models import FusedToy
+
     from shardrules import load_rules
     from shardrules.loader.build import parameters_on_meta
-    from toy_models import FusedToy
 
     with parameters_on_meta():
         model = FusedToy()
@@ -106,9 +106,10 @@ def expect_errors(rank, world_size, cases: list[dict]) -> list[dict]:
 
 def denoise_matches(rank, world_size, cases: list[dict], combos: list[dict]) -> dict:
     """Load each model sharded and run every (scheduler, guidance, split) combination of the loop."""
+    import diffusers
+
     from shardrules import DenoisingRunner
     from shardrules.runner.inputs import example_inputs
-    import diffusers
 
     out = {}
     for case in cases:
@@ -131,9 +132,9 @@ def denoise_matches(rank, world_size, cases: list[dict], combos: list[dict]) -> 
 
 
 def wrapped_attr_on_fsdp(rank, world_size) -> dict:
-    from shardrules import get_wrapped_attr, plan, shard
-
     from torch.nn.parallel import DistributedDataParallel
+
+    from shardrules import get_wrapped_attr, plan, shard
 
     model = tiny_models.build("WanTransformer3DModel")
     shard(model, plan(model))
@@ -147,9 +148,10 @@ def fail_while_loading(rank, world_size, model_dir: str, rules: str, how: str) -
     """Rank 1 raises (or dies) inside load_sharded, in the weight_loader of the fused-QKV toy."""
     import os
 
+    from toy_models import FusedToy, qkv_weight_loader
+
     from shardrules import load_rules
     from shardrules.loader.build import parameters_on_meta
-    from toy_models import FusedToy, qkv_weight_loader
 
     def loader(param, loaded, shard_id):
         if rank == 1 and shard_id == "k":
@@ -190,6 +192,7 @@ def fail_while_denoising(rank, world_size, model_dir: str, how: str) -> dict:
     import os
 
     import diffusers
+
     from shardrules import DenoisingRunner
     from shardrules.runner.inputs import example_inputs
 
@@ -257,9 +260,8 @@ def half_precision_matches(rank, world_size, cases: list[dict]) -> dict:
     import logging
 
     import diffusers
-    import transformers
-
     import tiny_encoders
+    import transformers
 
     logged: list[str] = []
 

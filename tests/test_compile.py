@@ -59,7 +59,8 @@ def test_agrees_with_is_module_list_entry_in_on_10k_names():
     names = generated_names(12_000, seed=7)
     assert [n for n in names if entry_rule(n, MODULE) != is_module_list_entry_in(n, containers)] == []
     parts = [n.split(".") for n in names]
-    assert [n for n, p in zip(names, parts) if rule(n, MODULE) != (len(p) >= 2 and p[-2] in containers)] == []
+    assert [n for n, p in zip(names, parts, strict=True)
+            if rule(n, MODULE) != (len(p) >= 2 and p[-2] in containers)] == []
 
 
 name_segment = st.from_regex(r"[a-z_]{1,6}|[0-9]{1,3}", fullmatch=True)

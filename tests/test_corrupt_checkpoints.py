@@ -6,12 +6,12 @@ import json
 import struct
 
 import pytest
-from safetensors.torch import load_file, save_file
-
 import tiny_models
 from multirank import run_ranks, values
-from shardrules.loader.checkpoint import Checkpoint
+from safetensors.torch import load_file, save_file
+
 from shardrules.errors import CheckpointError
+from shardrules.loader.checkpoint import Checkpoint
 
 FILE = "diffusion_pytorch_model.safetensors"
 
@@ -115,7 +115,7 @@ def test_every_rank_raises_and_none_returns_a_model(faults):
     results = values(run_ranks("rank_checks:expect_errors", timeout=180,
                                cases=[{"model_dir": str(faults[n][0])} for n in names]))
     for rank, result in enumerate(results):
-        for name, got in zip(names, result):
+        for name, got in zip(names, result, strict=True):
             path, tensor, words = faults[name]
             assert got["type"] == "CheckpointError", (rank, name, got)
             assert words in got["message"] and str(path) in got["message"], (rank, name, got)

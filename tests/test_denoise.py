@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import warnings
 
+import diffusers
 import pytest
+import tiny_models
 import torch
+from multirank import checked, run_several
 from safetensors.torch import save_file
 from torch import nn
 
-import diffusers
-import tiny_models
-from multirank import checked, run_several
 from shardrules import DenoisingRunner, get_wrapped_attr
 from shardrules.runner.denoise import accepted_keywords, filter_kwargs
 from shardrules.runner.inputs import example_inputs

@@ -6,9 +6,9 @@ import inspect
 
 import pytest
 import torch
+from diffusers.models import transformers as diffusers_transformers
 from torch import nn
 
-from diffusers.models import transformers as diffusers_transformers
 from shardrules import load_rules, plan
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
-import torch
-from safetensors.torch import save_file
-
 import tiny_models
+import torch
 import toy_models
 from multirank import run_ranks
+from safetensors.torch import save_file
+
 from shardrules.launch import causes_first
 
 
@@ -114,6 +114,7 @@ def test_a_frozen_rank_is_named_as_the_cause():
     import sys
 
     from multirank import TESTS
+
     from shardrules.launch import RankFailure, run_on_ranks
 
     os.environ["OMP_NUM_THREADS"] = "1"

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import random
 
+import fuzz_targets as ft
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import fuzz_targets as ft
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(ft.WORDS + list("abz_.-09\"'()[],=<>!*? \t")), max_size=25))

@@ -55,7 +55,8 @@ def test_tree_is_typed():
 def test_values(text, node, value):
     tree = parse_expression(text)
     assert isinstance(tree, node)
-    assert (tree.values if isinstance(tree, InList) else getattr(tree, "value", getattr(tree, "pattern", None))) == value
+    got = tree.values if isinstance(tree, InList) else getattr(tree, "value", getattr(tree, "pattern", None))
+    assert got == value
 
 
 def test_keywords_are_lower_case():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
-
 import tiny_encoders
 import tiny_models
+import torch
 from multirank import checked, run_several
+
 from shardrules.loader.dtypes import keeps_float32
 
 CASES = [("WanTransformer3DModel", "diffusers", "bfloat16"), ("WanTransformer3DModel", "diffusers", "float16"),

@@ -96,6 +96,7 @@ def test_a_config_asking_for_huge_widths_is_refused_without_allocating(tmp_path,
     import resource
 
     import tiny_models
+
     from shardrules.loader import build
     from shardrules.loader.build import build_model
 

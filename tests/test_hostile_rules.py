@@ -8,8 +8,8 @@ import struct
 import time
 
 import pytest
-
 from commands import lint_cli
+
 from shardrules import compile_rule, load_rules
 from shardrules.errors import CheckpointError, RuleLimitError, WrongValueError
 from shardrules.loader import checkpoint

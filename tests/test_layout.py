@@ -89,3 +89,14 @@ def test_no_two_modules_import_each_other():
                      if a < b and a in graph.get(b, ()) and not a.endswith("__init__") and not b.endswith("__init__"))
     assert circles == []
     assert "engine.describe" in graph["engine.resolve"]  # the reader sees imports at all
+
+
+def test_ruff_finds_nothing():
+    """ruff (the rules pyproject.toml selects: pycodestyle, pyflakes, isort, pyupgrade, bugbear) is clean."""
+    import subprocess
+    import sys
+
+    root = PACKAGE.parent
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(root)], capture_output=True,
+                            text=True, timeout=120, cwd=root)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]

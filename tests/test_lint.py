@@ -77,7 +77,7 @@ def test_embedded_rules_with_models_have_no_errors_or_warnings(capsys):
 def test_embedded_files_validate_against_the_json_schema():
     schema = json.loads(resources.files("shardrules.rules").joinpath("schema.json").read_text())
     jsonschema.Draft7Validator.check_schema(schema)
-    for name, text in _embedded_files():
+    for _name, text in _embedded_files():
         jsonschema.validate(tomllib.loads(text), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(tomllib.loads((FIXTURES / "SR102.toml").read_text()), schema)
@@ -133,7 +133,8 @@ def malformed_inputs() -> list[bytes]:
              b"schema = 1\n[resolution]\norder = [1, 2]\n", b"schema = 1\n[resolution]\norder = []\n",
              b"schema = 1\nstrategy = []\n", b"schema = 1\n[strategy.block-class]\nfrom = 'x'\n",
              b"schema = 1\n[strategy.common-numbered-block]\nshard = [{}]\n",
-             b"schema = true\n", b"schema = 1.5\n", b"schema = 1\n[[model]]\nname = ''\napplies-to = ''\nshard = ['']\n",
+             b"schema = true\n", b"schema = 1.5\n",
+             b"schema = 1\n[[model]]\nname = ''\napplies-to = ''\nshard = ['']\n",
              b"schema = 1\n[[model]]\nname = 'x'\napplies-to = 'class == X'\nshard = [[['name == a']]]\n",
              b"schema = 1\n[[model]]\nname = 'x'\napplies-to = 'class == X'\nshard = [{match = 3}]\n",
              b"schema = 1\n[[model]]\nname = 'x'\napplies-to = 'class == X'\nshard = ['a']\nrename = 'r'\n",
@@ -143,7 +144,8 @@ def malformed_inputs() -> list[bytes]:
              b"[[model.rename]]\npattern = 'a'\nreplace = 'b'\nfuse = ['q']\n",
              b"schema = 1\n[[model]]\nname = 'x'\napplies-to = 'class == X'\nshard = ['name == a']\n"
              b"[model.allow-init]\n'w' = 'random'\n",
-             b"schema = 1\n[[model]]\nname = 'x'\napplies-to = '" + b"name == a or " * 2000 + b"name == b'\nshard=['x']\n",
+             b"schema = 1\n[[model]]\nname = 'x'\napplies-to = '" + b"name == a or " * 2000
+             + b"name == b'\nshard=['x']\n",
              b"schema = 1\n[[model]]\nname = 'x'\napplies-to = '" + b"(" * 5000 + b"'\nshard = ['a']\n",
              b"schema = 1\n[[model]]\nname = 'x'\napplies-to = '" + b"not " * 5000 + b"name == a'\nshard=['a']\n",
              b"schema = 1\n[[model]]\nname = 'x'\napplies-to = 'class in [" + b"a, " * 30000 + b"b]'\nshard=['a']\n",

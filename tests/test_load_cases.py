@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from safetensors.torch import load_file, save_file
-
 import tiny_models
+import torch
 import toy_models
 from multirank import checked, run_ranks, run_several, values
+from safetensors.torch import load_file, save_file
 from test_load_multirank import save_case
 
 
@@ -162,7 +161,7 @@ def test_strict_errors_on_every_rank(launched):
     names = list(cases)
     results = checked(launched[0]["strict"])
     for rank, result in enumerate(results):
-        for name, got in zip(names, result):
+        for name, got in zip(names, result, strict=True):
             folder, tensor, words = cases[name]
             assert got["type"] == "CheckpointError", (rank, name, got)
             assert words in got["message"], (rank, name, got["message"])

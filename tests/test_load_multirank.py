@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
-from safetensors.torch import save_file
-
 import tiny_models
+import torch
 from multirank import checked, run_several
+from safetensors.torch import save_file
 
 MODELS = list(tiny_models.CONFIGS)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 import tiny_pipelines
 from multirank import checked, run_several
 
@@ -115,12 +114,12 @@ def test_bad_pipeline_folders_give_one_clear_error_on_every_rank(launched):
 @pytest.mark.multirank
 def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
 
+    import diffusers
     import numpy as np
     import torch
+    from commands import cli
     from PIL import Image, ImageSequence
 
-    import diffusers
-    from commands import cli
     from shardrules.runner.job import _save_output
 
     folder = tiny_pipelines.wan(tmp_path)
@@ -142,7 +141,7 @@ def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
 
     got, expected = frames(tmp_path / "cat.gif"), frames(tmp_path / "plain.gif")
     assert len(got) == len(expected) == 2
-    assert max(int(np.abs(a - b).max()) for a, b in zip(got, expected)) <= 1
+    assert max(int(np.abs(a - b).max()) for a, b in zip(got, expected, strict=True)) <= 1
 
 
 @pytest.mark.multirank
@@ -151,9 +150,9 @@ def test_a_video_to_mp4_when_out_says_so(tmp_path):
     Frames of 64x64 with strong patterns: the tiny pipelines' 4x4 frames would not survive a codec's chroma."""
     import imageio.v3 as iio
     import numpy as np
+    from diffusers.pipelines.wan.pipeline_output import WanPipelineOutput
     from PIL import Image
 
-    from diffusers.pipelines.wan.pipeline_output import WanPipelineOutput
     from shardrules.runner.job import _save_output
 
     y, x = np.mgrid[0:64, 0:64]
@@ -170,6 +169,7 @@ def test_a_video_to_mp4_when_out_says_so(tmp_path):
 def test_prompt_arguments_are_checked_before_any_rank_starts(tmp_path, monkeypatch):
     import tiny_models
     from commands import cli
+
     from shardrules.runner import job
 
     monkeypatch.setattr(job, "can_write_mp4", lambda: False)  # as on a machine without imageio-ffmpeg

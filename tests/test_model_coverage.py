@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
-from safetensors.torch import save_file
-
 import tiny_encoders
+import torch
 from multirank import checked, run_several
+from safetensors.torch import save_file
 
 
 def saved_cases(root, names, build, output, save=None) -> list[dict]:
@@ -65,10 +64,9 @@ def fallbacks(launched):
 def test_more_transformers_shard_correctly(fallbacks):
     """Transformers planned by the fallbacks (or, for DiT, an explicit rule): sharded == unsharded."""
     import diffusers
-    from diffusers.models import transformers as diffusers_transformers
-
     import tiny_fallback
     import tiny_models
+    from diffusers.models import transformers as diffusers_transformers
 
     for rank, result in enumerate(fallbacks):
         for name, got in result.items():

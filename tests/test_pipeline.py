@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 
+import diffusers
 import pytest
+import tiny_models
+import tiny_pipelines
 import torch
 import transformers
+from commands import cli, lint_cli
 from PIL import Image
 from safetensors.torch import load_file
 
-import diffusers
-import tiny_models
-import tiny_pipelines
-from commands import cli, lint_cli
 from shardrules import DenoisingRunner
 from shardrules.loader.build import load_plain
 from shardrules.runner.inputs import example_inputs

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shardrules.loader.rename import map_keys
 from shardrules.errors import CheckpointError
+from shardrules.loader.rename import map_keys
 from shardrules.rules import Location, Rename
 
 HERE = Location("rules.toml", 1, 1)

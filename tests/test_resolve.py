@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import tiny_models
 from torch import nn
 
-import tiny_models
 from shardrules import PlanError, RuleError, load_rules, plan
 
 MODELS = list(tiny_models.CONFIGS)
@@ -166,6 +166,7 @@ def test_an_explicit_entry_that_matches_nothing_warns(tmp_path):
     import warnings
 
     import tiny_models
+
     from shardrules import load_rules, plan
 
     rules = tmp_path / "mine.toml"
@@ -182,6 +183,7 @@ def test_an_explicit_entry_that_matches_nothing_warns(tmp_path):
 
 def test_a_plan_prints_as_the_cli_table_and_has_a_short_repr():
     import tiny_models
+
     from shardrules import plan
     from shardrules.engine.describe import plan_as_text
 
@@ -195,8 +197,8 @@ def test_a_plan_prints_as_the_cli_table_and_has_a_short_repr():
 
 def test_explain_answers_for_every_module():
     import pytest as _pytest
-
     import tiny_models
+
     from shardrules import plan
 
     p = plan(tiny_models.build("WanTransformer3DModel", device="meta"))
@@ -211,6 +213,7 @@ def test_explain_answers_for_every_module():
 
 def test_explain_shows_a_units_options(tmp_path):
     import tiny_models
+
     from shardrules import load_rules, plan
 
     rules = tmp_path / "mine.toml"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import contextlib
 import os
 import re
@@ -12,12 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import diffusers
+import pytest
+import tiny_models
 import torch
+from commands import cli, shardrules
 from safetensors.torch import load_file
 
-import diffusers
-import tiny_models
-from commands import cli, shardrules
 from shardrules import DenoisingRunner
 from shardrules.runner.inputs import example_inputs
 
@@ -153,7 +153,7 @@ def test_run_under_torchrun_on_two_nodes_equals_one_process(tmp_path):
             p.kill()
             p.wait()
     outputs = [(out.read_text(), err.read_text()) for out, err in logs]
-    for node, (p, (stdout, stderr)) in enumerate(zip(launches, outputs)):
+    for node, (p, (stdout, stderr)) in enumerate(zip(launches, outputs, strict=True)):
         assert p.returncode == 0, f"node {node} (exit {p.returncode}):\n{stdout[-1500:]}\n{stderr[-3000:]}"
     assert outputs[0][0].count("backend: gloo on the CPU") == 1 and "backend:" not in outputs[1][0]
     assert "rank 1: load" in outputs[0][0] and "world size 2" in outputs[0][0]

@@ -4,11 +4,11 @@ model directly. The sharded tests compare the runner with itself on one rank; th
 
 from __future__ import annotations
 
+import diffusers
 import pytest
+import tiny_models
 import torch
 
-import diffusers
-import tiny_models
 from shardrules import DenoisingRunner
 from shardrules.runner.inputs import _BUILDERS, example_inputs
 

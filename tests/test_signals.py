@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import tiny_models
 
 pytestmark = pytest.mark.multirank  # every test here starts processes

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import transformers as T
-
 from tiny_models import randomize_zeros
 
 SMALL = dict(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2)

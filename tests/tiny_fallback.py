@@ -7,9 +7,8 @@ layouts, caches and camera conditions included).
 
 from __future__ import annotations
 
-import torch
-
 import diffusers
+import torch
 from tiny_models import randomize_zeros
 
 
@@ -242,7 +241,10 @@ def _wan_animate2_cache(layers: int):
 def _ideogram4(r, text: int, image: tuple[int, int]) -> dict:
     """One packed Ideogram 4 sequence: text tokens (LLM features), then the image grid (latents)."""
     from diffusers.models.transformers.transformer_ideogram4 import (
-        IMAGE_POSITION_OFFSET, LLM_TOKEN_INDICATOR, OUTPUT_IMAGE_INDICATOR)
+        IMAGE_POSITION_OFFSET,
+        LLM_TOKEN_INDICATOR,
+        OUTPUT_IMAGE_INDICATOR,
+    )
 
     rows, cols = image
     length = text + rows * cols

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
-import torch
-
 import diffusers
+import torch
 
 CONFIGS: dict[str, dict] = {
     "FluxTransformer2DModel": dict(

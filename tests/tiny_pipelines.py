@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-import transformers
-
 import diffusers
 import tiny_models
+import torch
+import transformers
 from tiny_models import randomize_zeros
 
 # A fixed Unigram vocabulary (the tokenizers trainers give different ids from run to run)

@@ -22,9 +22,8 @@ def cache_dir() -> Path:
 
 def demo_model_dir() -> Path:
     """The tiny model's folder, written on first use (config from the package, seeded random weights)."""
-    import torch
-
     import diffusers
+    import torch
 
     folder = cache_dir()
     config = json.loads(resources.files(__name__).joinpath("config.json").read_text())
@@ -40,10 +39,9 @@ def demo_model_dir() -> Path:
 def unsharded_latents(model_dir: Path, steps: int, seed: int):
     import diffusers
 
+    from ..loader.build import load_plain
     from ..runner.denoise import DenoisingRunner
     from ..runner.inputs import example_inputs
-
-    from ..loader.build import load_plain
 
     model = load_plain(model_dir)
     example = example_inputs(model, seed=seed)
@@ -61,8 +59,8 @@ def run_demo(nproc: int = 2, steps: int = 4, seed: int = 0, backend: str = "auto
 
     from safetensors.torch import load_file
 
-    from ..runner.report import run_report
     from ..launch import run_on_ranks
+    from ..runner.report import run_report
 
     began = time.perf_counter()
     model_dir = demo_model_dir()

@@ -67,7 +67,7 @@ def plan_as_text(p: ShardPlan, world_size: int) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         lines.append("  " + "  ".join(cell.ljust(w) if i in (0, 1) else cell.rjust(w)
-                                      for i, (cell, w) in enumerate(zip(row[:4], widths))) + "  " + row[4])
+                                      for i, (cell, w) in enumerate(zip(row[:4], widths, strict=True))) + "  " + row[4])
     lines.append(f"total per rank: {_mib(p.bytes_per_rank(world_size))} MiB "
                  f"(of {_mib(p.bytes_per_rank(1))} MiB unsharded)")
     for a in p.attempts:

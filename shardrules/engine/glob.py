@@ -9,7 +9,7 @@ for globs and takes time linear in the name for each segment: no pattern can mak
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 # A segment is a list of atoms: a literal character, None for "?", or (negated, chars, ranges) for a class.
 

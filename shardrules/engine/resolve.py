@@ -6,11 +6,12 @@ import difflib
 import functools
 import math
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import attrgetter, is_
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from torch import nn
 
@@ -341,7 +342,7 @@ def _check_tied(facts: ModuleFacts, chosen: Choice, groups: Mapping[int, int]) -
         if len(owners) > 1:
             names = [f"{facts.name(i)}.{key}" if i else key for i, key in where]
             described = " and ".join(f"'{n}' (unit '{facts.name(owner[i]) or '<root>'}')"
-                                     for n, (i, _) in zip(names, where))
+                                     for n, (i, _) in zip(names, where, strict=True))
             common = _common_prefix(names)
             modules = [facts.name(i) for i, _ in where]
             one_unit = f"{{ match = \"name in [{', '.join(modules)}]\", one-unit = true }}"
@@ -355,7 +356,7 @@ def _check_tied(facts: ModuleFacts, chosen: Choice, groups: Mapping[int, int]) -
 def _common_prefix(names: list[str]) -> str:
     split = [n.split(".")[:-1] for n in names]
     common = []
-    for parts in zip(*split):
+    for parts in zip(*split, strict=False):  # up to the shortest name
         if len(set(parts)) != 1:
             break
         common.append(parts[0])

@@ -8,9 +8,9 @@ to a field of the wrong type, and the size limits.
 from __future__ import annotations
 
 import difflib
-from decimal import Decimal
 import functools
 import re
+from decimal import Decimal
 from pathlib import Path
 
 from lark import Lark, Token, Tree

@@ -8,8 +8,8 @@ from the positions in the file. A :class:`SourceMap` maps each offset of the dec
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ after parsing (by the linter, say) can point at the token in the rule file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ FIELDS: dict[str, str] = {
     "params": INT,
 }
 
-Value = Union[str, int]
+Value = str | int
 
 
 @dataclass(frozen=True)
@@ -104,8 +103,8 @@ class Or:
     span: Span
 
 
-Test = Union[Compare, InList, Matches, StringTest, IsDigit, IsRoot]
-Expr = Union[Test, Not, And, Or]
+Test = Compare | InList | Matches | StringTest | IsDigit | IsRoot
+Expr = Test | Not | And | Or
 
 
 def walk(expr: Expr):

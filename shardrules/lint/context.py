@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import warnings
-
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator
 
 from ..grammar.tree import And, Compare, Expr, InList, IsDigit, IsRoot, Matches, Not, Or, StringTest
 from ..rules import ModelRules, Rule, RuleFile, RuleSet

@@ -92,8 +92,8 @@ def _models(model_dir: str) -> list[tuple[str, object]]:
         require_fsdp("rule-lint --model")
     except MissingExtraError as exc:
         raise UsageError(str(exc)) from None
-    from ..loader.build import build_model
     from ..errors import ShardRulesError
+    from ..loader.build import build_model
     from ..loader.pipeline import sharded_parts
 
     if FACTORY.fullmatch(model_dir) and not Path(model_dir).exists():

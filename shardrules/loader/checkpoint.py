@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
-from .paths import no_json_constant, child, read_json, regular_file
+from .paths import child, no_json_constant, read_json, regular_file
 
 DTYPES: dict[str, torch.dtype] = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -85,7 +85,7 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
         entry = _entry(path, name, info, base, size)
         entries[name] = entry
     spans = sorted((e.start, e.end, e.name) for e in entries.values())
-    for (s1, e1, n1), (s2, e2, n2) in zip(spans, spans[1:]):
+    for (s1, e1, n1), (s2, e2, n2) in zip(spans, spans[1:], strict=False):
         if s2 < e1:
             raise CheckpointError(f"{path}: tensors '{n1}' and '{n2}' overlap (bytes {s1}-{e1} and {s2}-{e2})",
                                   path=path, tensor=n2)

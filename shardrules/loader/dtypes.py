@@ -15,7 +15,7 @@ Casting happens while parameters are still on the meta device, so it costs nothi
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -14,9 +14,9 @@ import difflib
 import gc
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -202,7 +202,7 @@ def _load_with_loader(target: _Target, source: Source, checkpoint: Checkpoint) -
     pre = target.pre_shard
     full = nn.Parameter(torch.empty(pre.shape, dtype=target.dtype), requires_grad=False)
     full.__dict__.update({k: v for k, v in pre.__dict__.items()})
-    for key, part in zip(source.keys, source.parts):
+    for key, part in zip(source.keys, source.parts, strict=True):
         tensor = checkpoint.read(key).to(target.dtype)
         if part is None:
             target.loader(full, tensor)

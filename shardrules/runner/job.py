@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import resource
 import time
 from pathlib import Path
@@ -200,7 +199,8 @@ def _save_output(result, out: str) -> str:
     return out
 
 
-def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFolder, prompt: str, rules: list[str] | None = None,
+def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFolder, prompt: str,
+                 rules: list[str] | None = None,
                  negative_prompt: str | None = None, steps: int = 4, guidance: float | None = None,
                  height: int | None = None, width: int | None = None, frames: int | None = None,
                  dtype: str | None = None, seed: int = 0, out: str | None = None, split: str = "none") -> dict:

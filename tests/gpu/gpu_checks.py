@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import tiny_models
 import torch
 from safetensors.torch import load_file
 
-import tiny_models
 from shardrules import DenoisingRunner, LoadStats, load_sharded
 from shardrules.runner.inputs import example_inputs
 

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-
 import tiny_models
+import torch
 from multirank import run_ranks, values
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -17,12 +17,12 @@ shard = ["container == layers and index is digit", "name == norm"]
 ```
 """
 
+from ..context import analyses
+from ..findings import Finding
+
 CODE = "SR306"
 NAME = "catches-per-layer"
 SEVERITY = "warning"
-
-from ..context import analyses
-from ..findings import Finding
 
 
 def check(ctx):

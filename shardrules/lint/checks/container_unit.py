@@ -17,13 +17,13 @@ shard = ["container == transformer_blocks and index is digit"]
 ```
 """
 
-CODE = "SR303"
-NAME = "container-unit"
-SEVERITY = "error"
-
 from ...errors import ContainerUnitError
 from ..context import analyses
 from ..findings import Finding
+
+CODE = "SR303"
+NAME = "container-unit"
+SEVERITY = "error"
 
 
 def check(ctx):

@@ -17,12 +17,12 @@ shard = ["container == blocks and index is digit"]
 ```
 """
 
+from ..context import canonical
+from ..findings import Finding
+
 CODE = "SR203"
 NAME = "duplicate-rule"
 SEVERITY = "warning"
-
-from ..context import canonical
-from ..findings import Finding
 
 
 def check(ctx):

@@ -17,12 +17,13 @@ shard = ['name matches "blocks.*"']
 ```
 """
 
+from ...grammar.tree import Matches, walk
+from ..findings import Finding
+
 CODE = "SR204"
 NAME = "glob-never-matches"
 SEVERITY = "error"
 
-from ...grammar.tree import Matches, walk
-from ..findings import Finding
 
 _IMPOSSIBLE = set(" \t\n\r/\\")
 

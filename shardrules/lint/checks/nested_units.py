@@ -17,12 +17,12 @@ Keep one granularity unless the nesting is intended.
 ```
 """
 
+from ..context import analyses
+from ..findings import Finding
+
 CODE = "SR305"
 NAME = "nested-units"
 SEVERITY = "info"
-
-from ..context import analyses
-from ..findings import Finding
 
 
 def check(ctx):

@@ -17,12 +17,13 @@ shard = ["container in [blocks, layers]"]
 ```
 """
 
+from ...grammar.tree import FIELDS, INT, And, Compare, Expr, InList, IsDigit, IsRoot, Or
+from ..findings import Finding
+
 CODE = "SR202"
 NAME = "never-holds"
 SEVERITY = "error"
 
-from ...grammar.tree import FIELDS, INT, And, Compare, Expr, InList, IsDigit, IsRoot, Or
-from ..findings import Finding
 
 _NON_NEGATIVE = ("depth", "params", "index")
 

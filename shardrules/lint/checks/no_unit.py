@@ -17,12 +17,12 @@ Add a [[model]] entry for its class.
 ```
 """
 
+from ...errors import NoUnitError
+from ..context import analyses
+
 CODE = "SR302"
 NAME = "no-unit"
 SEVERITY = "error"
-
-from ...errors import NoUnitError
-from ..context import analyses
 
 
 def check(ctx):

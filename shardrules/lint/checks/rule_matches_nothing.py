@@ -17,12 +17,12 @@ shard = ["container == transformer_blocks and index is digit"]
 ```
 """
 
+from ..context import analyses
+from ..findings import Finding
+
 CODE = "SR301"
 NAME = "rule-matches-nothing"
 SEVERITY = "warning"
-
-from ..context import analyses
-from ..findings import Finding
 
 
 def check(ctx):

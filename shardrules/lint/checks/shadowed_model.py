@@ -23,12 +23,12 @@ Merge the two entries, or give the user entry the name of the entry it means to 
 ```
 """
 
+from ..context import canonical
+from ..findings import Finding
+
 CODE = "SR201"
 NAME = "shadowed-model"
 SEVERITY = "warning"
-
-from ..context import canonical
-from ..findings import Finding
 
 
 def check(ctx):

@@ -17,12 +17,12 @@ Nothing to change; this is information.
 ```
 """
 
+from ...rules import RuleSet
+from ..context import analyses
+
 CODE = "SR307"
 NAME = "strategy-skipped"
 SEVERITY = "info"
-
-from ...rules import RuleSet
-from ..context import analyses
 
 
 def check(ctx):

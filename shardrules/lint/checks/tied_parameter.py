@@ -17,13 +17,13 @@ Make the module holding both one unit.
 ```
 """
 
-CODE = "SR304"
-NAME = "tied-parameter"
-SEVERITY = "error"
-
 from ...errors import TiedParameterError
 from ..context import analyses
 from ..findings import Finding
+
+CODE = "SR304"
+NAME = "tied-parameter"
+SEVERITY = "error"
 
 
 def check(ctx):
