@@ -24,7 +24,7 @@ from pathlib import Path
 from shardrules.errors import CheckpointError
 from shardrules.loader.build import model_class, read_config
 from shardrules.loader.checkpoint import Checkpoint, read_header
-from shardrules.loader.pipeline import components
+from shardrules.loader.pipeline import PipelineFolder
 
 DTYPES = ["F32", "F16", "BF16", "I64", "I32", "U8", "BOOL", "F8_E4M3", "F64", "f32", "", "X"]
 
@@ -189,7 +189,7 @@ def main() -> None:
 
         def check_model_index(data: bytes) -> None:
             (pipe / "model_index.json").write_bytes(data)
-            components(pipe)
+            PipelineFolder.read(pipe)
 
         kinds = (("header", header_input, check_header), ("index", index_input, check_index),
                  ("config", config_input, check_config), ("model_index", model_index_input, check_model_index))

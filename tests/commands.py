@@ -14,7 +14,17 @@ import os
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 from unittest import mock
+
+
+def children(pid: int) -> list[int]:
+    """The processes started by ``pid`` (ranks, a torchrun worker, the multiprocessing resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 def shardrules(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:

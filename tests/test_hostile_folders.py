@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from shardrules import CheckpointError, RuleFileError, load_rules
 from shardrules.loader.build import model_class, read_config
 from shardrules.loader.checkpoint import Checkpoint, read_header
-from shardrules.loader.pipeline import components
+from shardrules.loader.pipeline import PipelineFolder
 
 
 def index(folder, weight_map):
@@ -42,7 +42,7 @@ def test_fifos_are_refused_without_blocking(tmp_path):
         read_config(tmp_path)
     os.mkfifo(tmp_path / "model_index.json")
     with pytest.raises(CheckpointError, match="the pipeline index is a FIFO"):
-        components(tmp_path)
+        PipelineFolder.read(tmp_path)
     os.mkfifo(tmp_path / "rules.toml")
     with pytest.raises(RuleFileError, match="not a regular file"):
         load_rules(tmp_path / "rules.toml")
@@ -57,7 +57,7 @@ def test_a_device_is_not_a_rule_file():
 def test_a_pipeline_component_cannot_climb_out(tmp_path, component):
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "X", component: ["diffusers", "Y"]}))
     with pytest.raises(CheckpointError, match="not a plain folder name|points outside"):
-        components(tmp_path)
+        PipelineFolder.read(tmp_path)
 
 
 @pytest.mark.parametrize("info", [
@@ -115,14 +115,14 @@ def test_a_config_asking_for_huge_widths_is_refused_without_allocating(tmp_path,
 @pytest.mark.parametrize("literal", ["9" * 5000, "Infinity", "NaN"])
 def test_index_files_with_literals_json_cannot_hold_are_checkpoint_errors(tmp_path, literal):
     """Found by bench/fuzz_checkpoints.py: the safetensors index and model_index.json escaped as ValueError."""
-    from shardrules.loader.pipeline import components
+    from shardrules.loader.pipeline import PipelineFolder
 
     (tmp_path / "model.safetensors.index.json").write_text('{"weight_map": {"a": ' + literal + "}}")
     with pytest.raises(CheckpointError, match="the safetensors index is not JSON this loader reads"):
         Checkpoint(tmp_path)
     (tmp_path / "model_index.json").write_text('{"_class_name": "X", "transformer": ' + literal + "}")
     with pytest.raises(CheckpointError, match="the pipeline index is not JSON this loader reads"):
-        components(tmp_path)
+        PipelineFolder.read(tmp_path)
 
 
 @pytest.mark.parametrize("name", ["FlowMatchEulerDiscreteScheduler", "DiffusionPipeline", "logging"])

@@ -61,8 +61,7 @@ def test_the_import_reader_finds_relative_and_absolute_imports():
 def module_imports(path: Path) -> set[str]:
     """The shardrules modules a file imports anywhere, by dotted name relative to the package (``engine.resolve``);
     imports under ``if TYPE_CHECKING:`` never run and are left out."""
-    here = list(path.relative_to(PACKAGE).with_suffix("").parts)
-    package = here[:-1] if here[-1] != "__init__" else here[:-1]
+    package = list(path.relative_to(PACKAGE).with_suffix("").parts)[:-1]  # the folder, for a module or __init__
     tree = ast.parse(path.read_text(), filename=str(path))
     skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(
         node.test) for child in node.body for n in ast.walk(child)}

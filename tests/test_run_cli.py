@@ -9,13 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import diffusers
 import pytest
 import tiny_models
 import torch
-from commands import cli, shardrules
+from commands import children, cli, shardrules
 from safetensors.torch import load_file
 
 from shardrules import DenoisingRunner
@@ -146,7 +145,7 @@ def test_run_under_torchrun_on_two_nodes_equals_one_process(tmp_path):
         time.sleep(0.2)
     for p in launches:
         if p.poll() is None:  # say where it hangs: the agent's and its worker's stacks go to the node's stderr
-            for pid in [*_children(p.pid), p.pid]:
+            for pid in [*children(p.pid), p.pid]:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGABRT)
             time.sleep(2)
@@ -162,14 +161,6 @@ def test_run_under_torchrun_on_two_nodes_equals_one_process(tmp_path):
     assert not any("terminate called" in stderr for _, stderr in outputs)
     got = load_file(str(tmp_path / "node0.safetensors"))["latents"]
     assert torch.allclose(got, unsharded_latents(model, steps=2, guidance=4, seed=0), atol=1e-5)
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
 
 def test_part_of_torchruns_variables_is_an_error(tmp_path):
     tiny_models.build("SanaTransformer2DModel").save_pretrained(tmp_path, safe_serialization=True)

@@ -13,19 +13,9 @@ from pathlib import Path
 
 import pytest
 import tiny_models
+from commands import children
 
 pytestmark = pytest.mark.multirank  # every test here starts processes
-
-
-def children(pid: int) -> list[int]:
-    """The processes started by ``pid`` (ranks and the multiprocessing resource tracker)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return found
 
 
 def alive(pid: int) -> bool:

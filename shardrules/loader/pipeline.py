@@ -81,9 +81,6 @@ class PipelineFolder:
     def sharded(self) -> list[Component]:
         return [c for c in self.components if c.sharded]
 
-    def by_role(self, role: str) -> list[Component]:
-        return [c for c in self.components if c.role == role]
-
     def get(self, name: str) -> Component | None:
         return next((c for c in self.components if c.name == name), None)
 
@@ -95,11 +92,6 @@ def is_pipeline(folder: str | Path) -> bool:
 def read_folder(folder: str | Path) -> PipelineFolder | None:
     """The pipeline of ``folder`` when it holds a ``model_index.json``, else None (a model folder)."""
     return PipelineFolder.read(folder) if is_pipeline(folder) else None
-
-
-def components(folder: str | Path) -> list[Component]:
-    """The components a pipeline folder lists, in model_index.json order."""
-    return list(PipelineFolder.read(folder).components)
 
 
 def sharded_parts(folder: str | Path | PipelineFolder) -> list[tuple[str | None, Path]]:

@@ -113,8 +113,8 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
         others = sorted(set(loaded) - {"transformer", "text_encoder"})
         if others:
             notes.append(f"also loaded sharded: {', '.join(others)} (the runner drives 'transformer')")
-        if pipeline.get("vae") is not None:
-            vae_folder = pipeline.get("vae").folder
+        if (vae := pipeline.get("vae")) is not None:
+            vae_folder = vae.folder
     else:
         model = load_sharded(folder, rule_set, dtype=torch_dtype, stats=stats)
     example = example_inputs(model, batch=batch, seed=seed)

@@ -81,23 +81,23 @@ def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dt
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
-    if not isinstance(folder, PipelineFolder):
-        folder = Path(folder)
-        if not is_pipeline(folder):
-            raise CheckpointError(f"{folder}: no model_index.json, so not a diffusers pipeline folder",
-                                  path=str(folder / "model_index.json"))
-        folder = PipelineFolder.read(folder)  # a regular file holding a JSON object, or an error
-    pipeline, folder = folder, folder.folder
+    if isinstance(folder, PipelineFolder):
+        pipeline = folder
+    elif is_pipeline(folder):
+        pipeline = PipelineFolder.read(folder)  # a regular file holding a JSON object, or an error
+    else:
+        raise CheckpointError(f"{folder}: no model_index.json, so not a diffusers pipeline folder",
+                              path=str(Path(folder) / "model_index.json"))
     parts = pipeline.components
     name = pipeline.class_name
     cls = getattr(diffusers, name, None) if isinstance(name, str) else None
     if cls is None:
         raise CheckpointError(f"{pipeline.index_path}: diffusers {diffusers.__version__} has no pipeline "
                               f"class {name!r}", path=str(pipeline.index_path))
-    missing = [c.name for c in parts if not c.folder.is_dir()]
+    missing = [c for c in parts if not c.folder.is_dir()]
     if missing:
-        raise CheckpointError(f"{folder / 'model_index.json'} lists '{missing[0]}', which has no folder",
-                              path=str(folder / missing[0]))
+        raise CheckpointError(f"{pipeline.index_path} lists '{missing[0].name}', which has no folder",
+                              path=str(missing[0].folder))
     sharded = {}
     for part in parts:
         if not part.sharded:
@@ -110,7 +110,7 @@ def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dt
         elif split == "batch":
             split_batch(model)
         sharded[part.name] = model
-    pipe = cls.from_pretrained(str(folder), **sharded, **({"torch_dtype": dtype} if dtype is not None else {}))
+    pipe = cls.from_pretrained(str(pipeline.folder), **sharded, **({"torch_dtype": dtype} if dtype is not None else {}))
     device = default_device()
     for part in parts:
         module = getattr(pipe, part.name, None)
