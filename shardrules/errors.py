@@ -142,6 +142,11 @@ class TiedParameterError(PlanError):
     """A parameter reachable from two units."""
 
 
+class SequenceParallelError(PlanError):
+    """A model that cannot run with its sequence split across ranks as asked: no plan, an attention processor that
+    takes no split, heads or a sequence length the degree does not divide, a backend without ring attention."""
+
+
 class CheckpointError(ShardRulesError):
     """A checkpoint that does not fit the model: names the file and the tensor."""
 

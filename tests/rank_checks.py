@@ -395,3 +395,44 @@ def freeze_one(rank, world_size) -> dict:
         os.kill(os.getpid(), signal.SIGSTOP)
     dist.barrier()
     return {"finished": True}
+
+
+def _first_attention_tokens(model) -> list:
+    """Hooks the first diffusers attention module; the returned list receives the token count of each call's
+    ``hidden_states``."""
+    from shardrules.engine.sequence import attention_modules
+
+    first = attention_modules(model)[0].name
+    seen = []
+
+    def record(module, args, kwargs):
+        hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+        seen.append(hidden.shape[1])
+
+    model.get_submodule(first).register_forward_pre_hook(record, with_kwargs=True)
+    return seen
+
+
+def sequence_matches(rank, world_size, cases: list[dict], ulysses: int = 2, ring: int = 1) -> dict:
+    """Load each saved model sharded with its sequence split across ``ulysses`` ranks; compare the forward's output
+    with the unsharded reference and report the tokens the first attention module saw."""
+    out = {}
+    for case in cases:
+        try:
+            model = load_sharded(case["dir"], progress=False, ulysses=ulysses, ring=ring)
+            seen = _first_attention_tokens(model)
+            with torch.no_grad():
+                kwargs = (tiny_models.even_text_inputs if case.get("even_text", True) else tiny_models.inputs)(
+                    case["class"], batch=1)
+                got = tiny_models.first_output(model(**kwargs, return_dict=False))
+        except Exception as exc:  # each class's outcome on its own
+            out[case["class"]] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+        want = load_file(case["ref"])["out"]
+        out[case["class"]] = {
+            "max_abs_diff": (got.float() - want.float()).abs().max().item(),
+            "shape": list(got.shape),
+            "tokens": seen,
+            "plan": model.sequence_parallel.plan.source,
+        }
+    return out

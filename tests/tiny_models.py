@@ -141,3 +141,21 @@ def first_output(out) -> torch.Tensor:
     """The first output of a forward with ``return_dict=False`` (Z-Image returns a list per image)."""
     first = out[0]
     return torch.stack(first) if isinstance(first, list) else first
+
+
+TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1}
+
+
+def even_text_inputs(class_name: str, batch: int = 1) -> dict:
+    """:func:`inputs` with an even number of text tokens (the last one repeated where there are five), so that a
+    sequence split over two ranks divides them."""
+    kwargs = inputs(class_name, batch=batch)
+    text = kwargs.get("encoder_hidden_states")
+    if text is None or text.shape[1] % 2 == 0:
+        return kwargs
+    for key, dim in TEXT_DIMS.items():
+        value = kwargs.get(key)
+        if isinstance(value, torch.Tensor):
+            dim = dim % value.dim()
+            kwargs[key] = torch.cat([value, value.narrow(dim, value.shape[dim] - 1, 1)], dim=dim)
+    return kwargs

@@ -27,6 +27,7 @@ from torch.distributed.tensor import DTensor
 
 from ..engine.glob import compile_glob
 from ..engine.resolve import ShardPlan, plan
+from ..engine.sequence import sequence_plan
 from ..errors import CheckpointError, ShardRulesError
 from ..rules import RuleSet, load_rules
 from .build import build_model
@@ -34,6 +35,7 @@ from .checkpoint import Checkpoint
 from .dtypes import cast_like_library
 from .local import Early, Reader, materialise, plan_early, rows_of
 from .rename import Source, map_keys
+from .sequence import apply_sequence_parallel, check_sequence
 from .shard import default_device, default_mesh, offload_policy, shard
 from .staging import Staging
 
@@ -239,7 +241,7 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
                  dtype: torch.dtype | None = None, *, model: nn.Module | None = None,
                  mp_policy: MixedPrecisionPolicy | None = None, reshard_after_forward: bool | int | None = None,
                  offload: bool | OffloadPolicy | None = None, stats: LoadStats | None = None,
-                 progress: bool = True) -> nn.Module:
+                 progress: bool = True, ulysses: int = 1, ring: int = 1) -> nn.Module:
     """Build (or take) a model with parameters on meta, shard it by its rules and load its weights.
 
     Must run in an initialised process group, on every rank. ``model`` is a model already built with
@@ -252,6 +254,11 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
     FSDP2 only insists on one dtype per group for parameters that require grad, so float32 islands share a unit
     with the half-precision weights around them instead of needing units of their own (which would split blocks
     such as Wan's, whose ``norm2`` and ``scale_shift_table`` are float32, into several all-gathers).
+
+    ``ulysses`` and ``ring`` above 1 split the model's sequence across that many ranks by its sequence-parallel plan
+    (its rules' ``[model.sequence-parallel]``, else its class's diffusers ``_cp_plan``; see
+    :mod:`shardrules.loader.sequence`); the weights stay sharded over every rank. The plan, the attention processors
+    and the degrees are checked with the checkpoint, before any data is read.
     """
     from .pipeline import is_pipeline
 
@@ -281,6 +288,10 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
         sources, _ = map_keys(checkpoint.entries, entry.rename if entry else (), str(model_dir))
         targets = _targets(model)
         paired, inits = _match(targets, sources, checkpoint, entry, str(model_dir))
+        sequence = None
+        if (ulysses, ring) != (1, 1):
+            sequence = sequence_plan(model, rules)
+            check_sequence(model, sequence, ulysses, ring)
     except ShardRulesError as exc:
         error = exc
     try:
@@ -308,6 +319,8 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
         checkpoint.close()
     _agree(error, "loading the checkpoint")
     stats.checkpoint_bytes += sum(e.end - e.start for e in checkpoint.entries.values())
+    if (ulysses, ring) != (1, 1):
+        apply_sequence_parallel(model, sequence, ulysses, ring)
     stats.seconds = time.perf_counter() - began
     stats.plan = shard_plan
     return model

@@ -1,7 +1,7 @@
 """Rule files: the embedded defaults, the loader that layers user files over them. Knows nothing of FSDP."""
 
 from .loader import MAX_FILE_BYTES, SCHEMA_VERSION, RuleFile, check_rule_file, layer, load_rules, read_rule_file
-from .ruleset import STRATEGIES, Location, ModelRules, Rename, Rule, RuleSet
+from .ruleset import STRATEGIES, Location, ModelRules, Rename, Rule, RuleSet, SequencePlanRules, SequenceRule
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -13,6 +13,8 @@ __all__ = [
     "Rule",
     "RuleFile",
     "RuleSet",
+    "SequencePlanRules",
+    "SequenceRule",
     "check_rule_file",
     "layer",
     "load_rules",

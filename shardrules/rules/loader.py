@@ -39,7 +39,7 @@ from ..grammar import SourceMap, parse_expression
 from ..grammar.source import line_starts
 from .positions import Positions, Span, locate
 from .regex import check_template, compile_pattern
-from .ruleset import STRATEGIES, Location, ModelRules, Rename, Rule, RuleSet
+from .ruleset import STRATEGIES, Location, ModelRules, Rename, Rule, RuleSet, SequencePlanRules, SequenceRule
 
 SCHEMA_VERSION = 1
 MAX_FILE_BYTES = 1 << 20  # a rule file over 1 MiB is refused (SECURITY.md)
@@ -48,7 +48,10 @@ MAX_DOTS = 1000  # dots outside strings and comments (dotted keys), refused befo
 _STRINGS_AND_COMMENTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
 
 _TOP_KEYS = ("schema", "resolution", "strategy", "model")
-_MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description")
+_MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description", "sequence-parallel")
+_SEQUENCE_KEYS = ("split", "gather")
+_SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims")
+_GATHER_KEYS = ("match", "output", "dim", "expected-dims")
 _SHARD_TABLE_KEYS = ("match", "reshard-after-forward", "one-unit")
 _RENAME_KEYS = ("pattern", "replace", "fuse")
 _STRATEGY_KEYS = {"block-class": ("from",), "common-numbered-block": ("shard",)}
@@ -313,11 +316,59 @@ class _FileReader:
                     raise self.value_error(WrongValueError, f"'allow-init.{key}' must be \"zeros\" or \"ones\"",
                                            vpath)
                 allow_init[key] = value
+        sequence = None
+        if "sequence-parallel" in entry:
+            sequence = self.guard(self.sequence_parallel, entry["sequence-parallel"], path + ("sequence-parallel",))
+            if sequence is None:
+                return None
         if applies_to is None or shard is None:  # collect mode: the errors are recorded; the entry is left out
             return None
         span = self.positions.key(path)
         return ModelRules(name, applies_to, shard, tuple(renames), MappingProxyType(allow_init),
-                          Location(self.path, span.line, span.column))
+                          Location(self.path, span.line, span.column), sequence)
+
+    def sequence_parallel(self, table: Any, path: tuple) -> SequencePlanRules:
+        """``[model.sequence-parallel]``: ``split`` and ``gather``, each a non-empty array of tables."""
+        self.typed(table, dict, path, "a table with 'split' and 'gather'")
+        self.check_keys(table, _SEQUENCE_KEYS, path, "[model.sequence-parallel]")
+        lists = {}
+        for kind in _SEQUENCE_KEYS:
+            items = self.require(table, kind, path, "[model.sequence-parallel]")
+            self.typed(items, list, path + (kind,), "an array of tables")
+            if not items:
+                raise self.value_error(WrongValueError, f"'{_dotted(path + (kind,))}' is empty", path + (kind,))
+            lists[kind] = tuple(self.sequence_item(kind, item, path + (kind, i)) for i, item in enumerate(items))
+        return SequencePlanRules(lists["split"], lists["gather"], self.where(path))
+
+    def sequence_item(self, kind: str, item: Any, path: tuple) -> SequenceRule:
+        self.typed(item, dict, path, "a table")
+        what = f"a sequence-parallel {kind} table"
+        self.check_keys(item, _SPLIT_KEYS if kind == "split" else _GATHER_KEYS, path, what)
+        match = self.rule(self.require(item, "match", path, what), path + ("match",))
+        dim = self.typed(self.require(item, "dim", path, what), int, path + ("dim",), "an integer")
+        expected = None
+        if "expected-dims" in item:
+            expected = self.typed(item["expected-dims"], int, path + ("expected-dims",), "an integer")
+            if expected < 1:
+                raise self.value_error(WrongValueError, "'expected-dims' must be at least 1", path + ("expected-dims",))
+            if not -expected <= dim < expected:
+                raise self.value_error(WrongValueError, f"'dim' {dim} is outside a tensor of {expected} dimensions",
+                                       path + ("dim",))
+        name = output = None
+        if kind == "split":
+            if ("input" in item) == ("output" in item):
+                raise self.value_error(MissingKeyError, f"{what} names either 'input' (a forward argument) or "
+                                       "'output' (an index into the module's outputs), not both or neither", path)
+            if "input" in item:
+                name = self.typed(item["input"], str, path + ("input",), "a forward argument's name")
+                if not name.isidentifier():
+                    raise self.value_error(WrongValueError, f"'input' must be a forward argument's name, not "
+                                           f"{name!r}", path + ("input",))
+        if "output" in item or kind == "gather":
+            output = self.typed(item.get("output", 0), int, path + ("output",), "an integer")
+            if output < 0:
+                raise self.value_error(WrongValueError, "'output' must be 0 or more", path + ("output",))
+        return SequenceRule(kind, match, name, output, dim, expected, self.where(path + ("match",)))
 
     def rename(self, item: Any, path: tuple) -> Rename:
         self.typed(item, dict, path, "a table")

@@ -48,6 +48,32 @@ class Rename:
 
 
 @dataclass(frozen=True, eq=False)
+class SequenceRule:
+    """One entry of ``[model.sequence-parallel]``: the modules ``match`` selects split a tensor along ``dim`` across
+    the sequence-parallel ranks (``split``: the forward argument ``input``, or the module's output ``output``), or
+    all-gather their output ``output`` along ``dim`` (``gather``). ``expected_dims``: only a tensor with this many
+    dimensions is split or gathered (diffusers' ``expected_dims``: Wan's ``timestep`` is split only when it is given
+    per token)."""
+
+    kind: str  # "split" | "gather"
+    match: Rule
+    input: str | None
+    output: int | None
+    dim: int
+    expected_dims: int | None
+    where: Location
+
+
+@dataclass(frozen=True, eq=False)
+class SequencePlanRules:
+    """A model's ``[model.sequence-parallel]`` table: where its sequence is split and where it is gathered."""
+
+    split: tuple[SequenceRule, ...]
+    gather: tuple[SequenceRule, ...]
+    where: Location
+
+
+@dataclass(frozen=True, eq=False)
 class ModelRules:
     name: str
     applies_to: Rule
@@ -55,6 +81,7 @@ class ModelRules:
     rename: tuple[Rename, ...]
     allow_init: Mapping[str, str]  # parameter name glob -> "zeros" | "ones": may be missing from checkpoints
     where: Location
+    sequence_parallel: SequencePlanRules | None = None
 
 
 @dataclass(frozen=True, eq=False)

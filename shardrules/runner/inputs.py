@@ -102,8 +102,13 @@ def _sd3(config, batch, rand):
 
 def _flux2(config, batch, rand):
     h = w = 4
+    # per-item position ids (batch, tokens, 4: t, h, w, l), as Flux2Pipeline passes them
+    grid = torch.stack(torch.meshgrid(torch.zeros(1), torch.arange(h).float(), torch.arange(w).float(),
+                                      torch.zeros(1), indexing="ij"), -1).reshape(1, -1, 4)
+    text_ids = torch.zeros(1, 5, 4)
+    text_ids[..., 3] = torch.arange(5).float()
     kwargs = dict(encoder_hidden_states=rand(batch, 5, _cfg(config, "joint_attention_dim")),
-                  img_ids=torch.zeros(h * w, 4), txt_ids=torch.zeros(5, 4))
+                  img_ids=grid.expand(batch, -1, -1).clone(), txt_ids=text_ids.expand(batch, -1, -1).clone())
     if _cfg(config, "guidance_embeds", True):
         kwargs["guidance"] = torch.full((batch,), 3.5)
     return rand(batch, h * w, _cfg(config, "in_channels")), kwargs, 1 / 1000

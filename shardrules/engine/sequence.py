@@ -1,0 +1,244 @@
+"""Sequence-parallel plans: where a model's sequence is split across ranks and where it is gathered again.
+
+A plan comes from the model's ``[model.sequence-parallel]`` table when its rules have one, else from the class's own
+diffusers ``_cp_plan`` (translated entry by entry), else there is none. Either way it resolves to concrete module
+names, so the same plan is shown by ``plan``, checked by ``rule-lint`` and applied by the loader. Resolving needs
+no process group; applying it is :mod:`shardrules.loader.sequence`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..errors import SequenceParallelError
+from ..rules import Location, RuleSet, SequenceRule
+from .compile import compile_rule
+from .facts import ModuleFacts
+
+RULES = "rules"
+DIFFUSERS = "diffusers"
+
+
+@dataclass(frozen=True)
+class SequenceEntry:
+    """One split or gather point on one module."""
+
+    module: str  # "" is the root
+    kind: str  # "split" | "gather"
+    input: str | None  # a forward argument split before the module runs
+    output: int | None  # an element of the module's output, split (or gathered) after it runs
+    dim: int
+    expected_dims: int | None
+    origin: str  # the rule text, or the _cp_plan key it came from
+    where: Location | None  # where that rule is written (none for a _cp_plan)
+
+    @property
+    def what(self) -> str:
+        """The tensor, in words: ``hidden_states`` or ``output 0``."""
+        return self.input if self.input is not None else f"output {self.output}"
+
+    def describe(self) -> str:
+        dims = f", {self.expected_dims}-d" if self.expected_dims is not None else ""
+        return f"{self.kind} {self.module or '(root)'} {self.what} along dim {self.dim}{dims}"
+
+
+@dataclass(frozen=True)
+class SequencePlan:
+    model_class: str
+    source: str  # RULES | DIFFUSERS
+    origin: str  # "model 'wan' (file:line:col)" or "WanTransformer3DModel._cp_plan"
+    entries: tuple[SequenceEntry, ...]
+
+    @property
+    def splits(self) -> tuple[SequenceEntry, ...]:
+        return tuple(e for e in self.entries if e.kind == "split")
+
+    @property
+    def gathers(self) -> tuple[SequenceEntry, ...]:
+        return tuple(e for e in self.entries if e.kind == "gather")
+
+    def as_text(self) -> str:
+        lines = [f"sequence parallel: {self.origin}"]
+        lines += [f"  {entry.describe()}" for entry in self.entries]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "origin": self.origin,
+                "entries": [{"module": e.module, "kind": e.kind, "input": e.input, "output": e.output,
+                             "dim": e.dim, "expected_dims": e.expected_dims} for e in self.entries]}
+
+    def cp_plan(self) -> dict:
+        """The plan as diffusers' ``ContextParallelModelPlan``, keyed by concrete module names."""
+        from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelOutput
+
+        plan: dict = {}
+        gathers: dict[str, dict[int, SequenceEntry]] = {}
+        for entry in self.entries:
+            if entry.kind == "split":
+                key = entry.input if entry.input is not None else entry.output
+                plan.setdefault(entry.module, {})[key] = ContextParallelInput(
+                    split_dim=entry.dim, expected_dims=entry.expected_dims, split_output=entry.input is None)
+            else:
+                gathers.setdefault(entry.module, {})[entry.output] = entry
+        for module, by_index in gathers.items():
+            if module in plan:
+                raise SequenceParallelError(f"module '{module or '(root)'}' both splits and gathers; diffusers' "
+                                            f"hooks take one or the other per module")
+            plan[module] = [None if i not in by_index else ContextParallelOutput(
+                gather_dim=by_index[i].dim, expected_dims=by_index[i].expected_dims)
+                for i in range(max(by_index) + 1)]
+        return plan
+
+
+def _class_plan(model: nn.Module) -> dict | None:
+    """The class's own diffusers ``_cp_plan`` (through FSDP2's subclass), or ``None``."""
+    plan = getattr(type(model), "_cp_plan", None)
+    if isinstance(plan, property):
+        plan = getattr(model, "_cp_plan", None)
+    return plan or None
+
+
+def _expand(facts: ModuleFacts, key: str) -> list[str]:
+    """The modules a ``_cp_plan`` key names: dotted names where ``*`` stands for each entry of a ModuleList."""
+    if key == "":
+        return [""]
+    parts = key.split(".")
+    found = []
+    for name in facts.names:
+        atoms = name.split(".") if name else []
+        if len(atoms) == len(parts) and all(p in ("*", a) for p, a in zip(parts, atoms, strict=True)):
+            found.append(name)
+    return found
+
+
+def _from_diffusers(model: nn.Module, facts: ModuleFacts, class_plan: dict) -> SequencePlan:
+    from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelOutput
+
+    name = type(model).__name__.removeprefix("FSDP")
+    entries = []
+    for key, value in class_plan.items():
+        modules = _expand(facts, key)
+        if not modules:
+            raise SequenceParallelError(f"{name}._cp_plan names '{key}', which is not a module of this model")
+        origin = f"_cp_plan[{key!r}]"
+        for module in modules:
+            if isinstance(value, dict):
+                for arg, spec in value.items():
+                    specs = spec if isinstance(spec, (list, tuple)) else [spec]
+                    if not all(isinstance(s, ContextParallelInput) for s in specs) or len(specs) != 1:
+                        raise SequenceParallelError(f"{name}.{origin}[{arg!r}] is {spec!r}; shardrules reads one "
+                                                    f"ContextParallelInput per argument or output")
+                    spec = specs[0]
+                    split_output = isinstance(arg, int)
+                    entries.append(SequenceEntry(module, "split", None if split_output else arg,
+                                                 arg if split_output else None, spec.split_dim, spec.expected_dims,
+                                                 origin, None))
+            else:
+                outputs = value if isinstance(value, (list, tuple)) else [value]
+                for i, spec in enumerate(outputs):
+                    if spec is None:
+                        continue
+                    if not isinstance(spec, ContextParallelOutput):
+                        raise SequenceParallelError(f"{name}.{origin} is {value!r}, not ContextParallelOutput")
+                    entries.append(SequenceEntry(module, "gather", None, i, spec.gather_dim, spec.expected_dims,
+                                                 origin, None))
+    return SequencePlan(name, DIFFUSERS, f"{name}._cp_plan (diffusers)", tuple(entries))
+
+
+def _from_rules(facts: ModuleFacts, model_name: str, table) -> SequencePlan:
+    entries = []
+    rules: tuple[SequenceRule, ...] = (*table.split, *table.gather)
+    for rule in rules:
+        chosen = sorted(compile_rule(rule.match.expr).select(facts))
+        if not chosen:
+            raise SequenceParallelError(f"{rule.where}: the sequence-parallel {rule.kind} rule '{rule.match.text}' "
+                                        f"of model '{model_name}' matches no module")
+        for i in chosen:
+            entries.append(SequenceEntry(facts.name(i), rule.kind, rule.input, rule.output, rule.dim,
+                                         rule.expected_dims, rule.match.text, rule.where))
+    return SequencePlan(facts.value("class", 0), RULES, f"model '{model_name}' ({table.where})", tuple(entries))
+
+
+def sequence_plan(model: nn.Module, rules: RuleSet | None = None) -> SequencePlan | None:
+    """The sequence-parallel plan of ``model``: its rules' ``[model.sequence-parallel]`` table when the first
+    ``[[model]]`` that applies to it has one, else its class's diffusers ``_cp_plan``, else ``None``."""
+    from .resolve import compiled_rule
+
+    if rules is None:
+        from ..rules import load_rules
+
+        rules = load_rules()
+    facts = ModuleFacts.of_model(model)
+    entry = next((m for m in rules.models if compiled_rule(m.applies_to).test(facts, 0)), None)
+    if entry is not None and entry.sequence_parallel is not None:
+        return _from_rules(facts, entry.name, entry.sequence_parallel)
+    class_plan = _class_plan(model)
+    if class_plan is not None:
+        return _from_diffusers(model, facts, class_plan)
+    return None
+
+
+def forward_parameters(module: nn.Module) -> list[str]:
+    """The names a module's ``forward`` takes (FSDP2's subclass keeps the model's own ``forward``)."""
+    return list(inspect.signature(type(module).forward).parameters)[1:]
+
+
+@dataclass(frozen=True)
+class Attention:
+    """An attention module of the model and what sequence parallel needs of it."""
+
+    name: str
+    class_name: str
+    processor: str
+    takes_split: bool  # its processor has diffusers' _parallel_config (dispatches through Ulysses / ring)
+    heads: int | None
+
+
+def attention_modules(model: nn.Module) -> list[Attention]:
+    """Every diffusers attention module of ``model``, in model order."""
+    from diffusers.models.attention import AttentionModuleMixin
+    from diffusers.models.attention_processor import Attention as LegacyAttention
+
+    found = []
+    for name, module in model.named_modules():
+        if not isinstance(module, (LegacyAttention, AttentionModuleMixin)):
+            continue
+        processor = getattr(module, "processor", None)
+        heads = getattr(module, "heads", None)
+        found.append(Attention(name, type(module).__name__, type(processor).__name__,
+                               processor is not None and hasattr(processor, "_parallel_config"),
+                               heads if isinstance(heads, int) else None))
+    return found
+
+
+def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses: int, ring: int) -> None:
+    """Refuse, with a typed error naming the class, what cannot run split: no plan, a processor that cannot take a
+    split, heads that do not divide by the Ulysses degree, a split argument the forward does not take."""
+    name = type(model).__name__.removeprefix("FSDP")
+    if plan is None:
+        raise SequenceParallelError(f"{name} has no sequence-parallel plan: its class has no diffusers _cp_plan and "
+                                    f"no [[model]] that applies to it has a [model.sequence-parallel] table")
+    attention = attention_modules(model)
+    if not attention:
+        raise SequenceParallelError(f"{name} has no diffusers attention module, so nothing attends across the split")
+    refused = [a for a in attention if not a.takes_split]
+    if refused:
+        a = refused[0]
+        raise SequenceParallelError(f"{name} cannot run sequence parallel: its attention processor "
+                                    f"{a.processor} (on {a.class_name} '{a.name}') takes no parallel config, so "
+                                    f"it would attend over its own share of the tokens only")
+    if ulysses > 1:
+        for a in attention:
+            if a.heads is not None and a.heads % ulysses:
+                raise SequenceParallelError(f"{name}: '{a.name}' has {a.heads} attention heads, which Ulysses "
+                                            f"{ulysses} cannot divide (each rank takes heads / {ulysses})")
+    for entry in plan.splits:
+        if entry.input is None:
+            continue
+        module = model.get_submodule(entry.module)
+        if entry.input not in forward_parameters(module):
+            raise SequenceParallelError(f"{entry.where or plan.origin}: {type(module).__name__}.forward of "
+                                        f"'{entry.module or '(root)'}' takes no argument '{entry.input}'")

@@ -1,0 +1,162 @@
+"""A sequence-parallel plan applied to a sharded model, with diffusers' own context-parallel machinery.
+
+One mesh over every rank, ``(split, ring, ulysses)``: the ``ulysses x ring`` ranks of a row share one sequence, each
+holding 1 / (ulysses x ring) of its tokens; the ``split`` rows take the runner's guidance or batch split; FSDP2 still
+shards the weights over all ranks (its own 1-D mesh). The plan's split and gather points become diffusers'
+``ContextParallelSplitHook`` / ``ContextParallelGatherHook`` on the modules it names, and every attention processor
+gets diffusers' ``ParallelConfig``, so ``dispatch_attention_fn`` runs Ulysses' all-to-all (or ring attention) itself.
+Not ``ModelMixin.enable_parallelism``: it divides by ``torch.accelerator.device_count()`` (no accelerator: a
+ZeroDivisionError) and builds a mesh of its own instead of sharing one with the guidance split.
+
+Inputs are given whole on every rank and the output comes back whole on every rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
+
+from ..engine.sequence import SequencePlan, attention_modules, check_sequence_parallel
+from ..errors import SequenceParallelError
+from .shard import default_device
+
+RING_BACKENDS = ("flash", "flash_hub", "_native_cudnn", "_native_flash", "sage", "sage_hub")
+_HOOK = "shardrules-sequence---{}"
+
+
+@dataclass(frozen=True)
+class SequenceParallel:
+    """What a model split across ranks carries (``model.sequence_parallel``): the degrees, the mesh, and the group of
+    ranks that hold the same tokens of different guidance branches or batch items (the runner's split)."""
+
+    ulysses: int
+    ring: int
+    mesh: DeviceMesh
+    plan: SequencePlan
+
+    @property
+    def degree(self) -> int:
+        return self.ulysses * self.ring
+
+    @property
+    def split_group(self):
+        return self.mesh.get_group("split")
+
+    @property
+    def split_rank(self) -> int:
+        return self.mesh.get_local_rank("split")
+
+    @property
+    def split_size(self) -> int:
+        return self.mesh.size(0)
+
+
+def check_degrees(ulysses: int, ring: int, world: int, *, guidance: bool = False) -> None:
+    """Refuse degrees that do not fit ``world`` ranks (with ``guidance``, two guidance branches on top)."""
+    for name, value in (("ulysses", ulysses), ("ring", ring)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SequenceParallelError(f"{name} must be a whole number of ranks, at least 1, not {value!r}")
+    need = ulysses * ring * (2 if guidance else 1)
+    if world % need:
+        what = f"ulysses {ulysses} x ring {ring}" + (" x 2 guidance branches" if guidance else "")
+        raise SequenceParallelError(f"{what} = {need} ranks does not divide the world size {world}")
+
+
+def sequence_mesh(ulysses: int, ring: int) -> DeviceMesh:
+    """The ``(split, ring, ulysses)`` mesh over every rank of the process group."""
+    world = dist.get_world_size()
+    check_degrees(ulysses, ring, world)
+    return init_device_mesh(default_device().type, (world // (ulysses * ring), ring, ulysses),
+                            mesh_dim_names=("split", "ring", "ulysses"))
+
+
+def _checked_split_hook():
+    """diffusers' split hook, refusing a tensor the degree does not divide with a typed error that names the module,
+    the tensor, its length and the degree (diffusers asserts, or splits unevenly in its "anything" modes)."""
+    from diffusers.hooks.context_parallel import ContextParallelSplitHook
+
+    class CheckedSplitHook(ContextParallelSplitHook):
+        def __init__(self, module_name: str, metadata, parallel_config) -> None:
+            super().__init__(metadata, parallel_config)
+            self.labels = {id(spec): key for key, spec in metadata.items()}
+            self.module_name = module_name
+
+        def _prepare_cp_input(self, x: torch.Tensor, cp_input):
+            if cp_input.expected_dims is not None and x.dim() != cp_input.expected_dims:
+                return x  # not this form of the argument (diffusers' meaning), without diffusers' warning
+            degree = self.parallel_config._flattened_mesh.size()
+            length = x.shape[cp_input.split_dim]
+            if length % degree:
+                key = self.labels.get(id(cp_input), "?")
+                what = f"output {key}" if isinstance(key, int) else f"'{key}'"
+                raise SequenceParallelError(
+                    f"'{self.module_name or '(root)'}' {what} has {length} tokens along dim "
+                    f"{cp_input.split_dim}, which sequence parallel of degree {degree} cannot split evenly")
+            return super()._prepare_cp_input(x, cp_input)
+
+    return CheckedSplitHook
+
+
+def check_sequence(model: nn.Module, plan: SequencePlan | None, ulysses: int, ring: int) -> None:
+    """Everything :func:`apply_sequence_parallel` refuses, checked without a collective."""
+    check_degrees(ulysses, ring, dist.get_world_size())
+    check_sequence_parallel(model, plan, ulysses, ring)
+    if ring > 1:
+        _check_ring(model)
+
+
+def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses: int, ring: int = 1,
+                            mesh: DeviceMesh | None = None) -> SequenceParallel:
+    """Split ``model``'s sequence across ``ulysses x ring`` ranks by ``plan`` (checked first, on every rank alike).
+    Returns what the model now carries as ``model.sequence_parallel``."""
+    from diffusers.hooks.context_parallel import ContextParallelGatherHook
+    from diffusers.hooks.hooks import HookRegistry
+    from diffusers.models._modeling_parallel import ContextParallelConfig, ParallelConfig
+
+    check_sequence(model, plan, ulysses, ring)
+    if mesh is None:
+        mesh = sequence_mesh(ulysses, ring)
+    config = ParallelConfig(context_parallel_config=ContextParallelConfig(ring_degree=ring, ulysses_degree=ulysses))
+    config.setup(dist.get_rank(), dist.get_world_size(), default_device(), mesh=mesh)
+    cp = config.context_parallel_config
+    wanted = {a.name for a in attention_modules(model)}
+    for name, module in model.named_modules():
+        if name in wanted:
+            module.processor._parallel_config = config
+    split_hook = _checked_split_hook()
+    for name, spec in plan.cp_plan().items():
+        module = model.get_submodule(name)
+        if isinstance(spec, dict):
+            hook = split_hook(name, spec, cp)
+        else:
+            hook = ContextParallelGatherHook(spec, cp)
+        HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, _HOOK.format(name))
+    model._parallel_config = config  # what diffusers records after enable_parallelism: it refuses a second one
+    info = SequenceParallel(ulysses, ring, mesh, plan)
+    model.sequence_parallel = info
+    return info
+
+
+def _check_ring(model: nn.Module) -> None:
+    """Ring attention merges partial results by their log-sum-exp, which diffusers' native backend (the one that runs
+    on a CPU) does not return: refuse it there instead of failing inside the first forward."""
+    from diffusers.models.attention_dispatch import AttentionBackendName, _AttentionBackendRegistry
+
+    for module in model.modules():
+        processor = getattr(module, "processor", None)
+        if processor is None or not hasattr(processor, "_parallel_config"):
+            continue
+        backend = getattr(processor, "_attention_backend", None)
+        if backend is None:
+            backend, _ = _AttentionBackendRegistry.get_active_backend()
+        backend = AttentionBackendName(backend).value
+        if backend not in RING_BACKENDS or default_device().type == "cpu":
+            raise SequenceParallelError(f"ring attention needs an attention backend that returns the log-sum-exp: "
+                                        f"{', '.join(RING_BACKENDS)} (on a GPU); {type(model).__name__} uses "
+                                        f"'{backend}' on {default_device().type}. Use ulysses instead, or set a "
+                                        f"backend with diffusers' attention_backend")
+        return
