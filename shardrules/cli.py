@@ -50,14 +50,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         kwargs = dict(model_dir=folder, prompt=args.prompt, negative_prompt=args.negative_prompt,
                       rules=args.rules, steps=args.steps, guidance=args.guidance, height=args.height,
                       width=args.width, frames=args.frames, dtype=args.dtype, seed=args.seed, out=args.out,
-                      split="none" if args.split == "auto" else args.split)
+                      split="none" if args.split == "auto" else args.split, ulysses=args.ulysses, ring=args.ring)
     else:
         for option in ("negative_prompt", "height", "width", "frames"):
             if getattr(args, option) is not None:
                 raise InputError(f"--{option.replace('_', '-')} needs --prompt")
         target = "shardrules.runner.job:run_model"
         kwargs = dict(model_dir=folder, rules=args.rules, steps=args.steps, guidance=args.guidance,
-                      dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split)
+                      dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split,
+                      ulysses=args.ulysses, ring=args.ring)
     backend = announce_backend(args)
     results = run_on_ranks(target, args.nproc, kwargs, backend=backend, collective_timeout=args.timeout)
     if results[0].rank == 0:  # under torchrun, only rank 0 prints
@@ -127,7 +128,28 @@ def check_run_arguments(args: argparse.Namespace):
                          "--guidance G")
     if args.out and not Path(args.out).resolve().parent.is_dir():
         raise InputError(f"--out {args.out}: folder {Path(args.out).resolve().parent} does not exist")
+    check_sequence_arguments(args)
     return folder
+
+
+def check_sequence_arguments(args: argparse.Namespace) -> None:
+    """--ulysses x --ring must divide --nproc (twice over with --split guidance)."""
+    import os
+
+    from .launch import in_torchrun
+
+    if (args.ulysses, args.ring) == (1, 1):
+        return
+    from .loader.sequence import check_degrees
+
+    world = os.environ.get("WORLD_SIZE", "") if in_torchrun() else str(args.nproc)
+    if not world.isdigit():
+        return  # torchrun's own variables are checked where the ranks start
+    world = int(world)
+    try:
+        check_degrees(args.ulysses, args.ring, world, guidance=args.split == "guidance")
+    except ShardRulesError as exc:
+        raise InputError(f"--ulysses {args.ulysses} --ring {args.ring} on {world} ranks: {exc}") from None
 
 
 def check_prompt_arguments(args: argparse.Namespace, pipeline: bool) -> None:
@@ -217,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--split", choices=("auto", "guidance", "batch", "none"), default="auto",
                    help="how ranks share work: guidance branches, batch items, or not at all; auto splits guidance "
                         "when it is on, else the batch (default: %(default)s)")
+    r.add_argument("--ulysses", type=positive_int, default=1, metavar="U",
+                   help="split each transformer's sequence across U ranks (Ulysses attention; default: %(default)s)")
+    r.add_argument("--ring", type=positive_int, default=1, metavar="R",
+                   help="split it across R more ranks with ring attention (a GPU backend that returns the "
+                        "log-sum-exp; default: %(default)s)")
     r.add_argument("--out", metavar="FILE", help="write the final latents here (safetensors); with --prompt, the "
                    "image (PNG) or the video (MP4 when FILE ends in .mp4, with shardrules[video]; else an "
                    "animated GIF beside FILE)")

@@ -6,7 +6,7 @@ import tiny_models
 import torch
 from safetensors.torch import load_file
 
-from shardrules import LoadStats, load_sharded
+from shardrules import LoadStats, load_rules, load_sharded
 
 
 def forward_matches(rank, world_size, cases: list[dict], dtype: str | None = None, mesh_shape=None,
@@ -414,25 +414,43 @@ def _first_attention_tokens(model) -> list:
 
 
 def sequence_matches(rank, world_size, cases: list[dict], ulysses: int = 2, ring: int = 1) -> dict:
-    """Load each saved model sharded with its sequence split across ``ulysses`` ranks; compare the forward's output
-    with the unsharded reference and report the tokens the first attention module saw."""
+    """Load each saved model sharded with its sequence split across ``ulysses`` ranks; by case label, compare the
+    forward's output with the unsharded reference and report the tokens the first attention module saw."""
     out = {}
     for case in cases:
         try:
-            model = load_sharded(case["dir"], progress=False, ulysses=ulysses, ring=ring)
+            rules = load_rules(*case.get("rules", []))
+            model = load_sharded(case["dir"], rules, progress=False, ulysses=ulysses, ring=ring)
             seen = _first_attention_tokens(model)
             with torch.no_grad():
-                kwargs = (tiny_models.even_text_inputs if case.get("even_text", True) else tiny_models.inputs)(
-                    case["class"], batch=1)
+                kwargs = tiny_models.sequence_inputs(case["class"], case.get("variant", "even"))
                 got = tiny_models.first_output(model(**kwargs, return_dict=False))
-        except Exception as exc:  # each class's outcome on its own
-            out[case["class"]] = {"error": f"{type(exc).__name__}: {exc}"}
+        except Exception as exc:  # each case's outcome on its own
+            out[case["label"]] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
         want = load_file(case["ref"])["out"]
-        out[case["class"]] = {
+        out[case["label"]] = {
             "max_abs_diff": (got.float() - want.float()).abs().max().item(),
             "shape": list(got.shape),
             "tokens": seen,
             "plan": model.sequence_parallel.plan.source,
         }
     return out
+
+
+def sequence_runner_matches(rank, world_size, model_dir: str, ref: str, steps: int, guidance: float,
+                            ulysses: int = 2) -> dict:
+    """The denoising runner over a model split by sequence: its latents against ``ref`` (the same loop, unsharded)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from shardrules import DenoisingRunner
+    from shardrules.runner.inputs import example_inputs
+
+    model = load_sharded(model_dir, progress=False, ulysses=ulysses)
+    example = example_inputs(model, batch=1, seed=0)
+    runner = DenoisingRunner(model, FlowMatchEulerDiscreteScheduler(), progress=False)
+    latents = runner.run(example.latents, num_inference_steps=steps, guidance_scale=guidance,
+                         model_kwargs=example.model_kwargs, negative_model_kwargs=example.negative_model_kwargs)
+    want = load_file(ref)["latents"]
+    return {"max_abs_diff": (latents - want).abs().max().item(),
+            "split": runner.resolve_split(1, True)}

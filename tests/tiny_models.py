@@ -159,3 +159,19 @@ def even_text_inputs(class_name: str, batch: int = 1) -> dict:
             dim = dim % value.dim()
             kwargs[key] = torch.cat([value, value.narrow(dim, value.shape[dim] - 1, 1)], dim=dim)
     return kwargs
+
+
+MASKS = ("encoder_attention_mask", "encoder_hidden_states_mask")
+
+
+def sequence_inputs(class_name: str, variant: str = "even") -> dict:
+    """Inputs for a sequence-parallel check: ``"even"`` text tokens, the model's own (``"odd"``: Flux's five), or
+    ``"padded"``: even, with the last two text tokens masked out as a tokenizer pads a short prompt."""
+    if variant == "odd":
+        return inputs(class_name)
+    kwargs = even_text_inputs(class_name)
+    if variant == "padded":
+        mask = next(k for k in MASKS if k in kwargs)
+        kwargs[mask] = kwargs[mask].clone()
+        kwargs[mask][:, -2:] = 0
+    return kwargs

@@ -13,6 +13,7 @@ Inputs are given whole on every rank and the output comes back whole on every ra
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -101,9 +102,11 @@ def _checked_split_hook():
     return CheckedSplitHook
 
 
-def check_sequence(model: nn.Module, plan: SequencePlan | None, ulysses: int, ring: int) -> None:
-    """Everything :func:`apply_sequence_parallel` refuses, checked without a collective."""
-    check_degrees(ulysses, ring, dist.get_world_size())
+def check_sequence(model: nn.Module, plan: SequencePlan | None, ulysses: int, ring: int,
+                   world: int | None = None) -> None:
+    """Everything :func:`apply_sequence_parallel` refuses, checked without a collective (``world``: the process
+    group's size unless given)."""
+    check_degrees(ulysses, ring, dist.get_world_size() if world is None else world)
     check_sequence_parallel(model, plan, ulysses, ring)
     if ring > 1:
         _check_ring(model)
@@ -136,6 +139,9 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
             hook = ContextParallelGatherHook(spec, cp)
         HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, _HOOK.format(name))
     model._parallel_config = config  # what diffusers records after enable_parallelism: it refuses a second one
+    # diffusers' gather calls a torch function that torch deprecates; the warning is about diffusers' code, not the
+    # user's, and would print once per rank at the first step
+    warnings.filterwarnings("ignore", message=r".*all_gather_tensor.* is deprecated", category=FutureWarning)
     info = SequenceParallel(ulysses, ring, mesh, plan)
     model.sequence_parallel = info
     return info

@@ -3,9 +3,9 @@
 Keyword arguments reach ``transformer.forward`` and ``scheduler.step`` only when the function that finally
 receives them names them. The rule, and why:
 
-* Follow the call to the function that does the work: bound methods to their function, ``functools.partial``
-  to its target (less the arguments it already binds), ``__wrapped__`` chains (``functools.wraps``) to the
-  innermost function.
+* Follow the call to the function that does the work: ``__wrapped__`` chains (``functools.wraps``, and diffusers'
+  hooks, which wrap ``forward`` in a partial that names the forward it wraps) to the innermost function, bound
+  methods to their function, ``functools.partial`` to its target (less the arguments it already binds).
 * An argument passes when that function has a parameter of that name that can be given by keyword.
 * ``**kwargs`` accepts nothing by itself. A ``**kwargs`` wrapper that forwards to a function which rejects
   ``eta`` (``DPMSolverMultistepScheduler.step``) therefore never receives ``eta``: passing everything
@@ -44,13 +44,13 @@ def _target(fn: Callable) -> tuple[Callable, frozenset[str]]:
     seen: set[int] = set()
     while id(fn) not in seen:
         seen.add(id(fn))
-        if isinstance(fn, functools.partial):
+        if hasattr(fn, "__wrapped__"):  # first, as inspect.signature does: a wrapper declares what it wraps
+            fn = fn.__wrapped__
+        elif isinstance(fn, functools.partial):
             bound.update(fn.keywords)
             fn = fn.func
         elif inspect.ismethod(fn):
             fn = fn.__func__
-        elif hasattr(fn, "__wrapped__"):
-            fn = fn.__wrapped__
         else:
             break
     return fn, frozenset(bound)
@@ -98,6 +98,16 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+def split_world(model: nn.Module) -> tuple[int, int, Any]:
+    """This rank's place among the ranks that share work by guidance branch or batch item: (rank, size, group).
+    Every rank, unless ``model`` splits its sequence: then the ranks holding the same tokens (the mesh's ``split``
+    dimension), since the ranks of one sequence-parallel group compute one forward together."""
+    sequence = get_wrapped_attr(model, "sequence_parallel", None)
+    if sequence is None:
+        return (*_world(), None)
+    return sequence.split_rank, sequence.split_size, sequence.split_group
+
+
 def _batch_slice(value: Any, batch: int, start: int, stop: int) -> Any:
     """Rows ``start:stop`` of a per-item argument (a tensor or list whose length is the batch)."""
     if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] == batch:
@@ -134,10 +144,12 @@ def rank_rows(value: Any, batch: int, world: int, rank: int) -> Any:
     return _batch_slice(_pad_rows(value, batch, rows * world), rows * world, rank * rows, (rank + 1) * rows)
 
 
-def gather_rows(mine: torch.Tensor, world: int, batch: int | None = None) -> list[torch.Tensor] | torch.Tensor:
-    """Every rank's ``mine``, all-gathered: as a list, or with ``batch`` concatenated and the padding dropped."""
+def gather_rows(mine: torch.Tensor, world: int, batch: int | None = None,
+                group=None) -> list[torch.Tensor] | torch.Tensor:
+    """Every rank's ``mine`` (of ``group``'s ``world`` ranks), all-gathered: as a list, or with ``batch``
+    concatenated and the padding dropped."""
     parts = [torch.empty_like(mine) for _ in range(world)]
-    dist.all_gather(parts, mine.contiguous())
+    dist.all_gather(parts, mine.contiguous(), group=group)
     return parts if batch is None else torch.cat(parts)[:batch]
 
 
@@ -181,18 +193,19 @@ class DenoisingRunner:
 
     def _predict(self, latents: torch.Tensor, t: torch.Tensor, model_kwargs: dict, negative: dict | None,
                  guidance_scale: float | None, split: str) -> torch.Tensor:
-        rank, world = _world()
+        rank, world, group = split_world(self.transformer)
         guided = guidance_scale is not None and negative is not None
         if split == "guidance":
             branch = negative if rank % 2 else model_kwargs
-            parts = gather_rows(self._forward(latents, t, branch), world)
+            parts = gather_rows(self._forward(latents, t, branch), world, group=group)
             cond, uncond = parts[0], parts[1]
         elif split == "batch":
             batch = latents.shape[0]
 
             def share(kwargs: dict) -> torch.Tensor:
                 mine = {k: rank_rows(v, batch, world, rank) for k, v in kwargs.items()}
-                return gather_rows(self._forward(rank_rows(latents, batch, world, rank), t, mine), world, batch)
+                return gather_rows(self._forward(rank_rows(latents, batch, world, rank), t, mine), world, batch,
+                                   group=group)
 
             cond = share(model_kwargs)
             uncond = share(negative) if guided else None
@@ -212,7 +225,7 @@ class DenoisingRunner:
         return torch.device(device), get_wrapped_attr(self.transformer, "dtype", latents.dtype)
 
     def resolve_split(self, batch: int, guided: bool) -> str:
-        _, world = _world()
+        _, world, _ = split_world(self.transformer)
         if world == 1 or self.split == "none":
             return "none"
         if self.split == "guidance" and not guided:

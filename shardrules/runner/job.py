@@ -14,7 +14,7 @@ from ..engine.wrapped import get_wrapped_attr
 from ..errors import ShardRulesError
 from ..loader.load import LoadStats, load_sharded
 from ..loader.paths import read_json
-from ..loader.pipeline import PipelineFolder, read_folder, sharded_parts
+from ..loader.pipeline import TRANSFORMER, PipelineFolder, read_folder, sharded_parts
 from ..rules import load_rules
 from .denoise import DenoisingRunner
 from .inputs import example_inputs
@@ -87,8 +87,9 @@ def _save_image(vae_folder: Path, latents: torch.Tensor, path: str) -> None:
 def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder, rules: list[str] | None = None,
               steps: int = 4,
               guidance: float | None = None, dtype: str | None = None, seed: int = 0, batch: int = 1,
-              out: str | None = None, split: str = "auto") -> dict:
+              out: str | None = None, split: str = "auto", ulysses: int = 1, ring: int = 1) -> dict:
     """Load ``model_dir`` sharded over the process group, run ``steps`` denoising steps, return figures.
+    ``ulysses`` / ``ring``: the transformers' sequence split across that many ranks.
 
     For a pipeline folder every transformer and text encoder is sharded, as :func:`load_pipeline` shards them; the
     runner drives ``transformer``, the first text encoder encodes seeded token ids into the conditioning, and the
@@ -102,12 +103,14 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
     rule_set = load_rules(*(rules or []))
     notes = []
     encoder = vae_folder = None
+    sequence = dict(ulysses=ulysses, ring=ring)
     if pipeline is not None:
         if pipeline.get("transformer") is None:
             raise ShardRulesError(f"{pipeline.index_path} lists no transformer")
         loaded = {c.name: load_sharded(c.folder, rule_set, dtype=torch_dtype,
                                        stats=stats if c.name == "transformer" else None,
-                                       progress=c.name == "transformer")
+                                       progress=c.name == "transformer",
+                                       **(sequence if c.role == TRANSFORMER else {}))
                   for c in pipeline.sharded}
         model, encoder = loaded["transformer"], loaded.get("text_encoder")
         others = sorted(set(loaded) - {"transformer", "text_encoder"})
@@ -116,7 +119,10 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
         if (vae := pipeline.get("vae")) is not None:
             vae_folder = vae.folder
     else:
-        model = load_sharded(folder, rule_set, dtype=torch_dtype, stats=stats)
+        model = load_sharded(folder, rule_set, dtype=torch_dtype, stats=stats, **sequence)
+    if (ulysses, ring) != (1, 1):
+        notes.append(f"sequence parallel: ulysses {ulysses} x ring {ring}, plan from "
+                     f"{model.sequence_parallel.plan.origin}")
     example = example_inputs(model, batch=batch, seed=seed)
     if encoder is not None:
         random_states = example.model_kwargs["encoder_hidden_states"]
@@ -203,7 +209,8 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
                  rules: list[str] | None = None,
                  negative_prompt: str | None = None, steps: int = 4, guidance: float | None = None,
                  height: int | None = None, width: int | None = None, frames: int | None = None,
-                 dtype: str | None = None, seed: int = 0, out: str | None = None, split: str = "none") -> dict:
+                 dtype: str | None = None, seed: int = 0, out: str | None = None, split: str = "none",
+                 ulysses: int = 1, ring: int = 1) -> dict:
     """Load the pipeline of ``model_dir`` sharded and call it on ``prompt``, on every rank; rank 0 writes ``out``."""
     from .denoise import accepted_keywords
     from .pipeline import load_pipeline
@@ -213,7 +220,7 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
     stats = LoadStats()
     began = time.perf_counter()
     pipe = load_pipeline(pipeline, load_rules(*(rules or [])), dtype=getattr(torch, dtype) if dtype else None,
-                         split=split, stats=stats)
+                         split=split, stats=stats, ulysses=ulysses, ring=ring)
     load_s = time.perf_counter() - began
     pipe.set_progress_bar_config(disable=rank != 0, leave=False)
     call = dict(prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=steps, guidance_scale=guidance,

@@ -29,12 +29,11 @@ def split_batch(model) -> None:
     a batch that does not divide by the world size is padded with its last item and the padding dropped again.
     """
     import torch
-    import torch.distributed as dist
 
-    from .denoise import gather_rows, rank_rows
+    from .denoise import gather_rows, rank_rows, split_world
 
     inner = model.forward
-    world, rank = dist.get_world_size(), dist.get_rank()
+    rank, world, group = split_world(model)
 
     def forward(*args, **kwargs):
         hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
@@ -45,7 +44,7 @@ def split_batch(model) -> None:
 
         def gather(value):
             if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] == rows:
-                return gather_rows(value, world, batch)
+                return gather_rows(value, world, batch, group=group)
             return value
 
         if isinstance(out, tuple):
@@ -59,7 +58,8 @@ def split_batch(model) -> None:
 
 
 def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dtype=None, *, split: str = "none",
-                  mp_policy=None, reshard_after_forward=None, offload=None, stats=None, progress: bool = True):
+                  mp_policy=None, reshard_after_forward=None, offload=None, stats=None, progress: bool = True,
+                  ulysses: int = 1, ring: int = 1):
     """The diffusers pipeline of ``folder`` (the class ``model_index.json`` names), with every transformer and
     every text encoder sharded with FSDP2 by ``rules`` and loaded with per-rank reads; tokenizers,
     scheduler, VAE and the rest are loaded the ordinary diffusers way (the VAE whole on every rank) and moved to
@@ -69,8 +69,11 @@ def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dt
     Works on the sharded modules: ``config``, ``dtype``, ``device``, the pipeline's ``_execution_device``,
     ``encode_prompt`` and ``__call__``. ``split="batch"`` has each rank compute its share of the transformers'
     batch (pipelines that batch the guided and unguided branches into one forward: PixArt, Sana, SD3), see
-    :func:`split_batch`. Does not: ``pipe.save_pretrained`` (FSDP2 cannot flatten unevenly sharded
-    tensors) and diffusers' CPU offload hooks (``enable_model_cpu_offload`` moves whole modules; use
+    :func:`split_batch`. ``ulysses`` / ``ring`` above 1 split each transformer's sequence across that many ranks
+    (see :func:`shardrules.load_sharded`); the pipeline still passes whole inputs and gets whole outputs, and with
+    ``split="batch"`` the batch is shared among the ranks that hold the same tokens.
+    Does not: ``pipe.save_pretrained`` (FSDP2 cannot flatten unevenly sharded tensors) and diffusers' CPU offload
+    hooks (``enable_model_cpu_offload`` moves whole modules; use
     ``offload=True``, FSDP2's own CPU offload, instead); ``pipe.config`` records the sharded components' classes
     as FSDP classes.
     """
@@ -102,10 +105,11 @@ def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dt
     for part in parts:
         if not part.sharded:
             continue
+        encoder = part.role == TEXT_ENCODER
         model = load_sharded(part.folder, rules, mesh, dtype, mp_policy=mp_policy,
                              reshard_after_forward=reshard_after_forward, offload=offload, stats=stats,
-                             progress=progress)
-        if part.role == TEXT_ENCODER:
+                             progress=progress, ulysses=1 if encoder else ulysses, ring=1 if encoder else ring)
+        if encoder:
             reshard_after_each_forward(model)
         elif split == "batch":
             split_batch(model)

@@ -1,0 +1,293 @@
+"""Sequence parallel by rules: plans read from rule files or translated from diffusers' ``_cp_plan``, refused where
+they cannot hold, and proven on 2 gloo ranks (Ulysses 2 with FSDP2) equal to the unsharded model."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import tiny_models
+import torch
+from multirank import checked, run_several
+from safetensors.torch import save_file
+
+from shardrules import load_rules
+from shardrules.engine.sequence import sequence_plan
+from shardrules.errors import SequenceParallelError, UnknownKeyError, WrongValueError
+from shardrules.loader.sequence import check_degrees, check_sequence
+from shardrules.rules import read_rule_file
+
+# Every class of the tiny set whose plan comes from diffusers' _cp_plan or from the embedded rules.
+PLANNED = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel": "diffusers",
+           "QwenImageTransformer2DModel": "diffusers", "Flux2Transformer2DModel": "diffusers",
+           "WanVACETransformer3DModel": "rules"}
+
+WAN_AS_RULES = """\
+schema = 1
+
+[[model]]
+name = "wan"
+applies-to = "class == WanTransformer3DModel"
+shard = ["container == blocks and index is digit"]
+
+[model.sequence-parallel]
+split = [
+  { match = "name == rope", output = 0, dim = 1, expected-dims = 4 },
+  { match = "name == rope", output = 1, dim = 1, expected-dims = 4 },
+  { match = "name == blocks.0", input = "hidden_states", dim = 1, expected-dims = 3 },
+  { match = "is root", input = "timestep", dim = 1, expected-dims = 2 },
+]
+gather = [{ match = "name == proj_out", dim = 1, expected-dims = 3 }]
+"""
+
+
+def rules_with(text: str, tmp_path):
+    path = tmp_path / "sp.toml"
+    path.write_text(textwrap.dedent(text))
+    return load_rules(path), path
+
+
+# -- rule files --------------------------------------------------------------------------------------------------
+
+
+def test_wan_plan_written_as_rules_is_diffusers_plan(tmp_path):
+    """The rules say everything _cp_plan says: Wan's plan written as a rule file translates to the same plan."""
+    model = tiny_models.build("WanTransformer3DModel", device="meta")
+    rules, path = rules_with(WAN_AS_RULES, tmp_path)
+    from_rules = sequence_plan(model, rules)
+    from_class = sequence_plan(model, load_rules())
+    assert from_rules.source == "rules" and str(path) in from_rules.origin
+    assert from_class.source == "diffusers" and from_class.origin == "WanTransformer3DModel._cp_plan (diffusers)"
+    assert repr(from_rules.cp_plan()) == repr({k: from_class.cp_plan()[k] for k in from_rules.cp_plan()})
+    assert set(from_rules.cp_plan()) == set(from_class.cp_plan())
+
+
+def test_every_cp_plan_translates_to_its_own_modules():
+    """A translated _cp_plan names concrete modules: each '*' becomes every entry of the ModuleList."""
+    model = tiny_models.build("QwenImageTransformer2DModel", device="meta")
+    translated = sequence_plan(model, load_rules()).cp_plan()
+    assert set(translated) == {"transformer_blocks.0", "transformer_blocks.1", "pos_embed", "proj_out"}
+    # transformer_blocks.0 has both its own entry and the '*' one: the hook gets the union, as diffusers' does
+    assert set(translated["transformer_blocks.0"]) == {"hidden_states", "encoder_hidden_states",
+                                                       "modulate_index", "encoder_hidden_states_mask"}
+
+
+@pytest.mark.parametrize("text, error, token", [
+    ('{ match = "name == rope", dim = 1 }', "either 'input'", "{"),
+    ('{ match = "name == rope", input = "x", output = 0, dim = 1 }', "not both or neither", "{"),
+    ('{ match = "name == rope", input = "x y", dim = 1 }', "forward argument's name", '"x y"'),
+    ('{ match = "name == rope", output = -1, dim = 1 }', "'output' must be 0 or more", "-1"),
+    ('{ match = "name == rope", input = "x", dim = 3, expected-dims = 3 }', "outside a tensor of 3", "3,"),
+    ('{ match = "nme == rope", input = "x", dim = 1 }', "unknown field 'nme'", "nme"),
+])
+def test_bad_sequence_entries_are_positioned(text, error, token):
+    """Each error names sp.toml, line 11 and the column of the offending token (inside the expression for 'nme')."""
+    body = f"""\
+schema = 1
+
+[[model]]
+name = "m"
+applies-to = "class == M"
+shard = ["name == a"]
+
+[model.sequence-parallel]
+gather = [{{ match = "name == proj_out", dim = 1 }}]
+split = [
+  {text},
+]
+"""
+    with pytest.raises(Exception) as info:
+        read_rule_file(body, "sp.toml")
+    assert error in str(info.value)
+    assert info.value.path == "sp.toml" and info.value.line == 11, str(info.value)
+    line = body.splitlines()[10]
+    assert line[info.value.column - 1:].startswith(token), str(info.value)
+
+
+def test_unknown_sequence_key_names_the_closest():
+    body = """\
+schema = 1
+[[model]]
+name = "m"
+applies-to = "class == M"
+shard = ["name == a"]
+[model.sequence-parallel]
+split = [{ match = "name == a", input = "x", dim = 1 }]
+gather = [{ match = "name == a", dim = 1, expected-dim = 3 }]
+"""
+    with pytest.raises(UnknownKeyError, match="did you mean 'expected-dims'") as info:
+        read_rule_file(body, "sp.toml")
+    assert info.value.line == 8 and body.splitlines()[7][info.value.column - 1:].startswith("expected-dim =")
+
+
+def test_sequence_table_needs_both_lists():
+    body = """\
+schema = 1
+[[model]]
+name = "m"
+applies-to = "class == M"
+shard = ["name == a"]
+[model.sequence-parallel]
+split = []
+gather = [{ match = "name == a", dim = 1 }]
+"""
+    with pytest.raises(WrongValueError, match="is empty"):
+        read_rule_file(body, "sp.toml")
+
+
+# -- refusals before anything runs -------------------------------------------------------------------------------
+
+
+def test_a_rule_that_matches_no_module_is_refused_with_its_place(tmp_path):
+    rules, path = rules_with(WAN_AS_RULES.replace("name == proj_out", "name == proj_outt"), tmp_path)
+    with pytest.raises(SequenceParallelError, match=r"sp.toml:\d+:\d+: the sequence-parallel gather rule "
+                                                    r"'name == proj_outt' of model 'wan' matches no module"):
+        sequence_plan(tiny_models.build("WanTransformer3DModel", device="meta"), rules)
+
+
+def test_argument_the_forward_does_not_take_is_refused(tmp_path):
+    rules, _ = rules_with(WAN_AS_RULES.replace('input = "hidden_states"', 'input = "hiden_states"'), tmp_path)
+    model = tiny_models.build("WanTransformer3DModel", device="meta")
+    with pytest.raises(SequenceParallelError, match="takes no argument 'hiden_states'"):
+        check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
+
+
+@pytest.mark.parametrize("class_name, processor", [("SD3Transformer2DModel", "JointAttnProcessor2_0"),
+                                                   ("SanaTransformer2DModel", None),
+                                                   ("CosmosTransformer3DModel", None)])
+def test_classes_without_a_plan_are_refused_by_name(class_name, processor):
+    model = tiny_models.build(class_name, device="meta")
+    plan = sequence_plan(model, load_rules())
+    assert plan is None
+    with pytest.raises(SequenceParallelError, match=f"{class_name} has no sequence-parallel plan"):
+        check_sequence(model, plan, 2, 1, world=2)
+
+
+def test_a_processor_that_takes_no_split_is_named(tmp_path):
+    """SD3 given a plan by a rule file still cannot run split: its processor attends over local tokens only."""
+    rules, _ = rules_with("""\
+        schema = 1
+        [[model]]
+        name = "sd3"
+        applies-to = "class == SD3Transformer2DModel"
+        shard = ["container == transformer_blocks and index is digit"]
+        [model.sequence-parallel]
+        split = [{ match = "name == transformer_blocks.0", input = "hidden_states", dim = 1 }]
+        gather = [{ match = "name == proj_out", dim = 1 }]
+        """, tmp_path)
+    model = tiny_models.build("SD3Transformer2DModel", device="meta")
+    with pytest.raises(SequenceParallelError, match="its attention processor JointAttnProcessor2_0 .*takes no "
+                                                    "parallel config"):
+        check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
+
+
+def test_heads_that_ulysses_cannot_divide_are_refused():
+    model = tiny_models.build("WanTransformer3DModel", device="meta")  # 2 heads
+    with pytest.raises(SequenceParallelError, match="has 2 attention heads, which Ulysses 4 cannot divide"):
+        check_sequence(model, sequence_plan(model, load_rules()), 4, 1, world=4)
+
+
+def test_ring_on_the_cpu_is_refused_naming_the_backends():
+    model = tiny_models.build("WanTransformer3DModel", device="meta")
+    with pytest.raises(SequenceParallelError, match="ring attention needs an attention backend that returns the "
+                                                    "log-sum-exp: flash, .*uses 'native' on cpu"):
+        check_sequence(model, sequence_plan(model, load_rules()), 1, 2, world=2)
+
+
+@pytest.mark.parametrize("ulysses, ring, world, guidance, message", [
+    (3, 1, 4, False, "ulysses 3 x ring 1 = 3 ranks does not divide the world size 4"),
+    (2, 1, 2, True, "x 2 guidance branches = 4 ranks does not divide the world size 2"),
+    (0, 1, 2, False, "ulysses must be a whole number of ranks"),
+    (True, 1, 2, False, "ulysses must be a whole number of ranks"),
+])
+def test_degrees_that_do_not_fit_the_world_are_refused(ulysses, ring, world, guidance, message):
+    with pytest.raises(SequenceParallelError, match=message):
+        check_degrees(ulysses, ring, world, guidance=guidance)
+
+
+# -- proven on 2 ranks: Ulysses 2 with FSDP2 equals the unsharded model -------------------------------------------
+
+
+def _saved(root, label: str, class_name: str, variant: str = "even", rules: list[str] | None = None) -> dict:
+    """Save the tiny model (once per class) and its unsharded output on the variant's inputs; record how many tokens
+    its first attention module sees unsharded."""
+    from shardrules.engine.sequence import attention_modules
+
+    folder = root / class_name
+    torch.manual_seed(0)
+    model = tiny_models.build(class_name)
+    if not folder.exists():
+        model.save_pretrained(folder, safe_serialization=True)
+    seen = []
+    first = model.get_submodule(attention_modules(model)[0].name)
+    first.register_forward_pre_hook(lambda m, a, k: seen.append(k.get("hidden_states", a[0] if a else None).shape[1]),
+                                    with_kwargs=True)
+    with torch.no_grad():
+        out = tiny_models.first_output(model(**tiny_models.sequence_inputs(class_name, variant), return_dict=False))
+    assert out.std() > 1e-3, f"{label}: constant output; the comparison would be vacuous"
+    ref = root / f"{label}.ref.safetensors"
+    save_file({"out": out.contiguous()}, str(ref))
+    return {"label": label, "class": class_name, "dir": str(folder), "ref": str(ref), "variant": variant,
+            "rules": rules or [], "full_tokens": seen[0]}
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from shardrules import DenoisingRunner
+    from shardrules.runner.inputs import example_inputs
+
+    root = tmp_path_factory.mktemp("sequence")
+    rules = root / "wan_rules.toml"
+    rules.write_text(WAN_AS_RULES)
+    cases = [_saved(root, name, name) for name in PLANNED]
+    cases += [_saved(root, "wan from a rule file", "WanTransformer3DModel", rules=[str(rules)]),
+              _saved(root, "qwen padded text", "QwenImageTransformer2DModel", "padded"),
+              _saved(root, "flux five text tokens", "FluxTransformer2DModel", "odd")]
+    # the runner's reference: the same loop over the unsharded model
+    torch.manual_seed(0)
+    wan = tiny_models.build("WanTransformer3DModel")
+    example = example_inputs(wan, batch=1, seed=0)
+    latents = DenoisingRunner(wan, FlowMatchEulerDiscreteScheduler(), progress=False).run(
+        example.latents, num_inference_steps=3, guidance_scale=4.0, model_kwargs=example.model_kwargs,
+        negative_model_kwargs=example.negative_model_kwargs)
+    save_file({"latents": latents.contiguous()}, str(root / "runner.safetensors"))
+    results = run_several({
+        "models": ("rank_checks:sequence_matches", {"cases": cases}),
+        "runner": ("rank_checks:sequence_runner_matches", {"model_dir": str(root / "WanTransformer3DModel"),
+                                                          "ref": str(root / "runner.safetensors"), "steps": 3,
+                                                          "guidance": 4.0}),
+    })
+    return {c["label"]: c for c in cases}, results
+
+
+@pytest.mark.multirank
+@pytest.mark.parametrize("label", [*PLANNED, "wan from a rule file", "qwen padded text"])
+def test_ulysses_2_equals_unsharded(launched, label):
+    cases, results = launched
+    case = cases[label]
+    for rank, result in enumerate(checked(results["models"])):
+        got = result[label]
+        assert "error" not in got, (rank, got)
+        assert got["max_abs_diff"] <= 1e-5, (rank, got)
+        # the split happened: the first attention module saw half of the tokens it sees unsharded
+        assert got["tokens"] == [case["full_tokens"] // 2], (rank, got, case["full_tokens"])
+        assert got["plan"] == ("rules" if case["rules"] else PLANNED.get(label, "diffusers"))
+
+
+@pytest.mark.multirank
+def test_text_the_degree_does_not_divide_is_a_typed_error_on_every_rank(launched):
+    _, results = launched
+    for rank, result in enumerate(checked(results["models"])):
+        assert result["flux five text tokens"] == {
+            "error": "SequenceParallelError: '(root)' 'encoder_hidden_states' has 5 tokens along dim 1, which "
+                     "sequence parallel of degree 2 cannot split evenly"}, rank
+
+
+@pytest.mark.multirank
+def test_runner_over_a_split_sequence_equals_the_unsharded_loop(launched):
+    _, results = launched
+    for rank, result in enumerate(checked(results["runner"])):
+        assert result["split"] == "none", rank  # both ranks hold one sequence: nothing left to split by guidance
+        assert result["max_abs_diff"] <= 1e-5, (rank, result)
