@@ -1,12 +1,13 @@
 """Sequence parallel (Ulysses 2) against FSDP2 alone, on the same 2 gloo ranks: per-step time and peak memory.
 
 A Wan-like transformer (WanTransformer3DModel, 4 layers, 12 heads of 64, width 768, FFN 3072, random weights),
-latents of 16 x F x 64 x 64 (patch 1 x 2 x 2: 1,024 video tokens a frame, 2,048 with the default --frames 2), 16 text tokens,
-fp32, one thread per rank. Both configurations load the same folder with load_sharded (FSDP2 over both ranks); with
-``ulysses=2`` each rank computes half of the tokens and the attention exchanges heads (diffusers' Ulysses all-to-all).
-A step is one transformer forward, as the runner's split="none" makes it; best of --repeats after a warm-up. Peak
-activation memory: the rise of each rank's peak RSS over the forwards, from after the load (ru_maxrss, each configuration in fresh
-processes). Goal: Ulysses 2 >= 1.7x faster than FSDP2 alone. The outputs are compared element-wise.
+latents of 16 x F x 64 x 64 (patch 1 x 2 x 2: 1,024 video tokens a frame, 2,048 with the default --frames 2),
+16 text tokens, fp32, one thread per rank. Both configurations load the same folder with load_sharded (FSDP2 over
+both ranks); with ``ulysses=2`` each rank computes half of the tokens and the attention exchanges heads (diffusers'
+Ulysses all-to-all). A step is one transformer forward, as the runner's split="none" makes it; best of --repeats
+after a warm-up. Peak activation memory: the rise of each rank's peak RSS over the forwards, from after the load
+(ru_maxrss; each configuration in fresh processes). Goal: Ulysses 2 >= 1.7x faster than FSDP2 alone. The outputs
+are compared element-wise.
 
     python bench/sequence_parallel.py [--frames 2] [--repeats 3]
 """

@@ -16,7 +16,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     folder = check_model_folder(args.model_dir, weights=False)
     check_rule_files(args.rules)
-    result = plan_folder(folder, load_rules(*(args.rules or [])), getattr(torch, args.dtype) if args.dtype else None)
+    result = plan_folder(folder, load_rules(*(args.rules or [])), getattr(torch, args.dtype) if args.dtype else None,
+                         ulysses=args.ulysses, ring=args.ring, world_size=args.world_size)
     if args.format == "json":
         import json
 
@@ -217,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--world-size", type=positive_int, default=2, metavar="N",
                    help="ranks to size the shards for (default: %(default)s)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="(default: %(default)s)")
+    p.add_argument("--ulysses", type=positive_int, default=1, metavar="U",
+                   help="also show where each transformer's sequence is split and gathered for Ulysses U, checked")
+    p.add_argument("--ring", type=positive_int, default=1, metavar="R", help="the same for ring attention R")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                    help="size parameters in this dtype, float32 islands kept as the library keeps them (default: "
                         "config.json's torch_dtype, else the checkpoint's dtype, else float32)")

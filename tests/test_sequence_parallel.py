@@ -3,6 +3,7 @@ they cannot hold, and proven on 2 gloo ranks (Ulysses 2 with FSDP2) equal to the
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -291,3 +292,51 @@ def test_runner_over_a_split_sequence_equals_the_unsharded_loop(launched):
     for rank, result in enumerate(checked(results["runner"])):
         assert result["split"] == "none", rank  # both ranks hold one sequence: nothing left to split by guidance
         assert result["max_abs_diff"] <= 1e-5, (rank, result)
+
+
+# -- the commands ------------------------------------------------------------------------------------------------
+
+
+def _folder(tmp_path, class_name):
+    model = tiny_models.build(class_name, device="meta")
+    model.save_config(tmp_path / class_name)
+    return str(tmp_path / class_name)
+
+
+def test_plan_shows_split_and_gather_points(tmp_path, capsys):
+    from shardrules.cli import main
+
+    assert main(["plan", _folder(tmp_path, "WanTransformer3DModel"), "--ulysses", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("sequence parallel: WanTransformer3DModel._cp_plan (diffusers)\n"
+                        "  split rope output 0 along dim 1, 4-d\n"
+                        "  split rope output 1 along dim 1, 4-d\n"
+                        "  split blocks.0 hidden_states along dim 1, 3-d\n"
+                        "  gather proj_out output 0 along dim 1, 3-d\n"
+                        "  split (root) timestep along dim 1, 2-d\n")
+    assert main(["plan", _folder(tmp_path, "WanVACETransformer3DModel"), "--ulysses", "2", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)["sequence_parallel"]
+    assert data["source"] == "rules" and "diffusers.toml" in data["origin"]
+    assert {"module": "vace_blocks.0", "kind": "split", "input": "control_hidden_states", "output": None, "dim": 1,
+            "expected_dims": 3} in data["entries"]
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["plan", "{SD3}", "--ulysses", "2"], 1, "SD3Transformer2DModel has no sequence-parallel plan"),
+    (["plan", "{Wan}", "--ulysses", "4", "--world-size", "4"], 1, "has 2 attention heads, which Ulysses 4 cannot"),
+    (["run", "{Wan}", "--nproc", "2", "--ulysses", "3"], 2, "--ulysses 3 --ring 1 on 2 ranks: ulysses 3 x ring 1 = 3 "
+                                                             "ranks does not divide the world size 2"),
+    (["run", "{Wan}", "--nproc", "2", "--ulysses", "2", "--split", "guidance", "--guidance", "4"], 2,
+     "x 2 guidance branches = 4 ranks does not divide the world size 2"),
+])
+def test_commands_refuse_what_cannot_run_split(tmp_path, capsys, args, code, message):
+    """Refused in the command's own process: no rank starts (run exits 2 before launching)."""
+    from shardrules.cli import main
+
+    folders = {"{SD3}": _folder(tmp_path, "SD3Transformer2DModel")}
+    torch.manual_seed(0)
+    wan = tiny_models.build("WanTransformer3DModel")
+    wan.save_pretrained(tmp_path / "wan", safe_serialization=True)
+    folders["{Wan}"] = str(tmp_path / "wan")
+    assert main([folders.get(a, a) for a in args]) == code
+    assert message in capsys.readouterr().err

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..engine.describe import plan_as_dict, plan_as_text
 from ..engine.resolve import ShardPlan, plan
-from .pipeline import PipelineFolder, sharded_parts
+from ..engine.sequence import SequencePlan
+from .pipeline import TEXT_ENCODER, PipelineFolder, read_folder, sharded_parts
 
 
 @dataclass(frozen=True)
@@ -18,14 +19,19 @@ class FolderPlan:
 
     plans: dict[str | None, ShardPlan]
     dtypes: dict[str | None, tuple[str, str]]
+    sequences: dict[str | None, SequencePlan] = None  # with ulysses / ring: each transformer's split and gathers
 
     def as_dict(self, world_size: int) -> dict:
         data = {name: dict(plan_as_dict(p, world_size), dtype=self.dtypes[name][0]) for name, p in self.plans.items()}
+        for name, sequence in (self.sequences or {}).items():
+            data[name]["sequence_parallel"] = sequence.as_dict()
         return data[None] if None in data else data
 
     def as_text(self, world_size: int) -> str:
+        sequences = self.sequences or {}
         tables = [(f"[{name}]\n" if name else "") + f"dtype: {self.dtypes[name][0]} ({self.dtypes[name][1]})\n"
-                  + plan_as_text(p, world_size) for name, p in self.plans.items()]
+                  + plan_as_text(p, world_size) + (f"\n{sequences[name].as_text()}" if name in sequences else "")
+                  for name, p in self.plans.items()]
         if len(self.plans) > 1:
             mib = [sum(p.bytes_per_rank(w) for p in self.plans.values()) / 2**20 for w in (world_size, 1)]
             tables.append(f"pipeline total per rank: {mib[0]:.2f} MiB (of {mib[1]:.2f} MiB unsharded) for "
@@ -33,17 +39,28 @@ class FolderPlan:
         return "\n\n".join(tables)
 
 
-def plan_folder(folder: str | Path | PipelineFolder, rules=None, dtype=None) -> FolderPlan:
+def plan_folder(folder: str | Path | PipelineFolder, rules=None, dtype=None, *, ulysses: int = 1, ring: int = 1,
+                world_size: int | None = None) -> FolderPlan:
     """Plan every sharded component of ``folder`` by ``rules`` (the embedded defaults when None), sized in ``dtype``
-    (else config.json's ``torch_dtype``, else the checkpoint's, else float32)."""
+    (else config.json's ``torch_dtype``, else the checkpoint's, else float32). With ``ulysses`` / ``ring``, also each
+    transformer's sequence-parallel plan, checked as ``load_sharded`` checks it on ``world_size`` ranks (the degree
+    when not given); a model that cannot run split raises :class:`~shardrules.errors.SequenceParallelError`."""
+    from ..engine.sequence import sequence_plan
     from ..rules import load_rules
     from .build import build_model, read_config
     from .dtypes import stored_dtype
+    from .sequence import check_sequence
 
     rules = rules if rules is not None else load_rules()
-    plans, dtypes = {}, {}
-    for name, part in sharded_parts(folder):
+    plans, dtypes, sequences = {}, {}, {}
+    pipeline = folder if isinstance(folder, PipelineFolder) else read_folder(folder)
+    roles = {part.name: part.role for part in pipeline.components} if pipeline is not None else {}
+    for name, part in sharded_parts(pipeline or folder):
         chosen, why = (dtype, "--dtype") if dtype is not None else stored_dtype(part, read_config(part))
-        plans[name] = plan(build_model(part, meta="all", dtype=chosen), rules)
+        model = build_model(part, meta="all", dtype=chosen)
+        plans[name] = plan(model, rules)
         dtypes[name] = (str(chosen).removeprefix("torch."), why)
-    return FolderPlan(plans, dtypes)
+        if (ulysses, ring) != (1, 1) and roles.get(name) != TEXT_ENCODER:
+            sequences[name] = sequence_plan(model, rules)
+            check_sequence(model, sequences[name], ulysses, ring, world=world_size or ulysses * ring)
+    return FolderPlan(plans, dtypes, sequences)
