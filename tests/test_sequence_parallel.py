@@ -340,3 +340,23 @@ def test_commands_refuse_what_cannot_run_split(tmp_path, capsys, args, code, mes
     folders["{Wan}"] = str(tmp_path / "wan")
     assert main([folders.get(a, a) for a in args]) == code
     assert message in capsys.readouterr().err
+
+
+def test_rule_lint_checks_a_plan_against_the_model(tmp_path, capsys):
+    from shardrules.lint.cli import main
+
+    torch.manual_seed(0)
+    tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path / "wan", safe_serialization=True)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(WAN_AS_RULES.replace('input = "hidden_states"', 'input = "hiden_states"')
+                   .replace("name == proj_out", "name == proj_outt"))
+    assert main([str(bad), "--model", str(tmp_path / "wan"), "--ulysses", "4", "--select", "SR310"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    # the table's header, then inside each expression
+    assert [line.split(" SR310 ")[0].removeprefix(str(bad)) for line in out[:3]] == [":8:8:", ":12:14:", ":15:22:"]
+    assert "has 2 attention heads, which Ulysses 4 cannot divide" in out[0]
+    assert "WanTransformerBlock.forward of 'blocks.0' takes no argument 'hiden_states'" in out[1]
+    assert "sequence-parallel gather rule matches no module of WanTransformer3DModel" in out[2]
+    good = tmp_path / "good.toml"
+    good.write_text(WAN_AS_RULES)
+    assert main([str(good), "--model", str(tmp_path / "wan"), "--ulysses", "2", "--select", "SR310"]) == 0

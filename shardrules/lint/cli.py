@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also check the rules against this model: a folder (config.json, or a pipeline's "
                              "model_index.json) or package.module:factory, a callable returning an nn.Module "
                              "(built on the meta device; the current folder is importable); repeatable")
+    parser.add_argument("--ulysses", type=int, default=1, metavar="U",
+                        help="with --model: check that sequence-parallel plans can run with Ulysses U (heads divide)")
     parser.add_argument("--show-embedded", action="store_true",
                         help="also show findings in the embedded rules beneath the given files (hidden by default)")
     parser.add_argument("--format", choices=("text", "json", "github"), default="text")
@@ -51,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             if not any(known.startswith(code) for known in CHECKS):
                 print(f"rule-lint: no check matches {code!r}", file=sys.stderr)
                 return 2
-        findings = lint(args.paths, args.model, args.select, args.ignore)
+        if args.ulysses < 1:
+            raise UsageError(f"--ulysses must be at least 1, not {args.ulysses}")
+        findings = lint(args.paths, args.model, args.select, args.ignore, args.ulysses)
         hidden = []
         if args.paths and not args.show_embedded:  # the embedded rules lie beneath the user's: not theirs to fix
             from ..rules.loader import _embedded_files

@@ -16,6 +16,7 @@ class LintContext:
     files: list[RuleFile]  # the files being linted, as read (entries with errors left out)
     ruleset: RuleSet | None  # the embedded rules with the linted files layered over them
     models: list[tuple[str, object]] = field(default_factory=list)  # (model folder, model built on meta)
+    ulysses: int = 1  # the Ulysses degree sequence-parallel plans are checked for
 
     def rules(self) -> Iterator[tuple[RuleFile, ModelRules | None, Rule]]:
         """Every rule of the linted files: applies-to and shard rules of models, then strategy rules."""

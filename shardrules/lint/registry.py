@@ -11,7 +11,7 @@ _MODULES = (
     "missing_schema",
     "shadowed_model", "never_holds", "duplicate_rule", "glob_never_matches",
     "rule_matches_nothing", "no_unit", "container_unit", "tied_parameter", "nested_units", "catches_per_layer",
-    "strategy_skipped",
+    "strategy_skipped", "sequence_parallel",
 )
 
 CHECKS: dict[str, ModuleType] = {}

@@ -48,7 +48,7 @@ def rule_paths(paths: list[str]) -> list[str]:
 
 
 def lint(paths: list[str], model_dirs: list[str] | None = None, select: list[str] | None = None,
-         ignore: list[str] | None = None) -> list[Finding]:
+         ignore: list[str] | None = None, ulysses: int = 1) -> list[Finding]:
     """Findings for the rule files ``paths`` (the embedded rules when empty), sorted by position."""
     findings: list[Finding] = []
     sources = [(name, text) for name, text in _embedded_files()] if not paths else []
@@ -59,11 +59,11 @@ def lint(paths: list[str], model_dirs: list[str] | None = None, select: list[str
         else:
             sources.append((path, text))
     models = [model for d in model_dirs or [] for model in _models(d)]
-    return sorted(set(findings + lint_sources(sources, models, select, ignore, layered=bool(paths))))
+    return sorted(set(findings + lint_sources(sources, models, select, ignore, layered=bool(paths), ulysses=ulysses)))
 
 
 def lint_sources(sources: list[tuple[str, str]], models: list | None = None, select: list[str] | None = None,
-                 ignore: list[str] | None = None, layered: bool = True) -> list[Finding]:
+                 ignore: list[str] | None = None, layered: bool = True, ulysses: int = 1) -> list[Finding]:
     """Findings for rule files given as (path, text); ``layered`` puts the embedded rules beneath them."""
     findings: list[Finding] = []
     files: list[RuleFile] = []
@@ -77,7 +77,7 @@ def lint_sources(sources: list[tuple[str, str]], models: list | None = None, sel
         ruleset = layer(embedded + files)
     except RuleError:
         ruleset = None
-    context = LintContext(files, ruleset, models or [])
+    context = LintContext(files, ruleset, models or [], ulysses)
     for code, module in CHECKS.items():
         if hasattr(module, "check") and _selected(code, select, ignore):
             findings.extend(module.check(context))

@@ -1,0 +1,72 @@
+"""SR310 sequence-parallel.
+
+## What it does
+With `--model`: checks the `[model.sequence-parallel]` table of the entry that applies to the model: every split and
+gather rule matches a module, every `input` is an argument of that module's `forward`, every attention processor of
+the model takes diffusers' parallel config (else it would attend over its own share of the tokens only), and with
+`--ulysses U` every attention module's heads divide by U.
+
+## Why is this bad?
+Each of these fails at the first forward on every rank, or, for a processor that takes no split, runs and gives a
+wrong answer.
+
+## Example
+```toml
+[model.sequence-parallel]
+split = [{ match = "name == blocks.0", input = "hiden_states", dim = 1 }]
+gather = [{ match = "name == proj_out", dim = 1 }]
+```
+
+## Use instead
+```toml
+[model.sequence-parallel]
+split = [{ match = "name == blocks.0", input = "hidden_states", dim = 1 }]
+gather = [{ match = "name == proj_out", dim = 1 }]
+```
+"""
+
+from ..context import analyses
+from ..findings import Finding
+
+CODE = "SR310"
+NAME = "sequence-parallel"
+SEVERITY = "error"
+
+
+def check(ctx):
+    from ...engine.resolve import compiled_rule
+    from ...engine.sequence import attention_modules, forward_parameters
+
+    for analysis in analyses(ctx):
+        entry = analysis.entry
+        if entry is None or entry.sequence_parallel is None:
+            continue
+        table, facts, model = entry.sequence_parallel, analysis.facts, analysis.model
+        name = facts.value("class", 0)
+        for rule in (*table.split, *table.gather):
+            source, text = rule.match.source, rule.match.text
+            chosen = sorted(compiled_rule(rule.match).select(facts))
+            if not chosen:
+                yield Finding.at(source, 0, len(text), CODE, f"sequence-parallel {rule.kind} rule matches no module "
+                                 f"of {name} ({analysis.model_dir})", SEVERITY)
+            for i in chosen:
+                module = facts.modules[i]
+                if rule.input is not None and rule.input not in forward_parameters(module):
+                    yield Finding.at(source, 0, len(text), CODE, f"{type(module).__name__}.forward of "
+                                     f"'{facts.name(i) or '(root)'}' takes no argument '{rule.input}' "
+                                     f"({analysis.model_dir})", SEVERITY)
+        where = table.where
+        attention = attention_modules(model)
+        refused = [a for a in attention if not a.takes_split]
+        if not attention or refused:
+            why = (f"its attention processor {refused[0].processor} (on '{refused[0].name}') takes no parallel "
+                   f"config" if refused else "it has no diffusers attention module")
+            yield Finding(where.path, where.line, where.column, where.line, where.column + 1, CODE,
+                          f"{name} cannot run sequence parallel: {why} ({analysis.model_dir})", SEVERITY)
+        if ctx.ulysses > 1:
+            for a in attention:
+                if a.heads is not None and a.heads % ctx.ulysses:
+                    yield Finding(where.path, where.line, where.column, where.line, where.column + 1, CODE,
+                                  f"'{a.name}' of {name} has {a.heads} attention heads, which Ulysses {ctx.ulysses} "
+                                  f"cannot divide ({analysis.model_dir})", SEVERITY)
+                    break
