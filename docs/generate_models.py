@@ -40,6 +40,29 @@ def _on_meta(build):
         return build()
 
 
+def _sequence(model, rules, name: str, proven: dict) -> str:
+    """The sequence-parallel column: where the plan comes from, whether the suite proves it, or why there is none."""
+    from shardrules.engine.sequence import attention_modules, sequence_plan
+    from shardrules.errors import SequenceParallelError
+
+    attention = attention_modules(model)
+    refused = sorted({a.processor for a in attention if not a.takes_split})
+    try:
+        found = sequence_plan(model, rules)
+    except SequenceParallelError as exc:
+        return f"plan does not fit: {exc}"
+    if found is None:
+        if not attention:
+            return "none (no diffusers attention)"
+        if refused:
+            return f"none ({', '.join(refused)} take{'s' if len(refused) == 1 else ''} no split)"
+        return "none (processors could take one)"
+    where = "from diffusers" if found.source == "diffusers" else "from the rules"
+    if refused:
+        return f"{where}; refused: {', '.join(refused)} take{'s' if len(refused) == 1 else ''} no split"
+    return f"{where}; {'proven' if name in proven else 'not proven'}"
+
+
 def rows() -> tuple[list[str], list[str]]:
     import tiny_encoders
     import tiny_fallback
@@ -73,8 +96,10 @@ def rows() -> tuple[list[str], list[str]]:
         largest = max(p.units_info, key=lambda u: u.params)
         status = "yes" if name in proven else "no (plan only)"
         unit = " + ".join((largest.name, *largest.members))
+        sequence = _sequence(model, rules, name, tiny_models.SEQUENCE_PROVEN) if library == "diffusers" else "n/a"
         table.append(f"| {name}{note} | {library} | {p.source} | {len(p.units)} | {unit} "
-                     f"({_count(largest.params)} params, {_size(largest.bytes_per_rank(1))}) | {status} |")
+                     f"({_count(largest.params)} params, {_size(largest.bytes_per_rank(1))}) | {status} | "
+                     f"{sequence} |")
     return table, skipped
 
 
@@ -92,7 +117,10 @@ def render() -> str:
         "suite fails when this file is stale). Plans use each class's default config (full size) on the meta",
         "device, or, where the default config does not build, the small config the suite proves. *Sharded ==",
         "unsharded* says whether the test suite loads a tiny instance over 2 gloo ranks and checks its forward",
-        "against the unsharded model (fp32, atol 1e-5).",
+        "against the unsharded model (fp32, atol 1e-5). *Sequence parallel* says where the class's plan comes",
+        "from (diffusers' `_cp_plan` or the embedded rules) and whether tests/test_sequence_parallel.py proves it",
+        "(Ulysses 2 with FSDP2 on 2 gloo ranks == unsharded, fp32, atol 1e-5), or why there is none: `--ulysses`",
+        "refuses those.",
         "",
         f"Generated with diffusers {diffusers.__version__} and transformers {transformers.__version__}.",
         "",
@@ -102,8 +130,8 @@ def render() -> str:
         f"{sum(' common-numbered-block ' in r for r in table)} by common-numbered-block; "
         f"{passed} proven sharded == unsharded; {len(skipped)} skipped.",
         "",
-        "| class | library | strategy | units | largest unit (fp32) | sharded == unsharded |",
-        "|---|---|---|---|---|---|",
+        "| class | library | strategy | units | largest unit (fp32) | sharded == unsharded | sequence parallel |",
+        "|---|---|---|---|---|---|---|",
         *table,
         "",
     ]

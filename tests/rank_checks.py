@@ -397,22 +397,6 @@ def freeze_one(rank, world_size) -> dict:
     return {"finished": True}
 
 
-def _first_attention_tokens(model) -> list:
-    """Hooks the first diffusers attention module; the returned list receives the token count of each call's
-    ``hidden_states``."""
-    from shardrules.engine.sequence import attention_modules
-
-    first = attention_modules(model)[0].name
-    seen = []
-
-    def record(module, args, kwargs):
-        hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
-        seen.append(hidden.shape[1])
-
-    model.get_submodule(first).register_forward_pre_hook(record, with_kwargs=True)
-    return seen
-
-
 def sequence_matches(rank, world_size, cases: list[dict], ulysses: int = 2, ring: int = 1) -> dict:
     """Load each saved model sharded with its sequence split across ``ulysses`` ranks; by case label, compare the
     forward's output with the unsharded reference and report the tokens the first attention module saw."""
@@ -421,12 +405,21 @@ def sequence_matches(rank, world_size, cases: list[dict], ulysses: int = 2, ring
         try:
             rules = load_rules(*case.get("rules", []))
             model = load_sharded(case["dir"], rules, progress=False, ulysses=ulysses, ring=ring)
-            seen = _first_attention_tokens(model)
-            with torch.no_grad():
-                kwargs = tiny_models.sequence_inputs(case["class"], case.get("variant", "even"))
-                got = tiny_models.first_output(model(**kwargs, return_dict=False))
+            seen = tiny_models.count_tokens(model, tiny_models.split_attention(model, model.sequence_parallel.plan))
+            if case.get("suite") == "fallback":  # a class of tiny_fallback, called with its own inputs
+                import tiny_fallback
+
+                got = tiny_fallback.output(model, case["class"])
+            else:
+                with torch.no_grad():
+                    kwargs = tiny_models.sequence_inputs(case["class"], case.get("variant", "even"))
+                    got = tiny_models.first_output(model(**kwargs, return_dict=False))
         except Exception as exc:  # each case's outcome on its own
+            import traceback
+
             out[case["label"]] = {"error": f"{type(exc).__name__}: {exc}"}
+            if case.get("traceback"):
+                out[case["label"]]["traceback"] = traceback.format_exc()
             continue
         want = load_file(case["ref"])["out"]
         out[case["label"]] = {

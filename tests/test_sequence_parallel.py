@@ -19,9 +19,8 @@ from shardrules.loader.sequence import check_degrees, check_sequence
 from shardrules.rules import read_rule_file
 
 # Every class of the tiny set whose plan comes from diffusers' _cp_plan or from the embedded rules.
-PLANNED = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel": "diffusers",
-           "QwenImageTransformer2DModel": "diffusers", "Flux2Transformer2DModel": "diffusers",
-           "WanVACETransformer3DModel": "rules"}
+PLANNED = tiny_models.SEQUENCE_PROVEN
+FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel")  # built and called by tiny_fallback
 
 WAN_AS_RULES = """\
 schema = 1
@@ -209,27 +208,30 @@ def test_degrees_that_do_not_fit_the_world_are_refused(ulysses, ring, world, gui
 # -- proven on 2 ranks: Ulysses 2 with FSDP2 equals the unsharded model -------------------------------------------
 
 
-def _saved(root, label: str, class_name: str, variant: str = "even", rules: list[str] | None = None) -> dict:
+def _saved(root, label: str, class_name: str, variant: str = "even", rules: list[str] | None = None,
+           suite: str = "models") -> dict:
     """Save the tiny model (once per class) and its unsharded output on the variant's inputs; record how many tokens
-    its first attention module sees unsharded."""
-    from shardrules.engine.sequence import attention_modules
+    the attention module that should see a split sequence sees unsharded."""
+    import tiny_fallback
 
     folder = root / class_name
     torch.manual_seed(0)
-    model = tiny_models.build(class_name)
+    model = (tiny_fallback if suite == "fallback" else tiny_models).build(class_name)
     if not folder.exists():
         model.save_pretrained(folder, safe_serialization=True)
-    seen = []
-    first = model.get_submodule(attention_modules(model)[0].name)
-    first.register_forward_pre_hook(lambda m, a, k: seen.append(k.get("hidden_states", a[0] if a else None).shape[1]),
-                                    with_kwargs=True)
-    with torch.no_grad():
-        out = tiny_models.first_output(model(**tiny_models.sequence_inputs(class_name, variant), return_dict=False))
+    plan = sequence_plan(model, load_rules(*(rules or [])))
+    seen = tiny_models.count_tokens(model, tiny_models.split_attention(model, plan))
+    if suite == "fallback":
+        out = tiny_fallback.output(model, class_name)
+    else:
+        with torch.no_grad():
+            out = tiny_models.first_output(model(**tiny_models.sequence_inputs(class_name, variant),
+                                                 return_dict=False))
     assert out.std() > 1e-3, f"{label}: constant output; the comparison would be vacuous"
     ref = root / f"{label}.ref.safetensors"
     save_file({"out": out.contiguous()}, str(ref))
     return {"label": label, "class": class_name, "dir": str(folder), "ref": str(ref), "variant": variant,
-            "rules": rules or [], "full_tokens": seen[0]}
+            "rules": rules or [], "full_tokens": seen[0], "suite": suite}
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +244,7 @@ def launched(tmp_path_factory):
     root = tmp_path_factory.mktemp("sequence")
     rules = root / "wan_rules.toml"
     rules.write_text(WAN_AS_RULES)
-    cases = [_saved(root, name, name) for name in PLANNED]
+    cases = [_saved(root, name, name, suite="fallback" if name in FALLBACK else "models") for name in PLANNED]
     cases += [_saved(root, "wan from a rule file", "WanTransformer3DModel", rules=[str(rules)]),
               _saved(root, "qwen padded text", "QwenImageTransformer2DModel", "padded"),
               _saved(root, "flux five text tokens", "FluxTransformer2DModel", "odd")]

@@ -143,6 +143,13 @@ def first_output(out) -> torch.Tensor:
     return torch.stack(first) if isinstance(first, list) else first
 
 
+# The classes whose sequence-parallel plan tests/test_sequence_parallel.py proves (Ulysses 2 == unsharded), and
+# where each plan comes from.
+SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel": "diffusers",
+                   "QwenImageTransformer2DModel": "diffusers", "Flux2Transformer2DModel": "diffusers",
+                   "WanVACETransformer3DModel": "rules", "ChronoEditTransformer3DModel": "diffusers",
+                   "MiniMaxH3Transformer3DModel": "diffusers"}
+
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1}
 
 
@@ -175,3 +182,27 @@ def sequence_inputs(class_name: str, variant: str = "even") -> dict:
         kwargs[mask] = kwargs[mask].clone()
         kwargs[mask][:, -2:] = 0
     return kwargs
+
+
+def split_attention(model, plan) -> str:
+    """The attention module that should see a split sequence: the first inside the first module whose forward
+    argument the plan splits (the root's: the model's first attention module)."""
+    from shardrules.engine.sequence import attention_modules
+
+    names = [a.name for a in attention_modules(model)]
+    inside = [e.module for e in plan.splits if e.input is not None and e.module]
+    if inside:
+        return next((n for n in names if n.startswith(inside[0] + ".")), names[0])
+    return names[0]
+
+
+def count_tokens(model, name: str) -> list:
+    """Hooks module ``name``: the returned list receives the token count of each call's ``hidden_states``."""
+    seen = []
+
+    def record(module, args, kwargs):
+        hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+        seen.append(hidden.shape[1])
+
+    model.get_submodule(name).register_forward_pre_hook(record, with_kwargs=True)
+    return seen
