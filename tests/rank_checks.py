@@ -337,19 +337,21 @@ def _unsharded_bytes(module) -> int:
 
 
 def pipeline_matches(rank, world_size, folder: str, call: dict, prompts: list[str], split: str = "none",
-                     output: str = "frames", encode: dict | None = None) -> dict:
+                     output: str = "frames", encode: dict | None = None, ulysses: int = 1) -> dict:
     """load_pipeline on every rank; the pipeline's own __call__ against the unsharded diffusers pipeline.
     ``encode``: the arguments of the pipeline's ``encode_prompt`` besides the prompt (default: a negative prompt)."""
     import diffusers
 
     from shardrules import load_pipeline
 
-    pipe = load_pipeline(folder, split=split, progress=False)
+    pipe = load_pipeline(folder, split=split, progress=False, ulysses=ulysses)
     plain = diffusers.DiffusionPipeline.from_pretrained(folder)
     pipe.set_progress_bar_config(disable=True)
     plain.set_progress_bar_config(disable=True)
     rows_computed = set()  # the batch the transformer's output layer sees on this rank
+    tokens = set()  # the tokens it sees
     pipe.transformer.proj_out.register_forward_pre_hook(lambda m, args: rows_computed.add(args[0].shape[0]))
+    pipe.transformer.proj_out.register_forward_pre_hook(lambda m, args: tokens.add(args[0].shape[1]))
     out = {"class": type(pipe).__name__, "transformer": type(pipe.transformer).__name__, "split": split,
            "execution_device": str(pipe._execution_device), "encoder_dtype": str(pipe.text_encoder.dtype)}
     encoders = [getattr(pipe, name) for name in pipe.components if name.startswith("text_encoder")]
@@ -370,6 +372,7 @@ def pipeline_matches(rank, world_size, folder: str, call: dict, prompts: list[st
     out["encoder_classes"] = [type(e).__name__ for e in encoders]
     out["prompts_differ"] = (results[0] - results[1]).abs().max().item()
     out["rows_computed"] = sorted(rows_computed)
+    out["tokens_at_proj_out"] = sorted(tokens)
     out["checksum"] = results[0].double().sum().item()
     return out
 

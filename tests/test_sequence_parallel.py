@@ -256,8 +256,17 @@ def launched(tmp_path_factory):
         example.latents, num_inference_steps=3, guidance_scale=4.0, model_kwargs=example.model_kwargs,
         negative_model_kwargs=example.negative_model_kwargs)
     save_file({"latents": latents.contiguous()}, str(root / "runner.safetensors"))
+    import tiny_pipelines
+
+    wan_pipe, flux_pipe = tiny_pipelines.wan(root / "wan-pipe"), tiny_pipelines.flux(root / "flux-pipe")
     results = run_several({
         "models": ("rank_checks:sequence_matches", {"cases": cases}),
+        "wan pipeline": ("rank_checks:pipeline_matches", {
+            "folder": str(wan_pipe), "call": dict(tiny_pipelines.WAN_CALL, height=32, width=32),
+            "prompts": ["a cat", "a dog"], "ulysses": 2}),
+        "flux pipeline": ("rank_checks:pipeline_matches", {
+            "folder": str(flux_pipe), "call": dict(tiny_pipelines.FLUX_CALL, height=32, width=32),
+            "prompts": ["a cat", "a dog"], "ulysses": 2, "output": "images", "encode": {}}),
         "runner": ("rank_checks:sequence_runner_matches", {"model_dir": str(root / "WanTransformer3DModel"),
                                                           "ref": str(root / "runner.safetensors"), "steps": 3,
                                                           "guidance": 4.0}),
@@ -362,3 +371,15 @@ def test_rule_lint_checks_a_plan_against_the_model(tmp_path, capsys):
     good = tmp_path / "good.toml"
     good.write_text(WAN_AS_RULES)
     assert main([str(good), "--model", str(tmp_path / "wan"), "--ulysses", "2", "--select", "SR310"]) == 0
+
+
+@pytest.mark.multirank
+@pytest.mark.parametrize("name, tokens", [("wan pipeline", 4), ("flux pipeline", 256)])
+def test_stock_pipeline_runs_its_own_loop_split_by_sequence(launched, name, tokens):
+    """load_pipeline(..., ulysses=2): the pipeline's own __call__ gives what the unsharded diffusers pipeline gives,
+    with each rank's transformer computing half of the image tokens (seen at its output layer, before the gather)."""
+    _, results = launched
+    for rank, result in enumerate(checked(results[name])):
+        assert result["a cat"] <= 1e-5 and result["a dog"] <= 1e-5, (rank, result)
+        assert result["prompts_differ"] > 1e-3, (rank, result)  # the prompt reaches the output
+        assert result["tokens_at_proj_out"] == [tokens // 2], (rank, result)
