@@ -162,6 +162,20 @@ def _a_model(cls: object, path: str) -> type[nn.Module]:
     return cls
 
 
+def transformers_config(cls: type, config: dict, path: str):
+    """The transformers config of ``cls`` from the ``config.json`` already read: the class's own ``config_class``,
+    never ``AutoConfig``, which follows ``model_type`` and ``auto_map`` to code shipped in the folder (and asks on the
+    terminal whether to run it). Nothing in a model folder runs (SECURITY.md)."""
+    config_class = getattr(cls, "config_class", None)
+    if not isinstance(config_class, type) or not hasattr(config_class, "from_dict"):
+        raise CheckpointError(f"{path}: transformers class '{cls.__name__}' names no config class", path=path)
+    try:
+        return config_class.from_dict({k: v for k, v in config.items() if k != "auto_map"})
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: not a {config_class.__name__}: {type(exc).__name__}: {exc}",
+                              path=path) from None
+
+
 def build_model(model_dir: str | Path, *, meta: str = "params", dtype: torch.dtype | None = None) -> nn.Module:
     """Build the model of ``model_dir`` from its config. ``meta="all"`` puts buffers on meta too (planning
     only); ``meta="params"`` keeps buffers real (loading)."""
@@ -172,9 +186,7 @@ def build_model(model_dir: str | Path, *, meta: str = "params", dtype: torch.dty
         if "_class_name" in config:
             model = cls.from_config(config)
         else:
-            import transformers
-
-            model = cls(transformers.AutoConfig.from_pretrained(str(model_dir)))
+            model = cls(transformers_config(cls, config, str(Path(model_dir) / "config.json")))
     if dtype is not None:
         cast_like_library(model, dtype)
     return model.eval()
