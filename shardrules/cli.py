@@ -51,7 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         kwargs = dict(model_dir=folder, prompt=args.prompt, negative_prompt=args.negative_prompt,
                       rules=args.rules, steps=args.steps, guidance=args.guidance, height=args.height,
                       width=args.width, frames=args.frames, dtype=args.dtype, seed=args.seed, out=args.out,
-                      split="none" if args.split == "auto" else args.split, ulysses=args.ulysses, ring=args.ring)
+                      split="none" if args.split == "auto" else args.split, ulysses=args.ulysses, ring=args.ring,
+                      compile=args.compile)
     else:
         for option in ("negative_prompt", "height", "width", "frames"):
             if getattr(args, option) is not None:
@@ -59,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         target = "shardrules.runner.job:run_model"
         kwargs = dict(model_dir=folder, rules=args.rules, steps=args.steps, guidance=args.guidance,
                       dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split,
-                      ulysses=args.ulysses, ring=args.ring)
+                      ulysses=args.ulysses, ring=args.ring, compile=args.compile)
     backend = announce_backend(args)
     results = run_on_ranks(target, args.nproc, kwargs, backend=backend, collective_timeout=args.timeout)
     if results[0].rank == 0:  # under torchrun, only rank 0 prints
@@ -248,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ring", type=positive_int, default=1, metavar="R",
                    help="split it across R more ranks with ring attention (a GPU backend that returns the "
                         "log-sum-exp; default: %(default)s)")
+    r.add_argument("--compile", action="store_true",
+                   help="torch.compile each unit's forward (the repeated blocks; fullgraph); the first step "
+                        "compiles and is reported apart")
     r.add_argument("--out", metavar="FILE", help="write the final latents here (safetensors); with --prompt, the "
                    "image (PNG) or the video (MP4 when FILE ends in .mp4, with shardrules[video]; else an "
                    "animated GIF beside FILE)")

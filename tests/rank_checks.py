@@ -450,3 +450,34 @@ def sequence_runner_matches(rank, world_size, model_dir: str, ref: str, steps: i
     want = load_file(ref)["latents"]
     return {"max_abs_diff": (latents - want).abs().max().item(),
             "split": runner.resolve_split(1, True)}
+
+
+def compiled_runner_matches(rank, world_size, model_dir: str, ref: str, steps: int, guidance: float,
+                            compile, ulysses: int = 1) -> dict:
+    """The runner over a model whose units are compiled: one step first (it compiles), then ``steps`` steps, whose
+    latents are compared with ``ref`` (the same loop, eager and unsharded); the graphs dynamo made, counted after
+    each run, show whether anything recompiled after the first step."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from torch._dynamo.utils import counters
+
+    from shardrules import DenoisingRunner
+    from shardrules.runner.inputs import example_inputs
+
+    counters.clear()
+    stats = LoadStats()
+    model = load_sharded(model_dir, progress=False, ulysses=ulysses, compile=compile, stats=stats)
+    example = example_inputs(model, batch=1, seed=0)
+    runner = DenoisingRunner(model, FlowMatchEulerDiscreteScheduler(), progress=False)
+
+    def run(k):
+        return runner.run(example.latents, num_inference_steps=k, guidance_scale=guidance,
+                          model_kwargs=example.model_kwargs, negative_model_kwargs=example.negative_model_kwargs)
+
+    run(1)
+    graphs_after_first = dict(counters["stats"])
+    latents = run(steps)
+    return {"max_abs_diff": (latents - load_file(ref)["latents"]).abs().max().item(),
+            "graphs_after_first_step": graphs_after_first.get("unique_graphs", 0),
+            "graphs_after_all_steps": dict(counters["stats"]).get("unique_graphs", 0),
+            "recompiles": sum(counters["recompiles"].values()) if "recompiles" in counters else 0,
+            "compiled": stats.compiled, "split": runner.resolve_split(1, True)}

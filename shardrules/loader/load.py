@@ -32,6 +32,7 @@ from ..errors import CheckpointError, ShardRulesError
 from ..rules import RuleSet, load_rules
 from .build import build_model
 from .checkpoint import Checkpoint
+from .compiled import compile_options, compile_units
 from .dtypes import cast_like_library
 from .local import Early, Reader, materialise, plan_early, rows_of
 from .rename import Source, map_keys
@@ -58,6 +59,7 @@ class LoadStats:
     early_tensors: int = 0  # of ``tensors``, read beside fully_shard
     early_read_seconds: float = 0.0  # the reading thread's own time
     plan: ShardPlan | None = field(default=None, repr=False)
+    compiled: list[str] = field(default_factory=list)  # units whose forward is compiled (compile=...)
 
 
 def _float_kind(dtype: torch.dtype) -> bool:
@@ -241,7 +243,8 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
                  dtype: torch.dtype | None = None, *, model: nn.Module | None = None,
                  mp_policy: MixedPrecisionPolicy | None = None, reshard_after_forward: bool | int | None = None,
                  offload: bool | OffloadPolicy | None = None, stats: LoadStats | None = None,
-                 progress: bool = True, ulysses: int = 1, ring: int = 1) -> nn.Module:
+                 progress: bool = True, ulysses: int = 1, ring: int = 1,
+                 compile: bool | dict = False) -> nn.Module:
     """Build (or take) a model with parameters on meta, shard it by its rules and load its weights.
 
     Must run in an initialised process group, on every rank. ``model`` is a model already built with
@@ -259,6 +262,10 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
     (its rules' ``[model.sequence-parallel]``, else its class's diffusers ``_cp_plan``; see
     :mod:`shardrules.loader.sequence`); the weights stay sharded over every rank. The plan, the attention processors
     and the degrees are checked with the checkpoint, before any data is read.
+
+    ``compile`` (``True``, or a dict of ``torch.compile`` keywords) compiles the ``forward`` of every unit the rules
+    choose (``compile = false`` on a shard rule leaves its units eager; see :mod:`shardrules.loader.compiled`).
+    Compilation happens at the first forward; ``stats.compiled`` names the compiled units.
     """
     from .pipeline import is_pipeline
 
@@ -266,6 +273,7 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
         raise ShardRulesError(f"{model_dir} is a diffusers pipeline folder (model_index.json): load it with "
                               f"load_pipeline, which shards every transformer and text encoder; load_sharded takes "
                               f"one model's folder, such as {Path(model_dir) / 'transformer'}")
+    compile_with = compile_options(compile)  # a bad value is refused before anything is read
     if not dist.is_initialized():
         raise ShardRulesError("load_sharded needs an initialised process group (torch.distributed."
                               "init_process_group, or run under torchrun / shardrules run)")
@@ -319,6 +327,8 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
         checkpoint.close()
     _agree(error, "loading the checkpoint")
     stats.checkpoint_bytes += sum(e.end - e.start for e in checkpoint.entries.values())
+    if compile_with is not None:  # after fully_shard, before the sequence-parallel hooks (see loader/compiled.py)
+        stats.compiled = compile_units(model, shard_plan, compile_with)
     if (ulysses, ring) != (1, 1):
         apply_sequence_parallel(model, sequence, ulysses, ring)
     stats.seconds = time.perf_counter() - began

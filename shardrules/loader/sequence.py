@@ -97,7 +97,9 @@ def _checked_split_hook():
                 raise SequenceParallelError(
                     f"'{self.module_name or '(root)'}' {what} has {length} tokens along dim "
                     f"{cp_input.split_dim}, which sequence parallel of degree {degree} cannot split evenly")
-            return super()._prepare_cp_input(x, cp_input)
+            # a rank's share as a tensor of its own, not a view at an offset into the whole: every rank then hands
+            # its (compiled) blocks the same kind of tensor, and the whole one can be freed
+            return super()._prepare_cp_input(x, cp_input).clone()
 
     return CheckedSplitHook
 

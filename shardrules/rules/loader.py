@@ -52,7 +52,7 @@ _MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "descripti
 _SEQUENCE_KEYS = ("split", "gather")
 _SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims")
 _GATHER_KEYS = ("match", "output", "dim", "expected-dims")
-_SHARD_TABLE_KEYS = ("match", "reshard-after-forward", "one-unit")
+_SHARD_TABLE_KEYS = ("match", "reshard-after-forward", "one-unit", "compile")
 _RENAME_KEYS = ("pattern", "replace", "fuse")
 _STRATEGY_KEYS = {"block-class": ("from",), "common-numbered-block": ("shard",)}
 _INIT_VALUES = ("zeros", "ones")
@@ -177,6 +177,8 @@ class _FileReader:
             if "one-unit" in item:  # every module the rule matches joins one FSDP unit (fully_shard of a list)
                 if self.typed(item["one-unit"], bool, item_path + ("one-unit",), "true or false"):
                     options["one_unit"] = True
+            if "compile" in item:  # with load_sharded(compile=...): whether these units' forward is compiled
+                options["compile"] = self.typed(item["compile"], bool, item_path + ("compile",), "true or false")
             return self.rule(match, item_path + ("match",), options)
         self.typed(item, str, item_path, "an expression string or a {match = ...} table")
         return self.rule(item, item_path)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -179,6 +180,7 @@ class DenoisingRunner:
         self.progress = progress
         self.timestep_scale = timestep_scale
         self.cast_timestep = cast_timestep
+        self.step_seconds: list[float] = []  # of the last run
 
     # -- one transformer call ----------------------------------------------------------------------
 
@@ -277,7 +279,9 @@ class DenoisingRunner:
         steps = self.scheduler.timesteps
         step = self.scheduler.step
         extra_step = filter_kwargs(step, step_kwargs)
+        self.step_seconds = []  # wall time of each step (the first includes any compilation)
         for t in tqdm(steps, desc="denoising", disable=not (self.progress and rank == 0), leave=False):
+            began = time.perf_counter()
             model_input = latents
             if hasattr(self.scheduler, "scale_model_input"):
                 model_input = self.scheduler.scale_model_input(latents, t)
@@ -285,6 +289,7 @@ class DenoisingRunner:
                 model_input = torch.cat([model_input, latent_condition], dim=1)
             noise = self._predict(model_input, t, model_kwargs, negative_model_kwargs, guidance_scale, split)
             latents = step(noise, t, latents, return_dict=False, **extra_step)[0]
+            self.step_seconds.append(time.perf_counter() - began)
         reshard = getattr(self.transformer, "reshard", None)
         if callable(reshard):  # FSDP2 keeps the root unsharded after forward; free it once the loop is over
             reshard()

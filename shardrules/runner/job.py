@@ -87,7 +87,8 @@ def _save_image(vae_folder: Path, latents: torch.Tensor, path: str) -> None:
 def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder, rules: list[str] | None = None,
               steps: int = 4,
               guidance: float | None = None, dtype: str | None = None, seed: int = 0, batch: int = 1,
-              out: str | None = None, split: str = "auto", ulysses: int = 1, ring: int = 1) -> dict:
+              out: str | None = None, split: str = "auto", ulysses: int = 1, ring: int = 1,
+              compile: bool = False) -> dict:
     """Load ``model_dir`` sharded over the process group, run ``steps`` denoising steps, return figures.
     ``ulysses`` / ``ring``: the transformers' sequence split across that many ranks.
 
@@ -103,14 +104,14 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
     rule_set = load_rules(*(rules or []))
     notes = []
     encoder = vae_folder = None
-    sequence = dict(ulysses=ulysses, ring=ring)
+    transformer_options = dict(ulysses=ulysses, ring=ring, compile=compile)
     if pipeline is not None:
         if pipeline.get("transformer") is None:
             raise ShardRulesError(f"{pipeline.index_path} lists no transformer")
         loaded = {c.name: load_sharded(c.folder, rule_set, dtype=torch_dtype,
                                        stats=stats if c.name == "transformer" else None,
                                        progress=c.name == "transformer",
-                                       **(sequence if c.role == TRANSFORMER else {}))
+                                       **(transformer_options if c.role == TRANSFORMER else {}))
                   for c in pipeline.sharded}
         model, encoder = loaded["transformer"], loaded.get("text_encoder")
         others = sorted(set(loaded) - {"transformer", "text_encoder"})
@@ -119,7 +120,7 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
         if (vae := pipeline.get("vae")) is not None:
             vae_folder = vae.folder
     else:
-        model = load_sharded(folder, rule_set, dtype=torch_dtype, stats=stats, **sequence)
+        model = load_sharded(folder, rule_set, dtype=torch_dtype, stats=stats, **transformer_options)
     if (ulysses, ring) != (1, 1):
         notes.append(f"sequence parallel: ulysses {ulysses} x ring {ring}, plan from "
                      f"{model.sequence_parallel.plan.origin}")
@@ -143,6 +144,11 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
                          negative_model_kwargs=example.negative_model_kwargs if guidance is not None else None,
                          latent_condition=example.latent_condition)
     seconds = time.perf_counter() - began
+    timing = {"step_s": seconds / steps}
+    if compile:  # the first step compiles: report it apart, and ms/step over the others
+        later = runner.step_seconds[1:]
+        timing = {"first_step_s": runner.step_seconds[0], "step_s": sum(later) / len(later) if later else 0.0}
+        notes.append(f"compiled: {len(stats.compiled)} units")
     image = None
     if rank == 0 and out:
         from safetensors.torch import save_file
@@ -158,7 +164,7 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
         "load_s": stats.seconds,
         "read_mib": stats.bytes_read / 2**20,
         **_memory(),
-        "step_s": seconds / steps,
+        **timing,
         "split": runner.resolve_split(example.latents.shape[0], guidance is not None),
         "world_size": dist.get_world_size(),
     }
@@ -210,7 +216,7 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
                  negative_prompt: str | None = None, steps: int = 4, guidance: float | None = None,
                  height: int | None = None, width: int | None = None, frames: int | None = None,
                  dtype: str | None = None, seed: int = 0, out: str | None = None, split: str = "none",
-                 ulysses: int = 1, ring: int = 1) -> dict:
+                 ulysses: int = 1, ring: int = 1, compile: bool = False) -> dict:
     """Load the pipeline of ``model_dir`` sharded and call it on ``prompt``, on every rank; rank 0 writes ``out``."""
     from .denoise import accepted_keywords
     from .pipeline import load_pipeline
@@ -220,7 +226,7 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
     stats = LoadStats()
     began = time.perf_counter()
     pipe = load_pipeline(pipeline, load_rules(*(rules or [])), dtype=getattr(torch, dtype) if dtype else None,
-                         split=split, stats=stats, ulysses=ulysses, ring=ring)
+                         split=split, stats=stats, ulysses=ulysses, ring=ring, compile=compile)
     load_s = time.perf_counter() - began
     pipe.set_progress_bar_config(disable=rank != 0, leave=False)
     call = dict(prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=steps, guidance_scale=guidance,

@@ -59,7 +59,7 @@ def split_batch(model) -> None:
 
 def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dtype=None, *, split: str = "none",
                   mp_policy=None, reshard_after_forward=None, offload=None, stats=None, progress: bool = True,
-                  ulysses: int = 1, ring: int = 1):
+                  ulysses: int = 1, ring: int = 1, compile: bool | dict = False):
     """The diffusers pipeline of ``folder`` (the class ``model_index.json`` names), with every transformer and
     every text encoder sharded with FSDP2 by ``rules`` and loaded with per-rank reads; tokenizers,
     scheduler, VAE and the rest are loaded the ordinary diffusers way (the VAE whole on every rank) and moved to
@@ -71,7 +71,8 @@ def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dt
     batch (pipelines that batch the guided and unguided branches into one forward: PixArt, Sana, SD3), see
     :func:`split_batch`. ``ulysses`` / ``ring`` above 1 split each transformer's sequence across that many ranks
     (see :func:`shardrules.load_sharded`); the pipeline still passes whole inputs and gets whole outputs, and with
-    ``split="batch"`` the batch is shared among the ranks that hold the same tokens.
+    ``split="batch"`` the batch is shared among the ranks that hold the same tokens. ``compile`` compiles each
+    transformer's units (see :func:`shardrules.load_sharded`); text encoders, which run once per prompt, stay eager.
     Does not: ``pipe.save_pretrained`` (FSDP2 cannot flatten unevenly sharded tensors) and diffusers' CPU offload
     hooks (``enable_model_cpu_offload`` moves whole modules; use
     ``offload=True``, FSDP2's own CPU offload, instead); ``pipe.config`` records the sharded components' classes
@@ -108,7 +109,8 @@ def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dt
         encoder = part.role == TEXT_ENCODER
         model = load_sharded(part.folder, rules, mesh, dtype, mp_policy=mp_policy,
                              reshard_after_forward=reshard_after_forward, offload=offload, stats=stats,
-                             progress=progress, ulysses=1 if encoder else ulysses, ring=1 if encoder else ring)
+                             progress=progress, ulysses=1 if encoder else ulysses, ring=1 if encoder else ring,
+                             compile=False if encoder else compile)
         if encoder:
             reshard_after_each_forward(model)
         elif split == "batch":

@@ -34,6 +34,8 @@ SEVERITY = "error"
 
 
 def check(ctx):
+    if not analyses(ctx):  # only with --model: rule-lint on files alone runs without torch
+        return
     from ...engine.resolve import compiled_rule
     from ...engine.sequence import attention_modules, forward_parameters
 
