@@ -183,6 +183,40 @@ def positive_int(text: str) -> int:
     return value
 
 
+def finite_float(text: str) -> float:
+    """A number that is not NaN or infinite (``--guidance nan`` would write all-NaN latents)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed torch.Generator.manual_seed takes: 0 <= S < 2**64 (a larger one failed inside every rank)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {value}")
+    return value
+
+
+MAX_TIMEOUT_S = 7 * 24 * 3600  # a timedelta torch's process group accepts; more than any run needs
+
+
+def timeout_seconds(text: str) -> float:
+    value = positive_float(text)
+    if value > MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TIMEOUT_S} s (a week), got {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -202,12 +236,13 @@ def add_rank_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="auto: nccl when every rank here has a GPU, gloo on a machine without one "
                              "(default: %(default)s)")
-    parser.add_argument("--timeout", type=positive_float, default=PG_TIMEOUT_S, metavar="SECONDS",
+    parser.add_argument("--timeout", type=timeout_seconds, default=PG_TIMEOUT_S, metavar="SECONDS",
                         help="how long a collective may wait for the slowest rank (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shardrules", description="FSDP2 shard rules for diffusion models")
+    parser.add_argument("--version", action="version", version=f"shardrules {version()}")
     sub = parser.add_subparsers(dest="command", metavar="{plan,run,demo}",
                                 help="plan: which rule chose which unit; run: load sharded and denoise; "
                                      "demo: the same on an embedded tiny model")
@@ -232,14 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_rank_options(r)
     r.add_argument("--rules", action="append", metavar="FILE", help="rule file layered over the defaults")
     r.add_argument("--steps", type=positive_int, default=4, metavar="K", help="denoising steps (default: %(default)s)")
-    r.add_argument("--guidance", type=float, default=None, metavar="G",
+    r.add_argument("--guidance", type=finite_float, default=None, metavar="G",
                    help="classifier-free guidance scale: a second, unconditional forward per step (default: off). "
                         "Guidance-distilled models (Flux-dev's guidance_embeds) are always given their embedded "
                         "guidance input (3.5); this adds true guidance on top")
     r.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                    help="parameter dtype, float32 islands kept as the model's library keeps them "
                         "(default: as built, float32)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the latents and conditioning (default: %(default)s)")
+    r.add_argument("--seed", type=seed, default=0, help="seed of the latents and conditioning (default: %(default)s)")
     r.add_argument("--batch", type=positive_int, default=1, help="latents per run (default: %(default)s)")
     r.add_argument("--split", choices=("auto", "guidance", "batch", "none"), default="auto",
                    help="how ranks share work: guidance branches, batch items, or not at all; auto splits guidance "
@@ -280,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
 
         require_fsdp(f"shardrules {args.command}")
         return args.func(args)
+    except BrokenPipeError:  # `shardrules plan DIR | head`: the reader left; stop quietly, as git does
+        quiet_stdout()
+        return 141
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -299,6 +337,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{line_start(sys.stderr)}interrupted", file=sys.stderr)
             return 128 + exc.signum
         raise
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone, so that Python's flush at exit raises nothing more."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("shardrules")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def line_start(stream) -> str:

@@ -12,8 +12,18 @@ def _codes(value: str) -> list[str]:
     return [c.strip().upper() for c in value.split(",") if c.strip()]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("shardrules")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rule-lint", description="Check shardrules rule files.")
+    parser.add_argument("--version", action="version", version=f"rule-lint (shardrules) {_version()}")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="rule files (default: the embedded rules)")
     parser.add_argument("--model", action="append", metavar="MODEL", default=[],
                         help="also check the rules against this model: a folder (config.json, or a pipeline's "
@@ -70,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"rule-lint: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `rule-lint --explain SR001 | head`: the reader left; stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # never a traceback: say what broke, exit 2
         print(f"rule-lint: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,53 @@
+"""The commands at their edges: a reader that leaves early, versions, and numbers refused before any rank starts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import tiny_models
+
+from shardrules.cli import main
+
+
+@pytest.mark.multirank  # starts the command as a process, to close its pipe
+def test_plan_into_a_pipe_closed_early_stops_quietly(tmp_path):
+    """``shardrules plan DIR | head -2``: past the pipe's buffer the reader is gone; no BrokenPipeError traceback."""
+    config = dict(tiny_models.CONFIGS["WanTransformer3DModel"], num_layers=1200)  # ~100 KB of plan
+    model = tiny_models.build("WanTransformer3DModel", device="meta")
+    model.save_config(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(dict(json.loads((tmp_path / "config.json").read_text()),
+                                                          **config)))
+    process = subprocess.Popen([sys.executable, "-m", "shardrules.cli", "plan", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()
+    process.stdout.close()  # as head does after its lines
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 141, err.decode()
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
+
+
+def test_versions(capsys):
+    from shardrules.lint.cli import main as lint
+
+    with pytest.raises(SystemExit) as exit_code:
+        main(["--version"])
+    assert exit_code.value.code == 0 and capsys.readouterr().out.startswith("shardrules ")
+    assert lint(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("rule-lint (shardrules) ")
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--guidance", "nan", "must be a finite number, got nan"),
+    ("--guidance", "inf", "must be a finite number, got inf"),
+    ("--seed", str(2**64), "must be between 0 and 2**63 - 1"),
+    ("--seed", "-1", "must be between 0 and 2**63 - 1"),
+    ("--timeout", "1e14", "must be at most 604800 s"),
+])
+def test_numbers_every_rank_would_fail_on_are_refused_first(tmp_path, capsys, option, value, message):
+    with pytest.raises(SystemExit) as exit_code:
+        main(["run", str(tmp_path), option, value])
+    assert exit_code.value.code == 2
+    assert message in capsys.readouterr().err
