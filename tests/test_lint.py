@@ -13,7 +13,7 @@ import pytest
 
 from shardrules.lint.cli import main
 from shardrules.lint.registry import CHECKS
-from shardrules.rules.loader import _embedded_files, tomllib
+from shardrules.rules.reader import _embedded_files, tomllib
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lint"
 MODELS = json.loads((FIXTURES / "models.json").read_text())

@@ -1,4 +1,4 @@
-"""The per-module fields an expression reads (SPEC §2), computed once per module.
+"""The per-module fields an expression reads (the README's "Rules" section), computed once per module.
 
 :class:`ModuleFacts` holds the fields of every module of a model as columns. One walk of the module tree
 records each module, its key in its parent (the leaf) and its parent; every other field follows from those

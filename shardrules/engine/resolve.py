@@ -1,4 +1,4 @@
-"""Resolution: the embedded order of strategies chooses the units of a model (SPEC §4)."""
+"""Resolution: the embedded order of strategies chooses the units of a model (README, "Rules")."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         findings = lint(args.paths, args.model, args.select, args.ignore, args.ulysses)
         hidden = []
         if args.paths and not args.show_embedded:  # the embedded rules lie beneath the user's: not theirs to fix
-            from ..rules.loader import _embedded_files
+            from ..rules.reader import _embedded_files
 
             embedded = {name for name, _ in _embedded_files()}
             hidden = [f for f in findings if f.path in embedded]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import RuleError
 from ..rules import RuleFile, check_rule_file, layer
-from ..rules.loader import _embedded_files, read_rule_text
+from ..rules.reader import _embedded_files, read_rule_text
 from .context import LintContext
 from .findings import Finding
 from .registry import CHECKS

@@ -1,6 +1,7 @@
-"""Rule files: the embedded defaults, the loader that layers user files over them. Knows nothing of FSDP."""
+"""Rule files: the embedded defaults, the reader that checks them and layers user files over them. Knows nothing of
+FSDP."""
 
-from .loader import MAX_FILE_BYTES, SCHEMA_VERSION, RuleFile, check_rule_file, layer, load_rules, read_rule_file
+from .reader import MAX_FILE_BYTES, SCHEMA_VERSION, RuleFile, check_rule_file, layer, load_rules, read_rule_file
 from .ruleset import STRATEGIES, Location, ModelRules, Rename, Rule, RuleSet, SequencePlanRules, SequenceRule
 
 __all__ = [

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..grammar import SourceMap
 from ..grammar.source import line_starts
 
-Path = tuple  # of str (keys) and int (array and array-of-tables indices)
+KeyPath = tuple  # of str (keys) and int (array and array-of-tables indices); not a file path
 
 _BARE_KEY = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
@@ -33,11 +33,11 @@ class Span:
 class Positions:
     path: str
     lines: list[str]
-    keys: dict[Path, Span] = field(default_factory=dict)
-    values: dict[Path, Span] = field(default_factory=dict)
-    strings: dict[Path, SourceMap] = field(default_factory=dict)
+    keys: dict[KeyPath, Span] = field(default_factory=dict)
+    values: dict[KeyPath, Span] = field(default_factory=dict)
+    strings: dict[KeyPath, SourceMap] = field(default_factory=dict)
 
-    def key(self, path: Path) -> Span:
+    def key(self, path: KeyPath) -> Span:
         """Span of the key at ``path``, or of the nearest enclosing one that was written out."""
         while path:
             if path in self.keys:
@@ -45,12 +45,12 @@ class Positions:
             path = path[:-1]
         return Span(1, 1, 1, 2)
 
-    def value(self, path: Path) -> Span:
+    def value(self, path: KeyPath) -> Span:
         return self.values.get(path) or self.key(path)
 
     line_starts: list[int] = field(default_factory=lambda: [0])
 
-    def string(self, path: Path, text: str) -> SourceMap:
+    def string(self, path: KeyPath, text: str) -> SourceMap:
         """The map of the string value at ``path``; its start for every offset if the scan lost track."""
         smap = self.strings.get(path)
         if smap is not None and len(smap.offsets) == len(text) + 1:
@@ -66,7 +66,7 @@ class _Scanner:
         self.pos = 0
         self.line_starts = line_starts(text)
         self.out = Positions(path, text.split("\n"), line_starts=self.line_starts)
-        self.tables_of_arrays: dict[Path, int] = {}
+        self.tables_of_arrays: dict[KeyPath, int] = {}
 
     # -- positions ---------------------------------------------------------------------------------
 
@@ -95,7 +95,7 @@ class _Scanner:
     # -- document ----------------------------------------------------------------------------------
 
     def document(self) -> Positions:
-        table: Path = ()
+        table: KeyPath = ()
         while True:
             self.skip_blank(newlines=True)
             if self.pos >= len(self.text):
@@ -123,9 +123,9 @@ class _Scanner:
             else:
                 self.key_value(table)
 
-    def resolve(self, keys: list[tuple[str, Span]]) -> Path:
+    def resolve(self, keys: list[tuple[str, Span]]) -> KeyPath:
         """The concrete path of a header's keys: an array of tables stands for its last element."""
-        path: Path = ()
+        path: KeyPath = ()
         for name, span in keys:
             path = path + (name,)
             self.out.keys.setdefault(path, span)
@@ -155,7 +155,7 @@ class _Scanner:
                 return keys
             self.pos += 1
 
-    def key_value(self, table: Path) -> None:
+    def key_value(self, table: KeyPath) -> None:
         keys = self.dotted_key()
         path = table
         for name, span in keys:
@@ -168,17 +168,17 @@ class _Scanner:
 
     # -- values ------------------------------------------------------------------------------------
 
-    def value(self, path: Path) -> None:
+    def value(self, path: KeyPath) -> None:
         start = self.pos
         c = self.peek()
         if self.peek(3) in ('"""', "'''"):
-            decoded, positions = (self.basic_string if c == '"' else self.literal_string)(start, multiline=True)
+            _, positions = (self.basic_string if c == '"' else self.literal_string)(start, multiline=True)
             self.record_string(path, start, positions)
         elif c == '"':
-            decoded, positions = self.basic_string(start, multiline=False)
+            _, positions = self.basic_string(start, multiline=False)
             self.record_string(path, start, positions)
         elif c == "'":
-            decoded, positions = self.literal_string(start, multiline=False)
+            _, positions = self.literal_string(start, multiline=False)
             self.record_string(path, start, positions)
         elif c == "[":
             self.pos += 1
@@ -211,7 +211,7 @@ class _Scanner:
                 self.pos -= 1
         self.out.values[path] = self.span(start, self.pos)
 
-    def record_string(self, path: Path, start: int, positions: list[int]) -> None:
+    def record_string(self, path: KeyPath, start: int, positions: list[int]) -> None:
         self.out.strings[path] = SourceMap(self.out.path, positions, self.line_starts, self.out.lines)
 
     def literal_string(self, start: int, multiline: bool) -> tuple[str, list[int]]:

@@ -1,4 +1,4 @@
-"""The denoising runner (SPEC §6): a diffusers scheduler loop over a sharded (or plain) transformer.
+"""The denoising runner: a diffusers scheduler loop over a sharded (or plain) transformer.
 
 Keyword arguments reach ``transformer.forward`` and ``scheduler.step`` only when the function that finally
 receives them names them. The rule, and why:

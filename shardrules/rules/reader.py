@@ -1,4 +1,4 @@
-"""Reading and layering rule files (SPEC §3).
+"""Reading and layering rule files (README, "Rules").
 
 Each file is parsed with ``tomllib`` and checked against the rule-file schema; every error names the file,
 line and column of the offending key or value, and for an expression the character inside the string.
