@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import ShardRulesError
+from .errors import Interrupted, LaunchError, RankFailure, ShardRulesError
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -318,25 +318,21 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `shardrules plan DIR | head`: the reader left; stop quietly, as git does
         quiet_stdout()
         return 141
-    except InputError as exc:
+    except (InputError, LaunchError) as exc:  # refused before any rank starts
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before the ranks started, or in the demo's own reference run
         print("interrupted", file=sys.stderr)
         return 130
+    except RankFailure as exc:
+        print(describe_failure(exc), file=sys.stderr)
+        return 1
+    except Interrupted as exc:
+        print(f"{line_start(sys.stderr)}interrupted", file=sys.stderr)
+        return 128 + exc.signum
     except ShardRulesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:
-        from .launch import Interrupted, RankFailure
-
-        if isinstance(exc, RankFailure):
-            print(describe_failure(exc), file=sys.stderr)
-            return 1
-        if isinstance(exc, Interrupted):
-            print(f"{line_start(sys.stderr)}interrupted", file=sys.stderr)
-            return 128 + exc.signum
-        raise
 
 
 def quiet_stdout() -> None:

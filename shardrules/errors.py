@@ -156,3 +156,31 @@ class CheckpointError(ShardRulesError):
         self.tensor = tensor
         self.failed_rank = failed_rank  # set when raised because that other rank failed (a launcher names it)
         super().__init__(message)
+
+
+class UsageError(ShardRulesError):
+    """A problem with a command line, not with a rule file or a model (rule-lint exits 2)."""
+
+
+class LaunchError(ShardRulesError):
+    """The ranks cannot be started as asked (a backend without GPUs, part of torchrun's variables): a refusal before
+    any rank starts (the commands exit 2)."""
+
+
+class RankFailure(ShardRulesError, RuntimeError):
+    """A rank failed; every rank has been stopped. ``results`` holds each rank's outcome, the cause first."""
+
+    def __init__(self, results: list) -> None:
+        self.results = results
+        failed = [r for r in results if not r.ok]
+        first = failed[0]
+        super().__init__(f"rank {first.rank} failed: {first.error}" +
+                         (f" ({len(failed) - 1} other rank(s) stopped)" if len(failed) > 1 else ""))
+
+
+class Interrupted(ShardRulesError):
+    """The launcher got SIGINT or SIGTERM; every rank has been stopped and the temporary folder removed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum

@@ -28,20 +28,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .errors import ShardRulesError
+from .errors import Interrupted, LaunchError, RankFailure  # noqa: F401 (the launcher's errors, imported from here)
 
 GRACE_S = 20  # how long the other ranks may take to fail on their own after one rank fails
 PG_TIMEOUT_S = 600  # the default collective timeout
 BACKENDS = ("auto", "nccl", "gloo")
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-
-
-class Interrupted(Exception):
-    """The launcher got SIGINT or SIGTERM; every rank has been stopped and the temporary folder removed."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"interrupted by signal {signum}")
-        self.signum = signum
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -85,10 +77,6 @@ def _stop(processes: list) -> None:
             p.join()
 
 
-class LaunchError(ShardRulesError):
-    """The ranks cannot be started as asked (a backend without GPUs, part of torchrun's variables)."""
-
-
 @dataclass
 class RankResult:
     rank: int
@@ -98,15 +86,6 @@ class RankResult:
     exitcode: int | None = None
     failed_at: float = float("inf")  # when the rank failed (wall clock), to tell the cause from the fallout
     fallout: bool = False  # it raised because another rank failed (all ranks agreed to stop), not a cause
-
-
-class RankFailure(RuntimeError):
-    def __init__(self, results: list[RankResult]) -> None:
-        self.results = results
-        failed = [r for r in results if not r.ok]
-        first = failed[0]
-        super().__init__(f"rank {first.rank} failed: {first.error}" +
-                         (f" ({len(failed) - 1} other rank(s) stopped)" if len(failed) > 1 else ""))
 
 
 def causes_first(results: list[RankResult]) -> list[RankResult]:

@@ -51,3 +51,21 @@ def test_numbers_every_rank_would_fail_on_are_refused_first(tmp_path, capsys, op
         main(["run", str(tmp_path), option, value])
     assert exit_code.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_backend_this_machine_cannot_give_is_refused_with_2(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: nccl can start")
+    torch.manual_seed(0)
+    tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path / "wan", safe_serialization=True)
+    assert main(["run", str(tmp_path / "wan"), "--backend", "nccl"]) == 2
+    assert "error: --backend nccl needs GPUs; this machine has none" in capsys.readouterr().err
+
+
+def test_every_error_the_package_raises_on_purpose_is_a_shardrules_error():
+    from shardrules import errors
+
+    for name in ("UsageError", "LaunchError", "RankFailure", "Interrupted", "SequenceParallelError"):
+        assert issubclass(getattr(errors, name), errors.ShardRulesError), name

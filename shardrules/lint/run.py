@@ -5,16 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import RuleError
+from ..errors import RuleError, UsageError
 from ..rules import RuleFile, check_rule_file, layer
 from ..rules.reader import _embedded_files, read_rule_text
 from .context import LintContext
 from .findings import Finding
 from .registry import CHECKS
-
-
-class UsageError(Exception):
-    """A problem with the command line, not with a rule file (exit code 2)."""
 
 
 def _selected(code: str, select: list[str] | None, ignore: list[str] | None) -> bool:
