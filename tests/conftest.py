@@ -12,3 +12,11 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "launched" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.multirank)
+
+
+@pytest.fixture(scope="session")
+def launched_forward_plans(tmp_path_factory):
+    """The one launch shared by tests/test_sequence_parallel.py and tests/test_compiled.py."""
+    import test_sequence_parallel
+
+    return test_sequence_parallel.launch(tmp_path_factory)

@@ -9,10 +9,7 @@ costs about 25 s a launch on a 2-core machine. Inductor's output against eager i
 from __future__ import annotations
 
 import pytest
-import tiny_models
-import torch
-from multirank import checked, run_several
-from safetensors.torch import save_file
+from multirank import checked
 
 from shardrules.loader.compiled import compile_options
 from shardrules.rules import read_rule_file
@@ -37,34 +34,17 @@ def test_a_shard_rule_can_leave_its_units_eager():
                        'shard = [{ match = "name == a", compile = "no" }]\n', "c.toml")
 
 
-@pytest.fixture(scope="module")
-def launched(tmp_path_factory):
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    from shardrules import DenoisingRunner
-    from shardrules.runner.inputs import example_inputs
-
-    root = tmp_path_factory.mktemp("compiled")
-    torch.manual_seed(0)
-    wan = tiny_models.build("WanTransformer3DModel")
-    wan.save_pretrained(root / "wan", safe_serialization=True)
-    example = example_inputs(wan, batch=1, seed=0)
-    latents = DenoisingRunner(wan, FlowMatchEulerDiscreteScheduler(), progress=False).run(
-        example.latents, num_inference_steps=3, guidance_scale=4.0, model_kwargs=example.model_kwargs,
-        negative_model_kwargs=example.negative_model_kwargs)
-    save_file({"latents": latents.contiguous()}, str(root / "eager.safetensors"))
-    common = {"model_dir": str(root / "wan"), "ref": str(root / "eager.safetensors"), "steps": 3, "guidance": 4.0}
-    backend = {"backend": "aot_eager"}
-    return run_several({
-        "guidance split": ("rank_checks:compiled_runner_matches", dict(common, compile=backend)),
-        "ulysses": ("rank_checks:compiled_runner_matches", dict(common, compile=backend, ulysses=2)),
-    }, timeout=600)
+@pytest.fixture
+def launched(launched_forward_plans):
+    return launched_forward_plans
 
 
 @pytest.mark.multirank
-@pytest.mark.parametrize("case, split", [("guidance split", "guidance"), ("ulysses", "none")])
+@pytest.mark.parametrize("case, split", [("compiled, guidance split", "guidance"), ("compiled, ulysses", "none")])
 def test_compiled_units_equal_eager_with_no_recompilation(launched, case, split):
-    for rank, result in enumerate(checked(launched[case])):
+    """In the launch of tests/test_sequence_parallel.py: the runner's latents against the eager unsharded loop."""
+    _, results = launched
+    for rank, result in enumerate(checked(results[case])):
         assert result["compiled"] == ["blocks.1", "blocks.0"], (rank, result)
         assert result["split"] == split
         assert result["max_abs_diff"] <= 1e-4, (rank, result)

@@ -234,8 +234,10 @@ def _saved(root, label: str, class_name: str, variant: str = "even", rules: list
             "rules": rules or [], "full_tokens": seen[0], "suite": suite}
 
 
-@pytest.fixture(scope="module")
-def launched(tmp_path_factory):
+def launch(tmp_path_factory):
+    """One launch of 2 ranks for every multi-rank check of sequence parallel and of compiled units
+    (tests/test_compiled.py), through conftest's session fixture ``launched_forward_plans``: each launch costs every
+    rank its imports."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     from shardrules import DenoisingRunner
@@ -258,6 +260,11 @@ def launched(tmp_path_factory):
     save_file({"latents": latents.contiguous()}, str(root / "runner.safetensors"))
     import tiny_pipelines
 
+    # compiled units (tests/test_compiled.py): the same Wan and the same reference loop, with dynamo's aot_eager
+    runner = {"model_dir": str(root / "WanTransformer3DModel"), "ref": str(root / "runner.safetensors"), "steps": 3,
+              "guidance": 4.0}
+    compiled = {"backend": "aot_eager"}
+
     wan_pipe, flux_pipe = tiny_pipelines.wan(root / "wan-pipe"), tiny_pipelines.flux(root / "flux-pipe")
     results = run_several({
         "models": ("rank_checks:sequence_matches", {"cases": cases}),
@@ -267,11 +274,16 @@ def launched(tmp_path_factory):
         "flux pipeline": ("rank_checks:pipeline_matches", {
             "folder": str(flux_pipe), "call": dict(tiny_pipelines.FLUX_CALL, height=32, width=32),
             "prompts": ["a cat", "a dog"], "ulysses": 2, "output": "images", "encode": {}}),
-        "runner": ("rank_checks:sequence_runner_matches", {"model_dir": str(root / "WanTransformer3DModel"),
-                                                          "ref": str(root / "runner.safetensors"), "steps": 3,
-                                                          "guidance": 4.0}),
+        "runner": ("rank_checks:sequence_runner_matches", runner),
+        "compiled, guidance split": ("rank_checks:compiled_runner_matches", dict(runner, compile=compiled)),
+        "compiled, ulysses": ("rank_checks:compiled_runner_matches", dict(runner, compile=compiled, ulysses=2)),
     })
     return {c["label"]: c for c in cases}, results
+
+
+@pytest.fixture
+def launched(launched_forward_plans):
+    return launched_forward_plans
 
 
 @pytest.mark.multirank
