@@ -20,7 +20,9 @@ from shardrules.rules import read_rule_file
 
 # Every class of the tiny set whose plan comes from diffusers' _cp_plan or from the embedded rules.
 PLANNED = tiny_models.SEQUENCE_PROVEN
-FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel")  # built and called by tiny_fallback
+# built and called by tiny_fallback (with an even number of text tokens)
+FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel", "BriaTransformer2DModel",
+            "LongCatImageTransformer2DModel", "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel")
 
 WAN_AS_RULES = """\
 schema = 1
@@ -222,7 +224,7 @@ def _saved(root, label: str, class_name: str, variant: str = "even", rules: list
     plan = sequence_plan(model, load_rules(*(rules or [])))
     seen = tiny_models.count_tokens(model, tiny_models.split_attention(model, plan))
     if suite == "fallback":
-        out = tiny_fallback.output(model, class_name)
+        out = tiny_fallback.output(model, class_name, even_text=variant == "even")
     else:
         with torch.no_grad():
             out = tiny_models.first_output(model(**tiny_models.sequence_inputs(class_name, variant),
@@ -395,3 +397,14 @@ def test_stock_pipeline_runs_its_own_loop_split_by_sequence(launched, name, toke
         assert result["a cat"] <= 1e-5 and result["a dog"] <= 1e-5, (rank, result)
         assert result["prompts_differ"] > 1e-3, (rank, result)  # the prompt reaches the output
         assert result["tokens_at_proj_out"] == [tokens // 2], (rank, result)
+
+
+def test_an_argument_split_twice_is_refused(tmp_path):
+    """diffusers' hooks take one split per argument: a second would silently replace the first."""
+    rules, _ = rules_with(WAN_AS_RULES.replace(
+        '{ match = "is root", input = "timestep", dim = 1, expected-dims = 2 },',
+        '{ match = "is root", input = "timestep", dim = 1, expected-dims = 2 },\n'
+        '  { match = "is root", input = "timestep", dim = 0, expected-dims = 1 },'), tmp_path)
+    plan = sequence_plan(tiny_models.build("WanTransformer3DModel", device="meta"), rules)
+    with pytest.raises(SequenceParallelError, match=r"sp.toml:\d+:\d+: '\(root\)' timestep is split twice"):
+        plan.cp_plan()

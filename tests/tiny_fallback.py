@@ -269,7 +269,9 @@ def _positions(text: int, height: int, width: int) -> torch.Tensor:
 
 
 # Classes here that need an explicit rule: DiT reuses a block's submodule outside the block (see diffusers.toml).
-EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder"}  # T5FilmDecoder: its blocks sit in 'decoders'
+# T5FilmDecoder: its blocks sit in 'decoders'; the others have explicit entries for their sequence-parallel plans
+EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", "LongCatImageTransformer2DModel",
+            "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -529,11 +531,17 @@ def _tensors(out) -> list[torch.Tensor]:
     return []
 
 
-def output(model, class_name: str) -> torch.Tensor:
-    """Every tensor the forward returns (video and audio, backbone and logits), flattened into one."""
+def output(model, class_name: str, even_text: bool = False) -> torch.Tensor:
+    """Every tensor the forward returns (video and audio, backbone and logits), flattened into one. ``even_text``:
+    the last text token repeated where there is an odd number (for a sequence split over 2 ranks)."""
+    from tiny_models import pad_text
+
+    kwargs = _inputs(class_name)
+    if even_text:
+        kwargs = pad_text(kwargs)
     with torch.no_grad():
         if class_name in ("T5FilmDecoder", "MiniMaxMusic3RVQDepthDecoder"):  # return a tensor; no return_dict
-            out = model(**_inputs(class_name))
+            out = model(**kwargs)
         else:
-            out = model(**_inputs(class_name), return_dict=False)
+            out = model(**kwargs, return_dict=False)
     return torch.cat([t.flatten() for t in _tensors(out)])

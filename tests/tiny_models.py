@@ -148,7 +148,9 @@ def first_output(out) -> torch.Tensor:
 SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel": "diffusers",
                    "QwenImageTransformer2DModel": "diffusers", "Flux2Transformer2DModel": "diffusers",
                    "WanVACETransformer3DModel": "rules", "ChronoEditTransformer3DModel": "diffusers",
-                   "MiniMaxH3Transformer3DModel": "diffusers"}
+                   "MiniMaxH3Transformer3DModel": "diffusers", "BriaTransformer2DModel": "rules",
+                   "LongCatImageTransformer2DModel": "rules", "OvisImageTransformer2DModel": "rules",
+                   "SkyReelsV2Transformer3DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1}
 
@@ -156,7 +158,11 @@ TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask"
 def even_text_inputs(class_name: str, batch: int = 1) -> dict:
     """:func:`inputs` with an even number of text tokens (the last one repeated where there are five), so that a
     sequence split over two ranks divides them."""
-    kwargs = inputs(class_name, batch=batch)
+    return pad_text(inputs(class_name, batch=batch))
+
+
+def pad_text(kwargs: dict) -> dict:
+    """``kwargs`` with an even number of text tokens: the last one repeated in every text-length argument."""
     text = kwargs.get("encoder_hidden_states")
     if text is None or text.shape[1] % 2 == 0:
         return kwargs

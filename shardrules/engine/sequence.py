@@ -79,6 +79,10 @@ class SequencePlan:
         for entry in self.entries:
             if entry.kind == "split":
                 key = entry.input if entry.input is not None else entry.output
+                if key in plan.get(entry.module, {}):  # diffusers' hooks take one split per argument or output
+                    raise SequenceParallelError(f"{entry.where or self.origin}: '{entry.module or '(root)'}' "
+                                                f"{entry.what} is split twice; a module splits each argument or "
+                                                f"output once")
                 plan.setdefault(entry.module, {})[key] = ContextParallelInput(
                     split_dim=entry.dim, expected_dims=entry.expected_dims, split_output=entry.input is None)
             else:
@@ -235,6 +239,7 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
             if a.heads is not None and a.heads % ulysses:
                 raise SequenceParallelError(f"{name}: '{a.name}' has {a.heads} attention heads, which Ulysses "
                                             f"{ulysses} cannot divide (each rank takes heads / {ulysses})")
+    plan.cp_plan()  # an argument split twice, a module that splits and gathers: refused before anything runs
     for entry in plan.splits:
         if entry.input is None:
             continue
