@@ -36,6 +36,10 @@ BACKENDS = ("auto", "nccl", "gloo")
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
+# Ctrl-C, kill, and the terminal closing (SIGHUP): each stops every rank and removes the temporary folder
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise Interrupted(signum)
 
@@ -198,7 +202,7 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
                      for rank in range(nproc)]
         handlers = {}
         if threading.current_thread() is threading.main_thread():
-            handlers = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+            handlers = {s: signal.signal(s, _interrupt) for s in STOP_SIGNALS}
         try:
             for process in processes:
                 process.start()

@@ -481,3 +481,18 @@ def compiled_runner_matches(rank, world_size, model_dir: str, ref: str, steps: i
             "graphs_after_all_steps": dict(counters["stats"]).get("unique_graphs", 0),
             "recompiles": sum(counters["recompiles"].values()) if "recompiles" in counters else 0,
             "compiled": stats.compiled, "split": runner.resolve_split(1, True)}
+
+
+def wait_forever(rank, world_size, started: str) -> dict:
+    """Say this rank is up (a file), then wait in a collective that never completes."""
+    import pathlib
+
+    import torch
+    import torch.distributed as dist
+
+    pathlib.Path(started, f"rank{rank}").touch()
+    if rank == 0:
+        dist.recv(torch.zeros(1), src=1)  # rank 1 never sends
+    else:
+        dist.recv(torch.zeros(1), src=0)
+    return {}

@@ -126,3 +126,52 @@ def test_a_frozen_rank_is_named_as_the_cause():
     first = causes_first(failure.value.results)[0]
     assert first.rank == 1 and first.error.startswith("stopped answering: the process was stopped"), first
     assert time.monotonic() - began < 60
+
+
+@pytest.mark.multirank
+def test_the_terminal_closing_stops_every_rank_and_leaves_nothing(tmp_path, monkeypatch):
+    """SIGHUP (the terminal closed) is handled like Ctrl-C: every rank is stopped and the temporary folder removed."""
+    import os
+    import signal
+    import tempfile
+    import threading
+
+    from commands import children
+    from multirank import TESTS
+
+    from shardrules.errors import Interrupted
+    from shardrules.launch import run_on_ranks
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the launcher makes its folder
+    monkeypatch.syspath_prepend(TESTS)
+    started = tmp_path / "started"
+    started.mkdir()
+
+    def hang_up():
+        deadline = time.monotonic() + 60
+        while len(list(started.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    with pytest.raises(Interrupted) as stopped:
+        run_on_ranks("rank_checks:wait_forever", 2, {"started": str(started)}, timeout=120, threads=1)
+    assert stopped.value.signum == signal.SIGHUP
+    assert not list(tmp_path.glob("shardrules-*"))
+    time.sleep(0.5)
+    ranks = [pid for pid in children(os.getpid()) if "spawn_main" in _cmdline(pid)]
+    assert not [pid for pid in ranks if os.path.exists(f"/proc/{pid}") and "Z" not in _state(pid)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline").read().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def _state(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0]
+    except OSError:
+        return "Z"

@@ -160,3 +160,14 @@ def test_a_config_naming_code_in_the_folder_never_runs_it(tmp_path, capsys, monk
     assert "custom code" not in out.out + out.err
     assert not marker.exists()
     assert "T5EncoderModel: 3 units chosen by explicit (model 't5-encoder')" in out.out
+
+
+def test_a_json_file_over_the_limit_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
+    """A config.json larger than the limit (a sparse file costs no disk) is refused after reading one byte past it."""
+    from shardrules.loader import paths
+
+    monkeypatch.setattr(paths, "MAX_JSON_BYTES", 1 << 20)
+    with open(tmp_path / "config.json", "wb") as f:
+        f.truncate(1 << 30)  # 1 GiB, sparse
+    with pytest.raises(CheckpointError, match="config.json: the model config is larger than 1 MiB"):
+        read_config(tmp_path)

@@ -195,13 +195,16 @@ def test_a_custom_module_from_a_factory(tmp_path, capsys):
         "        super().__init__()\n        self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(3))\n"
         "        self.head = nn.Linear(8, 2)\n\n\n"
         "def build():\n    assert torch.empty(1).is_meta, 'built off meta'\n    return Net()\n\n\n"
-        "def three():\n    return 3\n")
+        "def three():\n    return 3\n\n\n"
+        "def leaves():\n    import sys\n    sys.exit(0)\n")
     (tmp_path / "net.toml").write_text('schema = 1\n\n[[model]]\nname = "net"\napplies-to = "class == Net"\n'
                                        'shard = ["container == blocks and index is digit", "name == nope"]\n')
     code, out, _ = rule_lint(capsys, "net.toml", "--model", "custom_lint_models:build", cwd=tmp_path)
     assert code == 1 and "net.toml:6:53: SR301 rule matches no module of Net (custom_lint_models:build)" in out
     for spec, message in [("custom_lint_models:three", "three() returned int, not an nn.Module"),
                           ("custom_lint_models:nothing", "'custom_lint_models' has no attribute 'nothing'"),
+                          # a factory that exits must not end rule-lint with 0 and the findings unsaid
+                          ("custom_lint_models:leaves", "leaves() failed: SystemExit: 0"),
                           ("no_such_module_here:build", "cannot import 'no_such_module_here': ModuleNotFoundError")]:
         code, _, err = rule_lint(capsys, "net.toml", "--model", spec, cwd=tmp_path)
         assert code == 2 and message in err and "Traceback" not in err, err

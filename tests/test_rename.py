@@ -49,3 +49,10 @@ def test_two_keys_renamed_to_one_name_is_an_error():
 def test_keys_are_bounded_before_a_user_regex_sees_them():
     with pytest.raises(CheckpointError, match="key of 5000 characters"):
         map_keys(["a" * 5000], (rename("a+", "b"),), "ckpt")
+
+
+def test_a_rename_that_grows_the_key_is_stopped_at_the_key_limit():
+    """``^(.+)$`` -> ``\\1\\1`` doubles a key at every step: refused when the key passes the limit, not after 32
+    doublings (a MemoryError)."""
+    with pytest.raises(CheckpointError, match=r"gives a key of \d+ characters \(limit 1024\): rule"):
+        map_keys(["blocks.0.weight"], (rename(r"^(.+)$", r"\1\1"),), "ckpt")

@@ -119,7 +119,7 @@ def _from_factory(spec: str):
         sys.path.insert(0, os.getcwd())
     try:
         factory = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or the module's own error while importing
+    except (Exception, SystemExit) as exc:  # ImportError, the module's own error, or its sys.exit() while importing
         raise UsageError(f"--model {spec}: cannot import '{module_name}': {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         if not hasattr(factory, part):
@@ -131,7 +131,7 @@ def _from_factory(spec: str):
     try:
         with torch.device("meta"):
             model = factory()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a sys.exit(0) must not end rule-lint with 0 and its findings unsaid
         raise UsageError(f"--model {spec}: {attr}() failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):
         raise UsageError(f"--model {spec}: {attr}() returned {type(model).__name__}, not an nn.Module")

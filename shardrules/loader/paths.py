@@ -46,13 +46,21 @@ def no_json_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+MAX_JSON_BYTES = 64 << 20  # config.json, model_index.json, a safetensors index: a real one is under a few MiB
+
+
 def read_json(path: str | Path, what: str) -> object:
     """The JSON value of a regular file (``what`` names it in errors). Every way the file can fail to be JSON is
-    a ``CheckpointError`` naming it: unreadable, not UTF-8, invalid (with line and column), nested past the
-    recursion limit, ``Infinity``/``NaN``, integers of more than 4,300 digits."""
+    a ``CheckpointError`` naming it: over ``MAX_JSON_BYTES`` (read no further: a 2 GiB sparse config.json took a
+    load to 2.8 GB), unreadable, not UTF-8, invalid (with line and column), nested past the recursion limit,
+    ``Infinity``/``NaN``, integers of more than 4,300 digits."""
     path = regular_file(path, what)
     try:
-        return json.loads(path.read_bytes(), parse_constant=no_json_constant)
+        with open(path, "rb") as f:
+            data = f.read(MAX_JSON_BYTES + 1)  # bounded even if the file grows after the check
+        if len(data) > MAX_JSON_BYTES:
+            raise CheckpointError(f"{path}: {what} is larger than {MAX_JSON_BYTES >> 20} MiB", path=str(path))
+        return json.loads(data, parse_constant=no_json_constant)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read {what}: {exc.strerror}", path=str(path)) from None
     except json.JSONDecodeError as exc:

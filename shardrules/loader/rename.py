@@ -43,6 +43,10 @@ def map_keys(keys, renames: tuple[Rename, ...], path: str) -> tuple[dict[str, So
                 renamed = pattern.sub(rule.replace, name, count=1)
                 if renamed == name:
                     continue
+                if len(renamed) > MAX_KEY_CHARS:  # a rename like ^(.+)$ -> \1\1 doubles the key at every step
+                    raise CheckpointError(f"{path}: renaming '{key[:80]}' gives a key of {len(renamed)} characters "
+                                          f"(limit {MAX_KEY_CHARS}): rule '{rule.pattern}' at {rule.where}",
+                                          path=path, tensor=key[:80])
                 if rule.fuse:
                     part, fuse_rule = found.group("part"), rule
                 name = renamed
