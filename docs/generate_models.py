@@ -42,7 +42,7 @@ def _on_meta(build):
 
 def _sequence(model, rules, name: str, proven: dict) -> str:
     """The sequence-parallel column: where the plan comes from, whether the suite proves it, or why there is none."""
-    from shardrules.engine.sequence import attention_modules, sequence_plan
+    from shardrules.engine.sequence import attention_modules, inside, sequence_plan
     from shardrules.errors import SequenceParallelError
 
     attention = attention_modules(model)
@@ -58,6 +58,7 @@ def _sequence(model, rules, name: str, proven: dict) -> str:
             return f"none ({', '.join(refused)} take{'s' if len(refused) == 1 else ''} no split)"
         return "none (processors could take one)"
     where = "from diffusers" if found.source == "diffusers" else "from the rules"
+    refused = sorted({a.processor for a in attention if not a.takes_split and not inside(a.name, found.whole)})
     if refused:
         return f"{where}; refused: {', '.join(refused)} take{'s' if len(refused) == 1 else ''} no split"
     return f"{where}; {'proven' if name in proven else 'not proven'}"

@@ -251,6 +251,8 @@ def launch(tmp_path_factory):
     cases = [_saved(root, name, name, suite="fallback" if name in FALLBACK else "models") for name in PLANNED]
     cases += [_saved(root, "wan from a rule file", "WanTransformer3DModel", rules=[str(rules)]),
               _saved(root, "qwen padded text", "QwenImageTransformer2DModel", "padded"),
+              # the joint mask built inside forward, split segment by segment
+              _saved(root, "hunyuanvideo padded text", "HunyuanVideoTransformer3DModel", "padded"),
               _saved(root, "flux five text tokens", "FluxTransformer2DModel", "odd")]
     # the runner's reference: the same loop over the unsharded model
     torch.manual_seed(0)
@@ -289,7 +291,8 @@ def launched(launched_forward_plans):
 
 
 @pytest.mark.multirank
-@pytest.mark.parametrize("label", [*PLANNED, "wan from a rule file", "qwen padded text"])
+@pytest.mark.parametrize("label", [*PLANNED, "wan from a rule file", "qwen padded text",
+                                   "hunyuanvideo padded text"])
 def test_ulysses_2_equals_unsharded(launched, label):
     cases, results = launched
     case = cases[label]
@@ -299,7 +302,7 @@ def test_ulysses_2_equals_unsharded(launched, label):
         assert got["max_abs_diff"] <= 1e-5, (rank, got)
         # the split happened: the first attention module saw half of the tokens it sees unsharded
         assert got["tokens"] == [case["full_tokens"] // 2], (rank, got, case["full_tokens"])
-        assert got["plan"] == ("rules" if case["rules"] else PLANNED.get(label, "diffusers"))
+        assert got["plan"] == ("rules" if case["rules"] else PLANNED[case["class"]])
 
 
 @pytest.mark.multirank
@@ -343,7 +346,7 @@ def test_plan_shows_split_and_gather_points(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)["sequence_parallel"]
     assert data["source"] == "rules" and "diffusers.toml" in data["origin"]
     assert {"module": "vace_blocks.0", "kind": "split", "input": "control_hidden_states", "output": None, "dim": 1,
-            "expected_dims": 3} in data["entries"]
+            "expected_dims": 3, "segments": []} in data["entries"]
 
 
 @pytest.mark.parametrize("args, code, message", [

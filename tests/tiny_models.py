@@ -150,7 +150,7 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "WanVACETransformer3DModel": "rules", "ChronoEditTransformer3DModel": "diffusers",
                    "MiniMaxH3Transformer3DModel": "diffusers", "BriaTransformer2DModel": "rules",
                    "LongCatImageTransformer2DModel": "rules", "OvisImageTransformer2DModel": "rules",
-                   "SkyReelsV2Transformer3DModel": "rules"}
+                   "SkyReelsV2Transformer3DModel": "rules", "HunyuanVideoTransformer3DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1}
 
@@ -179,14 +179,15 @@ MASKS = ("encoder_attention_mask", "encoder_hidden_states_mask")
 
 def sequence_inputs(class_name: str, variant: str = "even") -> dict:
     """Inputs for a sequence-parallel check: ``"even"`` text tokens, the model's own (``"odd"``: Flux's five), or
-    ``"padded"``: even, with the last two text tokens masked out as a tokenizer pads a short prompt."""
+    ``"padded"``: even, with all but the first two text tokens masked out, as a tokenizer pads a short prompt (more
+    than a rank's share of the text: a mask split as one tensor instead of by segments then masks other tokens)."""
     if variant == "odd":
         return inputs(class_name)
     kwargs = even_text_inputs(class_name)
     if variant == "padded":
         mask = next(k for k in MASKS if k in kwargs)
         kwargs[mask] = kwargs[mask].clone()
-        kwargs[mask][:, -2:] = 0
+        kwargs[mask][:, 2:] = 0
     return kwargs
 
 

@@ -34,6 +34,7 @@ class SequenceEntry:
     expected_dims: int | None
     origin: str  # the rule text, or the _cp_plan key it came from
     where: Location | None  # where that rule is written (none for a _cp_plan)
+    segments: tuple[str, ...] = ()  # the input concatenates these arguments' tokens: split segment by segment
 
     @property
     def what(self) -> str:
@@ -42,7 +43,8 @@ class SequenceEntry:
 
     def describe(self) -> str:
         dims = f", {self.expected_dims}-d" if self.expected_dims is not None else ""
-        return f"{self.kind} {self.module or '(root)'} {self.what} along dim {self.dim}{dims}"
+        parts = f" by segments {' + '.join(self.segments)}" if self.segments else ""
+        return f"{self.kind} {self.module or '(root)'} {self.what} along dim {self.dim}{dims}{parts}"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class SequencePlan:
     source: str  # RULES | DIFFUSERS
     origin: str  # "model 'wan' (file:line:col)" or "WanTransformer3DModel._cp_plan"
     entries: tuple[SequenceEntry, ...]
+    whole: tuple[str, ...] = ()  # modules that see the whole sequence: their attention needs no parallel config
 
     @property
     def splits(self) -> tuple[SequenceEntry, ...]:
@@ -60,15 +63,23 @@ class SequencePlan:
     def gathers(self) -> tuple[SequenceEntry, ...]:
         return tuple(e for e in self.entries if e.kind == "gather")
 
+    @property
+    def segmented(self) -> tuple[SequenceEntry, ...]:
+        """Splits of a tensor that concatenates several arguments' tokens (applied by shardrules' own hook)."""
+        return tuple(e for e in self.entries if e.segments)
+
     def as_text(self) -> str:
         lines = [f"sequence parallel: {self.origin}"]
         lines += [f"  {entry.describe()}" for entry in self.entries]
+        if self.whole:
+            lines.append(f"  whole sequence: {', '.join(self.whole)}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
-        return {"source": self.source, "origin": self.origin,
+        return {"source": self.source, "origin": self.origin, "whole": list(self.whole),
                 "entries": [{"module": e.module, "kind": e.kind, "input": e.input, "output": e.output,
-                             "dim": e.dim, "expected_dims": e.expected_dims} for e in self.entries]}
+                             "dim": e.dim, "expected_dims": e.expected_dims, "segments": list(e.segments)}
+                            for e in self.entries]}
 
     def cp_plan(self) -> dict:
         """The plan as diffusers' ``ContextParallelModelPlan``, keyed by concrete module names."""
@@ -77,6 +88,8 @@ class SequencePlan:
         plan: dict = {}
         gathers: dict[str, dict[int, SequenceEntry]] = {}
         for entry in self.entries:
+            if entry.segments:  # shardrules' own hook (loader/sequence.py): diffusers' has no segments
+                continue
             if entry.kind == "split":
                 key = entry.input if entry.input is not None else entry.output
                 if key in plan.get(entry.module, {}):  # diffusers' hooks take one split per argument or output
@@ -162,8 +175,15 @@ def _from_rules(facts: ModuleFacts, model_name: str, table) -> SequencePlan:
                                         f"of model '{model_name}' matches no module")
         for i in chosen:
             entries.append(SequenceEntry(facts.name(i), rule.kind, rule.input, rule.output, rule.dim,
-                                         rule.expected_dims, rule.match.text, rule.where))
-    return SequencePlan(facts.value("class", 0), RULES, f"model '{model_name}' ({table.where})", tuple(entries))
+                                         rule.expected_dims, rule.match.text, rule.where, rule.segments))
+    whole = ()
+    if table.whole is not None:
+        whole = tuple(facts.name(i) for i in sorted(compile_rule(table.whole.expr).select(facts)))
+        if not whole:
+            raise SequenceParallelError(f"{table.whole.where}: the sequence-parallel 'whole' rule "
+                                        f"'{table.whole.text}' of model '{model_name}' matches no module")
+    return SequencePlan(facts.value("class", 0), RULES, f"model '{model_name}' ({table.where})", tuple(entries),
+                        whole)
 
 
 def sequence_plan(model: nn.Module, rules: RuleSet | None = None) -> SequencePlan | None:
@@ -218,6 +238,11 @@ def attention_modules(model: nn.Module) -> list[Attention]:
     return found
 
 
+def inside(name: str, modules: tuple[str, ...]) -> bool:
+    """Whether module ``name`` is one of ``modules`` or lies inside one."""
+    return any(name == m or name.startswith(m + ".") for m in modules)
+
+
 def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses: int, ring: int) -> None:
     """Refuse, with a typed error naming the class, what cannot run split: no plan, a processor that cannot take a
     split, heads that do not divide by the Ulysses degree, a split argument the forward does not take."""
@@ -225,7 +250,7 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     if plan is None:
         raise SequenceParallelError(f"{name} has no sequence-parallel plan: its class has no diffusers _cp_plan and "
                                     f"no [[model]] that applies to it has a [model.sequence-parallel] table")
-    attention = attention_modules(model)
+    attention = [a for a in attention_modules(model) if not inside(a.name, plan.whole)]
     if not attention:
         raise SequenceParallelError(f"{name} has no diffusers attention module, so nothing attends across the split")
     refused = [a for a in attention if not a.takes_split]
@@ -244,6 +269,7 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
         if entry.input is None:
             continue
         module = model.get_submodule(entry.module)
-        if entry.input not in forward_parameters(module):
-            raise SequenceParallelError(f"{entry.where or plan.origin}: {type(module).__name__}.forward of "
-                                        f"'{entry.module or '(root)'}' takes no argument '{entry.input}'")
+        for argument in (entry.input, *entry.segments):
+            if argument not in forward_parameters(module):
+                raise SequenceParallelError(f"{entry.where or plan.origin}: {type(module).__name__}.forward of "
+                                            f"'{entry.module or '(root)'}' takes no argument '{argument}'")

@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 
-from ..engine.sequence import SequencePlan, attention_modules, check_sequence_parallel
+from ..engine.sequence import SequencePlan, attention_modules, check_sequence_parallel, inside
 from ..errors import SequenceParallelError
 from .shard import default_device
 
@@ -114,6 +114,68 @@ def check_sequence(model: nn.Module, plan: SequencePlan | None, ulysses: int, ri
         _check_ring(model)
 
 
+def _segment_split_hook():
+    """shardrules' own split hook, for what diffusers' cannot say: a tensor that concatenates several arguments' tokens
+    along ``dim`` (HunyuanVideo's joint attention mask, ``[image tokens | text tokens]``, built inside ``forward`` and
+    passed whole to every block). Each segment is split as its argument is, and this rank's pieces are put back side
+    by side, in the layout the attention processor gives the tokens on this rank (``[its image | its text]``);
+    diffusers' Ulysses attention all-gathers such a local mask to match its all-to-all. A segment's whole length is
+    its argument's length along dimension 1, or that times the degree once the argument has been split (the blocks
+    after the first)."""
+    from diffusers.hooks.hooks import ModelHook
+
+    from ..engine.sequence import forward_parameters
+
+    class SegmentSplitHook(ModelHook):
+        def __init__(self, module_name: str, entry, parallel_config) -> None:
+            super().__init__()
+            self.module_name, self.entry, self.parallel_config = module_name, entry, parallel_config
+
+        def initialize_hook(self, module):
+            self.names = forward_parameters(module)
+            return module
+
+        def _get(self, name, args, kwargs):
+            if name in kwargs:
+                return kwargs[name]
+            index = self.names.index(name)
+            return args[index] if index < len(args) else None
+
+        def pre_forward(self, module, *args, **kwargs):
+            entry = self.entry
+            value = self._get(entry.input, args, kwargs)
+            if not isinstance(value, torch.Tensor) or (entry.expected_dims is not None
+                                                       and value.dim() != entry.expected_dims):
+                return args, kwargs
+            mesh = self.parallel_config._flattened_mesh
+            degree, rank = mesh.size(), dist.get_rank(mesh.get_group())
+            lengths = [self._get(name, args, kwargs).shape[1] for name in entry.segments]
+            total = value.shape[entry.dim]
+            if sum(lengths) * degree == total:  # the arguments are already split (a block after the first)
+                lengths = [length * degree for length in lengths]
+            elif sum(lengths) != total:
+                raise SequenceParallelError(
+                    f"'{self.module_name}' '{entry.input}' has {total} tokens along dim {entry.dim}, not the "
+                    f"{' + '.join(entry.segments)} it concatenates ({' + '.join(map(str, lengths))})")
+            pieces, offset = [], 0
+            for name, length in zip(entry.segments, lengths, strict=True):
+                if length % degree:
+                    raise SequenceParallelError(
+                        f"'{self.module_name}' '{entry.input}': its {name} segment has {length} tokens, which "
+                        f"sequence parallel of degree {degree} cannot split evenly")
+                share = length // degree
+                pieces.append(value.narrow(entry.dim, offset + rank * share, share))
+                offset += length
+            split = torch.cat(pieces, dim=entry.dim)
+            if entry.input in kwargs:
+                kwargs[entry.input] = split
+            else:
+                args = (*args[:self.names.index(entry.input)], split, *args[self.names.index(entry.input) + 1:])
+            return args, kwargs
+
+    return SegmentSplitHook
+
+
 def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses: int, ring: int = 1,
                             mesh: DeviceMesh | None = None) -> SequenceParallel:
     """Split ``model``'s sequence across ``ulysses x ring`` ranks by ``plan`` (checked first, on every rank alike).
@@ -128,7 +190,8 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     config = ParallelConfig(context_parallel_config=ContextParallelConfig(ring_degree=ring, ulysses_degree=ulysses))
     config.setup(dist.get_rank(), dist.get_world_size(), default_device(), mesh=mesh)
     cp = config.context_parallel_config
-    wanted = {a.name for a in attention_modules(model)}
+    # the processors of modules that see the whole sequence (a text refiner) attend as they are
+    wanted = {a.name for a in attention_modules(model) if a.takes_split and not inside(a.name, plan.whole)}
     for name, module in model.named_modules():
         if name in wanted:
             module.processor._parallel_config = config
@@ -140,6 +203,11 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
         else:
             hook = ContextParallelGatherHook(spec, cp)
         HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, _HOOK.format(name))
+    segment_hook = _segment_split_hook()
+    for entry in plan.segmented:  # registered last: each runs before diffusers' split of the same module's arguments
+        hook = segment_hook(entry.module, entry, cp)
+        HookRegistry.check_if_exists_or_initialize(model.get_submodule(entry.module)).register_hook(
+            hook, f"shardrules-segments---{entry.module}---{entry.input}")
     model._parallel_config = config  # what diffusers records after enable_parallelism: it refuses a second one
     # diffusers' gather calls a torch function that torch deprecates; the warning is about diffusers' code, not the
     # user's, and would print once per rank at the first step

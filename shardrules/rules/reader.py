@@ -49,8 +49,8 @@ _STRINGS_AND_COMMENTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"
 
 _TOP_KEYS = ("schema", "resolution", "strategy", "model")
 _MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description", "sequence-parallel")
-_SEQUENCE_KEYS = ("split", "gather")
-_SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims")
+_SEQUENCE_KEYS = ("split", "gather", "whole")
+_SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims", "segments")
 _GATHER_KEYS = ("match", "output", "dim", "expected-dims")
 _SHARD_TABLE_KEYS = ("match", "reshard-after-forward", "one-unit", "compile")
 _RENAME_KEYS = ("pattern", "replace", "fuse")
@@ -334,13 +334,14 @@ class _FileReader:
         self.typed(table, dict, path, "a table with 'split' and 'gather'")
         self.check_keys(table, _SEQUENCE_KEYS, path, "[model.sequence-parallel]")
         lists = {}
-        for kind in _SEQUENCE_KEYS:
+        for kind in ("split", "gather"):
             items = self.require(table, kind, path, "[model.sequence-parallel]")
             self.typed(items, list, path + (kind,), "an array of tables")
             if not items:
                 raise self.value_error(WrongValueError, f"'{_dotted(path + (kind,))}' is empty", path + (kind,))
             lists[kind] = tuple(self.sequence_item(kind, item, path + (kind, i)) for i, item in enumerate(items))
-        return SequencePlanRules(lists["split"], lists["gather"], self.where(path))
+        whole = self.rule(table["whole"], path + ("whole",)) if "whole" in table else None
+        return SequencePlanRules(lists["split"], lists["gather"], self.where(path), whole)
 
     def sequence_item(self, kind: str, item: Any, path: tuple) -> SequenceRule:
         self.typed(item, dict, path, "a table")
@@ -370,7 +371,13 @@ class _FileReader:
             output = self.typed(item.get("output", 0), int, path + ("output",), "an integer")
             if output < 0:
                 raise self.value_error(WrongValueError, "'output' must be 0 or more", path + ("output",))
-        return SequenceRule(kind, match, name, output, dim, expected, self.where(path + ("match",)))
+        segments: tuple[str, ...] = ()
+        if "segments" in item:
+            segments = self.string_list(item["segments"], path + ("segments",))
+            if name is None or len(segments) < 2 or not all(s.isidentifier() for s in segments):
+                raise self.value_error(WrongValueError, "'segments' names two or more forward arguments whose "
+                                       "tokens the 'input' concatenates", path + ("segments",))
+        return SequenceRule(kind, match, name, output, dim, expected, self.where(path + ("match",)), segments)
 
     def rename(self, item: Any, path: tuple) -> Rename:
         self.typed(item, dict, path, "a table")

@@ -62,6 +62,9 @@ class SequenceRule:
     dim: int
     expected_dims: int | None
     where: Location
+    # the tensor is these arguments' tokens concatenated along ``dim`` (a joint mask built inside forward): each
+    # segment is split on its own, as the arguments it stands for are
+    segments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +74,8 @@ class SequencePlanRules:
     split: tuple[SequenceRule, ...]
     gather: tuple[SequenceRule, ...]
     where: Location
+    whole: Rule | None = None  # modules that always see the whole sequence (before any split): their attention
+    # needs no parallel config (HunyuanVideo's token refiner, on the text alone)
 
 
 @dataclass(frozen=True, eq=False)

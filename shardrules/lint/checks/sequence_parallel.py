@@ -2,9 +2,9 @@
 
 ## What it does
 With `--model`: checks the `[model.sequence-parallel]` table of the entry that applies to the model: every split and
-gather rule matches a module, every `input` is an argument of that module's `forward`, every attention processor of
-the model takes diffusers' parallel config (else it would attend over its own share of the tokens only), and with
-`--ulysses U` every attention module's heads divide by U.
+gather rule matches a module, every `input` (and `segments` argument) is an argument of that module's `forward`,
+every attention processor outside the `whole` modules takes diffusers' parallel config (else it would attend over its
+own share of the tokens only), and with `--ulysses U` every attention module's heads divide by U.
 
 ## Why is this bad?
 Each of these fails at the first forward on every rank, or, for a processor that takes no split, runs and gives a
@@ -37,7 +37,7 @@ def check(ctx):
     if not analyses(ctx):  # only with --model: rule-lint on files alone runs without torch
         return
     from ...engine.resolve import compiled_rule
-    from ...engine.sequence import attention_modules, forward_parameters
+    from ...engine.sequence import attention_modules, forward_parameters, inside
 
     for analysis in analyses(ctx):
         entry = analysis.entry
@@ -53,12 +53,14 @@ def check(ctx):
                                  f"of {name} ({analysis.model_dir})", SEVERITY)
             for i in chosen:
                 module = facts.modules[i]
-                if rule.input is not None and rule.input not in forward_parameters(module):
-                    yield Finding.at(source, 0, len(text), CODE, f"{type(module).__name__}.forward of "
-                                     f"'{facts.name(i) or '(root)'}' takes no argument '{rule.input}' "
-                                     f"({analysis.model_dir})", SEVERITY)
+                for argument in (rule.input, *rule.segments):
+                    if argument is not None and argument not in forward_parameters(module):
+                        yield Finding.at(source, 0, len(text), CODE, f"{type(module).__name__}.forward of "
+                                         f"'{facts.name(i) or '(root)'}' takes no argument '{argument}' "
+                                         f"({analysis.model_dir})", SEVERITY)
         where = table.where
-        attention = attention_modules(model)
+        whole = tuple(facts.name(i) for i in compiled_rule(table.whole).select(facts)) if table.whole else ()
+        attention = [a for a in attention_modules(model) if not inside(a.name, whole)]
         refused = [a for a in attention if not a.takes_split]
         if not attention or refused:
             why = (f"its attention processor {refused[0].processor} (on '{refused[0].name}') takes no parallel "
