@@ -81,6 +81,8 @@ def test_every_cp_plan_translates_to_its_own_modules():
     ('{ match = "name == rope", output = -1, dim = 1 }', "'output' must be 0 or more", "-1"),
     ('{ match = "name == rope", input = "x", dim = 3, expected-dims = 3 }', "outside a tensor of 3", "3,"),
     ('{ match = "nme == rope", input = "x", dim = 1 }', "unknown field 'nme'", "nme"),
+    ('{ match = "name == rope", output = 0, dim = 1, segments = ["a", "b"] }', "'segments' names two or more", '["a"'),
+    ('{ match = "name == rope", input = "m", dim = 1, segments = ["a"] }', "'segments' names two or more", '["a"'),
 ])
 def test_bad_sequence_entries_are_positioned(text, error, token):
     """Each error names sp.toml, line 11 and the column of the offending token (inside the expression for 'nme')."""
