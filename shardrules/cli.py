@@ -314,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         from .extras import require_fsdp
 
         require_fsdp(f"shardrules {args.command}")
-        return args.func(args)
+        code = args.func(args)
+        if args.command in ("run", "demo"):
+            end_torchrun_rank(code)
+        return code
     except BrokenPipeError:  # `shardrules plan DIR | head`: the reader left; stop quietly, as git does
         quiet_stdout()
         return 141
@@ -333,6 +336,23 @@ def main(argv: list[str] | None = None) -> int:
     except ShardRulesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def end_torchrun_rank(code: int) -> None:
+    """Under torchrun, end this rank now, as a spawned rank ends (``os._exit`` once its output is flushed), instead of
+    through the interpreter's finalization. There, gloo's C++ threads, still holding tensors of a process group that
+    Python has let go of, can abort the process ("terminate called without an active exception", SIGABRT) after the
+    run succeeded; torchrun then reports the rank failed, and the other nodes' agents wait out their exit barrier
+    (seen: node 1 aborted at exit, node 0's agent waited past the test's 240 s)."""
+    import os
+
+    from .launch import in_torchrun
+
+    if not in_torchrun():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def quiet_stdout() -> None:
