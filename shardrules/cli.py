@@ -111,12 +111,22 @@ def check_model_folder(model_dir: str, weights: bool):
 
 
 def check_rule_files(paths: list[str] | None) -> None:
-    from .rules import load_rules
+    """The rule files load; else every error of every file (as rule-lint lists them), not only the first."""
+    from pathlib import Path
+
+    from .rules import check_rule_file, load_rules
+    from .rules.reader import read_rule_text
 
     try:
         load_rules(*(paths or []))
-    except ShardRulesError as exc:
-        raise InputError(str(exc)) from None
+    except ShardRulesError as first:
+        errors = []
+        for path in paths or []:
+            try:
+                errors += check_rule_file(read_rule_text(Path(path)), path)[1]
+            except (OSError, ShardRulesError):
+                continue
+        raise InputError("\n".join(map(str, errors)) if len(errors) > 1 else str(first)) from None
 
 
 def check_run_arguments(args: argparse.Namespace):

@@ -73,3 +73,23 @@ def test_every_error_the_package_raises_on_purpose_is_a_shardrules_error():
 
     for name in ("UsageError", "LaunchError", "RankFailure", "Interrupted", "SequenceParallelError"):
         assert issubclass(getattr(errors, name), errors.ShardRulesError), name
+
+
+def test_a_rule_set_prints_as_a_summary():
+    from shardrules import load_rules
+
+    text = repr(load_rules())
+    assert text.startswith("RuleSet(files=['shardrules/rules/defaults.toml'") and len(text) < 500
+
+
+def test_plan_lists_every_error_of_a_rule_file(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('schema = 1\n[[model]]\nname = "a"\napplies-to = "clas == X"\nshard = ["nme == a", '
+                   '"index is digt"]\n[[model]]\nname = "b"\napplies-to = "class == Y"\nshard = ["depth > x"]\n')
+    model = tiny_models.build("WanTransformer3DModel", device="meta")
+    model.save_config(tmp_path / "wan")
+    assert main(["plan", str(tmp_path / "wan"), "--rules", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert [line.removeprefix("error: ").split(": ")[0].removeprefix(str(bad)) for line in err.splitlines()
+            if str(bad) in line] == [
+        ":4:15", ":5:11", ":5:32", ":9:19"]

@@ -89,7 +89,7 @@ class ModelRules:
     sequence_parallel: SequencePlanRules | None = None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class RuleSet:
     """Rule files layered into one set: what ``plan`` reads."""
 
@@ -99,6 +99,10 @@ class RuleSet:
     numbered_block_rules: tuple[Rule, ...]
     models: tuple[ModelRules, ...]  # in precedence order: later files first, then file order
     files: tuple[str, ...]
+
+    def __repr__(self) -> str:  # the dataclass repr printed every parsed expression: 585,801 characters
+        return (f"RuleSet(files={list(self.files)!r}, models={len(self.models)}, order={list(self.order)!r}, "
+                f"numbered_block_rules={len(self.numbered_block_rules)})")
 
     def model(self, name: str) -> ModelRules:
         for entry in self.models:
