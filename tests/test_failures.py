@@ -129,8 +129,11 @@ def test_a_frozen_rank_is_named_as_the_cause():
 
 
 @pytest.mark.multirank
-def test_the_terminal_closing_stops_every_rank_and_leaves_nothing(tmp_path, monkeypatch):
-    """SIGHUP (the terminal closed) is handled like Ctrl-C: every rank is stopped and the temporary folder removed."""
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_to_the_launcher_stops_every_rank_and_leaves_nothing(tmp_path, monkeypatch, name):
+    """Ctrl-C to the launcher alone, kill, and the terminal closing (SIGHUP): every rank is stopped, the temporary
+    folder removed, and the launcher raises Interrupted with the signal (the command turns it into one line and
+    128 + the signal number, as tests/test_signals.py checks end to end)."""
     import os
     import signal
     import tempfile
@@ -147,16 +150,18 @@ def test_the_terminal_closing_stops_every_rank_and_leaves_nothing(tmp_path, monk
     started = tmp_path / "started"
     started.mkdir()
 
-    def hang_up():
+    signum = getattr(signal, name)
+
+    def send():
         deadline = time.monotonic() + 60
         while len(list(started.iterdir())) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signum)
 
-    threading.Thread(target=hang_up, daemon=True).start()
+    threading.Thread(target=send, daemon=True).start()
     with pytest.raises(Interrupted) as stopped:
         run_on_ranks("rank_checks:wait_forever", 2, {"started": str(started)}, timeout=120, threads=1)
-    assert stopped.value.signum == signal.SIGHUP
+    assert stopped.value.signum == signum
     assert not list(tmp_path.glob("shardrules-*"))
     time.sleep(0.5)
     ranks = [pid for pid in children(os.getpid()) if "spawn_main" in _cmdline(pid)]
