@@ -183,11 +183,15 @@ def check_prompt_arguments(args: argparse.Namespace, pipeline: bool) -> None:
                              f"'shardrules[video]'); or give a .gif to write an animated GIF")
 
 
-def positive_int(text: str) -> int:
+def whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -207,11 +211,9 @@ def finite_float(text: str) -> float:
 
 
 def seed(text: str) -> int:
-    """A seed torch.Generator.manual_seed takes: 0 <= S < 2**64 (a larger one failed inside every rank)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    """A seed every rank can use: 0 <= S < 2**63 (the runner also seeds with S + 1; 2**64 failed inside every
+    rank)."""
+    value = whole_number(text)
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {value}")
     return value
