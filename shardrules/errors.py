@@ -7,8 +7,29 @@ column of the offending token, and prints the source line with a caret under it,
 from __future__ import annotations
 
 
+def printable(value: str, keep: str = "") -> str:
+    """``value`` with every control character (an escape sequence, a newline, a NUL) but those in ``keep`` written as
+    its Python escape: a name read from a file can neither drive the terminal nor forge another line of output."""
+    if value.isprintable():
+        return value
+    return "".join(c if c.isprintable() or c == " " or c in keep else repr(c)[1:-1] for c in value)
+
+
+CONTEXT_WIDTH = 120  # characters of a source line shown under an error
+MAX_MESSAGE = 400  # characters of a message: a key or name of a megabyte is cut, and says how long it was
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to about ``limit`` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit - 40]}… ({len(text):,} characters)"
+
+
 class ShardRulesError(Exception):
-    """Base class of every error shardrules raises on purpose."""
+    """Base class of every error shardrules raises on purpose. Its text has no control characters but the
+    newlines between lines it composes itself (a name from a file is escaped)."""
+
+    def __str__(self) -> str:
+        return printable(super().__str__(), keep="\n")
 
 
 class SourceError(ShardRulesError):
@@ -50,16 +71,24 @@ class SourceError(ShardRulesError):
         """The offending source line with a caret under the token, or ``""`` when the line is unknown."""
         if self.source_line is None:
             return ""
-        text = self.source_line.rstrip("\n")
+        raw = self.source_line.rstrip("\n")
+        column = self.column
+        if len(raw) > CONTEXT_WIDTH:  # a window of a long line around the column: one error never prints megabytes
+            start = max(0, min(column - 1 - CONTEXT_WIDTH // 2, len(raw) - CONTEXT_WIDTH))
+            end = start + CONTEXT_WIDTH
+            raw = ("…" if start else "") + raw[start:end] + ("…" if end < len(raw) else "")
+            column = column - start + (1 if start else 0)
+        text = printable(raw, keep="\t")  # an escape sequence in the file is shown escaped, never sent raw
         width = max(1, self.end_column - self.column) if self.end_line == self.line else 1
+        width = min(width, len(raw) - column + 1) if len(raw) >= column else 1
         # the caret's indent keeps the line's own tabs, so it lines up however wide a terminal draws a tab
-        indent = "".join(c if c == "\t" else " " for c in text[:self.column - 1])
+        indent = "".join(c if c == "\t" else " " for c in printable(raw[:column - 1], keep="\t"))
         return f"  {text}\n  {indent}{'^' * width}"
 
     def __str__(self) -> str:
-        out = f"{self.location}: {self.message}"
+        out = printable(f"{shorten(self.path)}:{self.line}:{self.column}: {shorten(self.message)}")
         if self.hint:
-            out += f" ({self.hint})"
+            out += f" ({printable(shorten(self.hint))})"
         context = self.get_context()
         return f"{out}\n{context}" if context else out
 
@@ -156,6 +185,9 @@ class CheckpointError(ShardRulesError):
         self.tensor = tensor
         self.failed_rank = failed_rank  # set when raised because that other rank failed (a launcher names it)
         super().__init__(message)
+
+    def __str__(self) -> str:  # one line: a newline in a tensor, component or class name is escaped too
+        return printable(Exception.__str__(self))
 
 
 class UsageError(ShardRulesError):

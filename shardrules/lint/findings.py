@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..errors import SourceError
+from ..errors import SourceError, shorten
 from ..grammar import SourceMap
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -26,7 +26,7 @@ class Finding:
 
     @classmethod
     def from_error(cls, error: SourceError, severity: str = ERROR) -> Finding:
-        message = error.message + (f" ({error.hint})" if error.hint else "")
+        message = shorten(error.message) + (f" ({shorten(error.hint)})" if error.hint else "")
         return cls(error.path, error.line, error.column, error.end_line, error.end_column, error.code, message,
                    severity)
 

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import json
 
+from ..errors import printable
 from .findings import ERROR, INFO, WARNING, Finding
 
 
-def _printable(value: str) -> str:
-    """Control characters (a newline in a quoted TOML key, an escape sequence) written as escapes: one finding is
-    one line, and no input can forge another ``path:line:col: CODE`` line or drive the terminal."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in value)
-
-
 def text(findings: list[Finding]) -> str:
-    lines = [f"{_printable(f.path)}:{f.line}:{f.column}: {f.code} {_printable(f.message)}"
+    lines = [f"{printable(f.path)}:{f.line}:{f.column}: {f.code} {printable(f.message)}"
              + ("" if f.severity == ERROR else f" [{f.severity}]") for f in findings]
     counts = {s: sum(1 for f in findings if f.severity == s) for s in (ERROR, WARNING, INFO)}
     if not findings:

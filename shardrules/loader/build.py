@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ShardRulesError, shorten
 from .dtypes import cast_like_library
 from .paths import read_json
 
@@ -176,17 +177,64 @@ def transformers_config(cls: type, config: dict, path: str):
                               path=path) from None
 
 
+# What a config can make the builder do. Real models have at most about a hundred layers and a few thousand
+# modules (HunyuanVideo about 2,000; a 7 B text encoder under 1,000); 10,000,000 layers took hours to refuse.
+MAX_LAYERS = 1_000
+MAX_MODULES = 20_000
+_LAYER_KEY = re.compile(r"layers|depth|(^|_)blocks$")
+
+
+def check_sizes(config: dict, path: str) -> None:
+    """Refuse, before building, a config whose layer counts no real model has (``num_layers``, ``depth``, ...)."""
+    for key, value in config.items():
+        if isinstance(key, str) and _LAYER_KEY.search(key) and type(value) is int and value > MAX_LAYERS:
+            raise CheckpointError(f"{path}: {key!r} is {value:,}; the builder takes at most {MAX_LAYERS:,} layers",
+                                  path=path)
+        if isinstance(value, dict):  # transformers' nested text_config / vision_config
+            check_sizes(value, path)
+
+
+@contextlib.contextmanager
+def bounded_modules(path: str) -> Iterator[None]:
+    """Stop a build past ``MAX_MODULES`` submodules (a config can ask for any number, under any key)."""
+    from torch.nn.modules.module import register_module_module_registration_hook
+
+    count = 0
+
+    def count_module(module, name, submodule):
+        nonlocal count
+        count += 1
+        if count > MAX_MODULES:
+            raise CheckpointError(f"{path}: the config builds more than {MAX_MODULES:,} modules: check its layer "
+                                  f"counts", path=path)
+
+    handle = register_module_module_registration_hook(count_module)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def build_model(model_dir: str | Path, *, meta: str = "params", dtype: torch.dtype | None = None) -> nn.Module:
     """Build the model of ``model_dir`` from its config. ``meta="all"`` puts buffers on meta too (planning
-    only); ``meta="params"`` keeps buffers real (loading)."""
+    only); ``meta="params"`` keeps buffers real (loading). A config the class cannot be built from (a string where a
+    number belongs, zero heads, an unknown dtype) is a ``CheckpointError`` naming the file and the class's complaint."""
     config = read_config(model_dir)
-    cls = model_class(config, str(Path(model_dir) / "config.json"))
+    path = str(Path(model_dir) / "config.json")
+    cls = model_class(config, path)
+    check_sizes(config, path)
     context = torch.device("meta") if meta == "all" else parameters_on_meta()
-    with context:
-        if "_class_name" in config:
-            model = cls.from_config(config)
-        else:
-            model = cls(transformers_config(cls, config, str(Path(model_dir) / "config.json")))
+    try:
+        with context, bounded_modules(path):
+            if "_class_name" in config:
+                model = cls.from_config(config)
+            else:
+                model = cls(transformers_config(cls, config, path))
+    except ShardRulesError:
+        raise
+    except Exception as exc:  # the class's own checks of its config, in whatever type it raises them
+        raise CheckpointError(f"{path}: cannot build {cls.__name__} from this config: {type(exc).__name__}: "
+                              f"{shorten(str(exc), 300)}", path=path) from exc
     if dtype is not None:
         cast_like_library(model, dtype)
     return model.eval()
@@ -194,12 +242,12 @@ def build_model(model_dir: str | Path, *, meta: str = "params", dtype: torch.dty
 
 def load_plain(model_dir: str | Path) -> nn.Module:
     """The whole model of ``model_dir`` in this process, unsharded: built from its config, weights loaded
-    strictly from its safetensors files (for references, VAEs and other small components)."""
-    from safetensors.torch import load_file
+    strictly from its safetensors files (for references, VAEs and other small components), through the same checked
+    reader as sharded loads (its index, header checks, no FIFO waited on)."""
+    from .checkpoint import Checkpoint
 
     model = build_model(model_dir, meta="params")
-    state: dict = {}
-    for path in sorted(Path(model_dir).glob("*.safetensors")):
-        state.update(load_file(str(path)))
+    with Checkpoint(model_dir) as checkpoint:
+        state = {name: checkpoint.read(name) for name in checkpoint.entries}
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()

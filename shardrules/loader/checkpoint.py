@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
-from .paths import child, no_json_constant, read_json, regular_file
+from ..files import NotRegularFile, open_regular_fd
+from .paths import child, no_json_constant, opened, read_json, regular_file
 
 DTYPES: dict[str, torch.dtype] = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -48,20 +49,40 @@ class TensorEntry:
         return math.prod(self.shape[1:]) * self.dtype.itemsize if self.shape else self.dtype.itemsize
 
 
+class RepeatedName(ValueError):
+    """A JSON object with one key twice."""
+
+
+def _no_repeated_names(pairs: list[tuple[str, object]]) -> dict:
+    """``json.loads(object_pairs_hook=)``: a dict, refusing a key given twice (which json would let the last win)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise RepeatedName(key)
+            seen.add(key)
+    return out
+
+
 def read_header(path: str | Path) -> dict[str, TensorEntry]:
     """Entries of one safetensors file, checked against the file's size."""
-    path = str(regular_file(path, "a safetensors file"))
+    path = str(path)
+    with opened(path, "a safetensors file") as f:
+        return _read_header(f, path)
+
+
+def _read_header(f, path: str) -> dict[str, TensorEntry]:
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise CheckpointError(f"{path}: truncated safetensors file ({size} bytes, no header)", path=path)
-            (length,) = struct.unpack("<Q", head)
-            if length > MAX_HEADER_BYTES or 8 + length > size:
-                raise CheckpointError(f"{path}: header length {length} runs past the end of the file ({size} "
-                                      f"bytes): the file is truncated or not safetensors", path=path)
-            raw = f.read(length)
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{path}: truncated safetensors file ({size} bytes, no header)", path=path)
+        (length,) = struct.unpack("<Q", head)
+        if length > MAX_HEADER_BYTES or 8 + length > size:
+            raise CheckpointError(f"{path}: header length {length} runs past the end of the file ({size} "
+                                  f"bytes): the file is truncated or not safetensors", path=path)
+        raw = f.read(length)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read: {exc.strerror}", path=path) from None
     entries_named = raw.count(b'"data_offsets"')  # bytes.count: bounded work before any object is built
@@ -69,9 +90,11 @@ def read_header(path: str | Path) -> dict[str, TensorEntry]:
         raise CheckpointError(f"{path}: header names {entries_named} tensors, more than {MAX_HEADER_ENTRIES} in one "
                               f"file: not a model checkpoint", path=path)
     try:
-        header = json.loads(raw, parse_constant=no_json_constant)
+        header = json.loads(raw, parse_constant=no_json_constant, object_pairs_hook=_no_repeated_names)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: header is not valid JSON ({exc})", path=path) from None
+    except RepeatedName as exc:  # the safetensors library refuses these files; json.loads would keep the last
+        raise CheckpointError(f"{path}: header names {str(exc)[:200]!r} twice", path=path) from None
     except (RecursionError, ValueError) as exc:  # nesting past the recursion limit; integers past 4,300 digits
         raise CheckpointError(f"{path}: header is not a safetensors header ({type(exc).__name__}: "
                               f"{str(exc)[:80]})", path=path) from None
@@ -144,8 +167,9 @@ class Checkpoint:
                                           path=str(index_path)) from None
                 if not isinstance(weight_map, dict):
                     raise CheckpointError(f"{index_path}: weight_map is not an object", path=str(index_path))
-                shards = sorted(child(self.model_dir, n, "shard file", str(index_path)) for n in
-                                sorted(names, key=str))
+                # a set of paths: "x" and "./x" name one file, which is read once
+                shards = sorted({child(self.model_dir, n, "shard file", str(index_path)) for n in
+                                 sorted(names, key=str)})
                 missing = [s for s in shards if not os.path.lexists(s)]
                 if missing:
                     raise CheckpointError(f"{index_path} names shard file {missing[0].name}, which does not exist",
@@ -179,7 +203,11 @@ class Checkpoint:
         offset = entry.start + (start * entry.row_bytes if entry.shape else 0)
         fd = self._fds.get(entry.path)
         if fd is None:
-            fd = self._fds[entry.path] = os.open(entry.path, os.O_RDONLY)
+            try:  # the file may have been swapped since its header was read: never block on a FIFO
+                fd = self._fds[entry.path] = open_regular_fd(entry.path)
+            except (NotRegularFile, OSError) as exc:
+                raise CheckpointError(f"{entry.path}: cannot read tensor '{name}': {exc.strerror}",
+                                      path=entry.path, tensor=name) from None
         # the tensor's own memory as a writable buffer (it stays alive, and contiguous, while we read)
         view = memoryview((ctypes.c_char * nbytes).from_address(out.data_ptr())).cast("B")
         done = 0

@@ -16,11 +16,13 @@ Casting happens while parameters are still on the meta device, so it costs nothi
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..engine.glob import compile_glob
+from ..errors import CheckpointError, shorten
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -83,10 +85,14 @@ def stored_dtype(model_dir, config: dict) -> tuple[torch.dtype, str]:
     data is read), else float32."""
     for key in ("torch_dtype", "dtype"):
         value = config.get(key)
-        if isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype):
-            return getattr(torch, value), f"config.json {key}"
-    from pathlib import Path
-
+        if value is None or value == "auto":
+            continue
+        dtype = getattr(torch, value, None) if isinstance(value, str) and value.isidentifier() else None
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            path = str(Path(model_dir) / "config.json")
+            raise CheckpointError(f"{path}: {key} is {shorten(repr(value), 80)}, not a floating-point torch dtype "
+                                  f"(float32, bfloat16, float16)", path=path)
+        return dtype, f"config.json {key}"
     if any(Path(model_dir).glob("*.safetensors")):
         from .checkpoint import Checkpoint
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from ..errors import CheckpointError
+from ..files import NotRegularFile, kind_of, open_regular
 
 
 def child(folder: str | Path, name: object, what: str, source: str) -> Path:
@@ -28,7 +31,8 @@ def child(folder: str | Path, name: object, what: str, source: str) -> Path:
 
 def regular_file(path: str | Path, what: str) -> Path:
     """``path`` when it is a regular file (after links); a clear error for a missing file, a folder, a FIFO or a
-    device."""
+    device. A check of the name, for listing a folder's files early: reads go through :func:`opened`, which checks
+    the file it opened."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -36,9 +40,43 @@ def regular_file(path: str | Path, what: str) -> Path:
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read {what}: {exc.strerror}", path=str(path)) from None
     if not stat.S_ISREG(mode):
-        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
-        raise CheckpointError(f"{path}: {what} is {kind}", path=str(path))
+        raise CheckpointError(f"{path}: {what} is {kind_of(mode)}", path=str(path))
     return Path(path)
+
+
+MAX_FOLDER_FILES = 10_000
+
+
+def regular_files(folder: Path) -> None:
+    """Every file of a component folder that a library loads itself (the VAE, tokenizers) is a regular file or a
+    folder: a FIFO among them would block the library's ``open`` forever. A check of the names, before the library
+    reads them; shardrules' own reads check the file opened."""
+    count = 0
+    for root, _, files in os.walk(folder):
+        count += len(files)
+        if count > MAX_FOLDER_FILES:
+            raise CheckpointError(f"{folder}: more than {MAX_FOLDER_FILES:,} files in a component folder",
+                                  path=str(folder))
+        for name in files:
+            regular_file(Path(root) / name, f"a file of {folder.name}")
+
+
+@contextmanager
+def opened(path: str | Path, what: str):
+    """``path`` open for binary reading when it is a regular file, checked on the file opened (a name swapped for
+    a FIFO after an earlier check is refused, never waited on); every failure a ``CheckpointError``."""
+    try:
+        f: BinaryIO = open_regular(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} not found ({what})", path=str(path)) from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: {what} is a folder", path=str(path)) from None
+    except NotRegularFile as exc:
+        raise CheckpointError(f"{path}: {what} is {exc.strerror}", path=str(path)) from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read {what}: {exc.strerror}", path=str(path)) from None
+    with f:
+        yield f
 
 
 def no_json_constant(name: str):
@@ -49,18 +87,18 @@ def no_json_constant(name: str):
 MAX_JSON_BYTES = 64 << 20  # config.json, model_index.json, a safetensors index: a real one is under a few MiB
 
 
-def read_json(path: str | Path, what: str) -> object:
+def read_json(path: str | Path, what: str, *, infinities: bool = False) -> object:
     """The JSON value of a regular file (``what`` names it in errors). Every way the file can fail to be JSON is
     a ``CheckpointError`` naming it: over ``MAX_JSON_BYTES`` (read no further: a 2 GiB sparse config.json took a
     load to 2.8 GB), unreadable, not UTF-8, invalid (with line and column), nested past the recursion limit,
-    ``Infinity``/``NaN``, integers of more than 4,300 digits."""
-    path = regular_file(path, what)
+    ``Infinity``/``NaN`` (unless ``infinities``: diffusers writes ``-Infinity`` into scheduler configs, as
+    ``lambda_min_clipped``), integers of more than 4,300 digits."""
     try:
-        with open(path, "rb") as f:
+        with opened(path, what) as f:
             data = f.read(MAX_JSON_BYTES + 1)  # bounded even if the file grows after the check
         if len(data) > MAX_JSON_BYTES:
             raise CheckpointError(f"{path}: {what} is larger than {MAX_JSON_BYTES >> 20} MiB", path=str(path))
-        return json.loads(data, parse_constant=no_json_constant)
+        return json.loads(data, parse_constant=None if infinities else no_json_constant)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read {what}: {exc.strerror}", path=str(path)) from None
     except json.JSONDecodeError as exc:

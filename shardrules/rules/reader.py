@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import stat
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from ..errors import (
     UnknownStrategyError,
     WrongValueError,
 )
+from ..files import NotRegularFile, open_regular
 from ..grammar import SourceMap, parse_expression
 from ..grammar.source import line_starts
 from .positions import Positions, Span, locate
@@ -441,12 +441,11 @@ def load_rules(*paths: str | os.PathLike, embedded: bool = True) -> RuleSet:
 def read_rule_text(path: Path) -> str:
     """A rule file's text. Raises ``OSError`` when it cannot be read, a rule error when it is over the size
     limit or not UTF-8."""
-    mode = path.stat().st_mode
-    if stat.S_ISDIR(mode):
-        raise IsADirectoryError(21, "Is a directory", str(path))
-    if not stat.S_ISREG(mode):  # /dev/zero, a FIFO or stdin report st_size 0 and never end
-        raise RuleFileError("not a regular file", path=str(path))
-    with open(path, "rb") as f:
+    try:  # checked on the file opened: /dev/zero, a FIFO or stdin report st_size 0 and never end
+        f = open_regular(path)
+    except NotRegularFile as exc:
+        raise RuleFileError(f"not a regular file ({exc.strerror})", path=str(path)) from None
+    with f:
         data = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows after the check
     if len(data) > MAX_FILE_BYTES:
         raise RuleLimitError(f"rule file is larger than {MAX_FILE_BYTES} bytes", path=str(path))

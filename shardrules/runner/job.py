@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from pathlib import Path
@@ -13,8 +14,7 @@ from ..engine.describe import plan_summary
 from ..engine.wrapped import get_wrapped_attr
 from ..errors import ShardRulesError
 from ..loader.load import LoadStats, load_sharded
-from ..loader.paths import read_json
-from ..loader.pipeline import TRANSFORMER, PipelineFolder, read_folder, sharded_parts
+from ..loader.pipeline import TRANSFORMER, PipelineFolder, read_folder, scheduler_config, sharded_parts
 from ..rules import load_rules
 from .denoise import DenoisingRunner
 from .inputs import example_inputs
@@ -31,17 +31,14 @@ def import_classes(folder: Path | PipelineFolder) -> None:
 
 
 def _scheduler(pipeline: PipelineFolder | None):
-    """The pipeline's own scheduler when it lists one, else flow-matching Euler. Nothing outside the named folder is
-    read (a model folder's parent may hold anything)."""
+    """The pipeline's own scheduler when it lists one (checked: a diffusers scheduler with bounded tables), else
+    flow-matching Euler. Nothing outside the named folder is read (a model folder's parent may hold anything)."""
     import diffusers
 
     part = pipeline.get("scheduler") if pipeline is not None else None
-    config = part.folder / "scheduler_config.json" if part is not None else None
-    if config is not None and config.exists():
-        values = read_json(config, "the scheduler config")
-        name = values.get("_class_name") if isinstance(values, dict) else None
-        if name and hasattr(diffusers, name):
-            return getattr(diffusers, name).from_config(values)
+    if part is not None and os.path.lexists(part.folder / "scheduler_config.json"):
+        cls, config = scheduler_config(part)
+        return cls.from_config(config)
     return diffusers.FlowMatchEulerDiscreteScheduler()
 
 

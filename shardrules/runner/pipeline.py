@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..loader.pipeline import TEXT_ENCODER, PipelineFolder, is_pipeline
+from ..loader.paths import regular_files
+from ..loader.pipeline import SCHEDULER, TEXT_ENCODER, PipelineFolder, is_pipeline, scheduler_config
 
 SPLITS = ("none", "batch")
 
@@ -102,6 +103,11 @@ def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dt
     if missing:
         raise CheckpointError(f"{pipeline.index_path} lists '{missing[0].name}', which has no folder",
                               path=str(missing[0].folder))
+    for part in parts:
+        if part.role == SCHEDULER:
+            scheduler_config(part)  # a diffusers scheduler with bounded tables, before any rank loads anything
+        elif not part.sharded:
+            regular_files(part.folder)
     sharded = {}
     for part in parts:
         if not part.sharded:
