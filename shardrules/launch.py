@@ -28,8 +28,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .errors import Interrupted, LaunchError, RankFailure  # noqa: F401 (the launcher's errors, imported from here)
+from .errors import Interrupted, LaunchError, RankFailure, printable  # noqa: F401 (the launcher's errors, imported from here)
 
+WAITED = "finished, then waited "  # a rank whose final barrier timed out
+UNFINISHED = "did not finish: the ranks that finished timed out waiting for it"
 GRACE_S = 20  # how long the other ranks may take to fail on their own after one rank fails
 PG_TIMEOUT_S = 600  # the default collective timeout
 BACKENDS = ("auto", "nccl", "gloo")
@@ -158,11 +160,22 @@ def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: s
         result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
                   "failed_at": time.time(), "fallout": getattr(exc, "failed_rank", None) not in (None, rank)}
         code = 1
-    Path(workdir, f"rank{rank}.json").write_text(json.dumps(result, default=str))
+    result_path = Path(workdir, f"rank{rank}.json")
+    try:
+        result_path.write_text(json.dumps(result, default=str))
+    except OSError as exc:  # a full or removed temporary folder: the launcher reports the rank's result unreadable
+        print(f"rank {rank}: cannot write its result to {workdir}: {exc.strerror}", file=sys.stderr, flush=True)
+        os._exit(1)
     try:
         if dist.is_initialized():
             if code == 0:
-                dist.barrier()
+                try:
+                    dist.barrier()
+                except Exception:  # a rank that never finished (hung in its job): this one must not pass for done
+                    result = {"ok": False, "error": f"{WAITED}{timeout:g} s (--timeout) at the end for the other "
+                              f"ranks", "failed_at": time.time(), "fallout": True, "waited": True}
+                    result_path.write_text(json.dumps(result))
+                    code = 1
             dist.destroy_process_group()
     except Exception:
         pass
@@ -172,7 +185,8 @@ def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: s
 
 
 def in_torchrun() -> bool:
-    """Whether this process is a rank started by torchrun. Part of its variables is an error, never a guess."""
+    """Whether this process is a rank started by torchrun. Part of its variables, or values torchrun never sets, is
+    an error (``LaunchError``), never a guess: ``RANK=3`` with ``WORLD_SIZE=1`` would wait out the timeout first."""
     present = [v for v in TORCHRUN_VARIABLES if v in os.environ]
     if not present:
         return False
@@ -180,6 +194,23 @@ def in_torchrun() -> bool:
     if missing:
         raise LaunchError(f"{', '.join(present)} set but not {', '.join(missing)}: start the ranks with torchrun "
                           f"(which sets them all), or unset {', '.join(present)} to have --nproc ranks spawned")
+    number = {}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_PORT"):
+        text = os.environ[name]
+        if not (text.isascii() and text.isdigit() and len(text) <= 9):
+            raise LaunchError(f"{name}={printable(text[:40])!r} is not a whole number (torchrun sets it)")
+        number[name] = int(text)
+    checks = [
+        (number["WORLD_SIZE"] >= 1, "WORLD_SIZE must be at least 1"),
+        (number["RANK"] < number["WORLD_SIZE"], "RANK must be less than WORLD_SIZE"),
+        (1 <= number["LOCAL_WORLD_SIZE"] <= number["WORLD_SIZE"], "LOCAL_WORLD_SIZE must be 1 to WORLD_SIZE"),
+        (number["LOCAL_RANK"] < number["LOCAL_WORLD_SIZE"], "LOCAL_RANK must be less than LOCAL_WORLD_SIZE"),
+        (1 <= number["MASTER_PORT"] <= 65535, "MASTER_PORT must be a port, 1 to 65535"),
+    ]
+    for holds, rule in checks:
+        if not holds:
+            values = ", ".join(f"{k}={v}" for k, v in number.items())
+            raise LaunchError(f"torchrun's variables do not fit together: {rule} ({values})")
     return True
 
 
@@ -195,7 +226,12 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    with tempfile.TemporaryDirectory(prefix="shardrules-") as workdir:
+    try:
+        temporary = tempfile.TemporaryDirectory(prefix="shardrules-")
+    except OSError as exc:
+        raise LaunchError(f"cannot make a temporary folder in {tempfile.gettempdir()}: {exc.strerror} (set TMPDIR "
+                          f"to a folder with room)") from None
+    with temporary as workdir:
         kwargs = dict(kwargs, _threads=threads)
         processes = [context.Process(target=_rank_main, daemon=False,
                                      args=(rank, nproc, target, kwargs, workdir, chosen, collective_timeout))
@@ -206,7 +242,7 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
         try:
             for process in processes:
                 process.start()
-            killed = _wait(processes, timeout)
+            killed = _wait(processes, timeout, workdir)
         except Interrupted:
             _stop(processes)
             raise
@@ -216,14 +252,16 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
         results = []
         for rank, process in enumerate(processes):
             path = Path(workdir, f"rank{rank}.json")
-            if path.exists():
-                data = json.loads(path.read_text())
+            data = _read_result(path) if path.exists() else None
+            if isinstance(data, str):
+                results.append(RankResult(rank, False, None, data, process.exitcode, failed_at=0.0))
+            elif data is not None:
                 results.append(RankResult(rank, data["ok"], data.get("value"), data.get("error"), process.exitcode,
                                           data.get("failed_at", float("inf")), data.get("fallout", False)))
             elif rank in killed:
                 why = killed[rank]  # a frozen rank is the cause of the others' timeouts, whenever they noticed
                 results.append(RankResult(rank, False, None, why, process.exitcode,
-                                          failed_at=0.0 if why == FROZEN else float("inf")))
+                                          failed_at=0.0 if why in (FROZEN, UNFINISHED) else float("inf")))
             else:  # died without a word (killed, out of memory): a cause, never the fallout of another failure
                 results.append(RankResult(rank, False, None, f"exited with code {process.exitcode}",
                                           process.exitcode, failed_at=0.0))
@@ -232,7 +270,29 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
     return results
 
 
-def _wait(processes: list, timeout: float | None) -> dict[int, str]:
+def _read_result(path: Path) -> dict | str:
+    """A rank's result file, or why it cannot be read (a full temporary folder leaves it cut short)."""
+    try:
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and isinstance(data.get("ok"), bool):
+            return data
+        return f"its result in {path} is not a result"
+    except (OSError, ValueError) as exc:
+        return (f"its result in {path} cannot be read ({type(exc).__name__}): is the temporary folder "
+                f"{path.parent.parent} full?")
+
+
+def _only_waited(processes: list, workdir: str) -> bool:
+    """Whether every rank that failed had finished its job and only timed out waiting for the others at the end."""
+    for rank, p in enumerate(processes):
+        if p.exitcode not in (None, 0):
+            data = _read_result(Path(workdir, f"rank{rank}.json"))
+            if isinstance(data, str) or not data.get("waited"):
+                return False
+    return True
+
+
+def _wait(processes: list, timeout: float | None, workdir: str) -> dict[int, str]:
     """Wait for the ranks; stop the rest ``GRACE_S`` after one fails, or all at ``timeout``. Returns the ranks
     killed, with why."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -244,9 +304,12 @@ def _wait(processes: list, timeout: float | None) -> dict[int, str]:
             failed_at = now
         running = [p for p in processes if p.exitcode is None]
         frozen = failed_at is not None and all(_is_stopped(p.pid) for p in running)  # cannot fail on their own
-        if (failed_at is not None and (now - failed_at > GRACE_S or frozen)) or (deadline and now > deadline):
+        # ranks that finished and timed out waiting for the rest: the ranks still running are the cause, hung
+        hung = failed_at is not None and _only_waited(processes, workdir)
+        if (failed_at is not None and (now - failed_at > GRACE_S or frozen or hung)) \
+                or (deadline and now > deadline):
             why = (f"did not finish within {timeout} s" if deadline and now > deadline
-                   else "stopped after another rank failed")
+                   else UNFINISHED if hung else "stopped after another rank failed")
             for rank, p in enumerate(processes):
                 if p.exitcode is None:
                     killed[rank] = FROZEN if _is_stopped(p.pid) else why

@@ -400,6 +400,15 @@ def freeze_one(rank, world_size) -> dict:
     return {"finished": True}
 
 
+def hang_one(rank, world_size) -> dict:
+    """Rank 0 hangs outside any collective after the last one (as in a write that never returns); rank 1 finishes."""
+    import time
+
+    if rank == 0:
+        time.sleep(600)
+    return {"finished": True}
+
+
 def sequence_matches(rank, world_size, cases: list[dict], ulysses: int = 2, ring: int = 1) -> dict:
     """Load each saved model sharded with its sequence split across ``ulysses`` ranks; by case label, compare the
     forward's output with the unsharded reference and report the tokens the first attention module saw."""

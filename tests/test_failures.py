@@ -129,6 +129,30 @@ def test_a_frozen_rank_is_named_as_the_cause():
 
 
 @pytest.mark.multirank
+def test_a_rank_that_never_finishes_is_named_and_stopped_at_the_collective_timeout():
+    """Rank 0 hangs after its last collective; rank 1 finishes and waits for it at the end. Rank 1's wait times out
+    after the collective timeout (--timeout), so the run fails naming rank 0, instead of rank 1 exiting 0 and the
+    launcher waiting for rank 0 forever."""
+    import os
+    import sys
+
+    from multirank import TESTS
+
+    from shardrules.launch import UNFINISHED, WAITED, RankFailure, run_on_ranks
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if TESTS not in sys.path:
+        sys.path.insert(0, TESTS)
+    began = time.monotonic()
+    with pytest.raises(RankFailure) as failure:
+        run_on_ranks("rank_checks:hang_one", 2, {}, timeout=120, threads=1, collective_timeout=3)
+    cause, waited = causes_first(failure.value.results)
+    assert (cause.rank, cause.error) == (0, UNFINISHED), cause
+    assert waited.rank == 1 and waited.error.startswith(f"{WAITED}3 s"), waited
+    assert time.monotonic() - began < 60  # not the 20 s grace after the timeout, and far from rank 0's 600 s
+
+
+@pytest.mark.multirank
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_signal_to_the_launcher_stops_every_rank_and_leaves_nothing(tmp_path, monkeypatch, name):
     """Ctrl-C to the launcher alone, kill, and the terminal closing (SIGHUP): every rank is stopped, the temporary
@@ -180,3 +204,56 @@ def _state(pid: int) -> str:
         return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0]
     except OSError:
         return "Z"
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"LOCAL_WORLD_SIZE": "x"}, "LOCAL_WORLD_SIZE='x' is not a whole number"),
+    ({"RANK": "abc"}, "RANK='abc' is not a whole number"),
+    ({"MASTER_PORT": "abc"}, "MASTER_PORT='abc' is not a whole number"),
+    ({"RANK": "-1"}, "RANK='-1' is not a whole number"),
+    ({"RANK": "3"}, "RANK must be less than WORLD_SIZE"),
+    ({"LOCAL_RANK": "2"}, "LOCAL_RANK must be less than LOCAL_WORLD_SIZE"),
+    ({"MASTER_PORT": "70000"}, "MASTER_PORT must be a port"),
+    ({"WORLD_SIZE": "0", "RANK": "0"}, "WORLD_SIZE must be at least 1"),
+])
+def test_torchrun_variables_torchrun_never_sets_are_refused_before_anything_starts(monkeypatch, change, words):
+    """RANK=3 with WORLD_SIZE=1 used to wait out the collective timeout; the others failed with a traceback."""
+    from shardrules.launch import LaunchError, in_torchrun
+
+    variables = dict(RANK="0", WORLD_SIZE="2", LOCAL_RANK="1", LOCAL_WORLD_SIZE="2", MASTER_ADDR="a",
+                     MASTER_PORT="29500")
+    for name, value in {**variables, **change}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(LaunchError, match=words):
+        in_torchrun()
+
+
+def test_torchrun_variables_refused_by_the_command_exit_2(monkeypatch, tmp_path):
+    import tiny_models
+    from commands import cli
+
+    tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path)
+    for name, value in dict(RANK="3", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1", MASTER_ADDR="a",
+                            MASTER_PORT="29500").items():
+        monkeypatch.setenv(name, value)
+    done = cli("run", str(tmp_path), "--steps", "1")
+    assert done.returncode == 2 and done.stderr.startswith("error: torchrun's variables do not fit together")
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_full_temporary_folder_is_one_line(monkeypatch, tmp_path):
+    """No room for the launcher's folder: a LaunchError naming it; a rank's result cut short: named, never a
+    JSONDecodeError in the launcher."""
+    import tempfile
+
+    from shardrules.launch import LaunchError, _read_result, run_on_ranks
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(blocked))  # mkdir under a file fails as a full disk does
+    with pytest.raises(LaunchError, match="cannot make a temporary folder in .*a-file"):
+        run_on_ranks("rank_checks:hang_one", 2, {})
+    cut = tmp_path / "work" / "rank0.json"
+    cut.parent.mkdir()
+    cut.write_text('{"ok": true, "val')
+    assert _read_result(cut).startswith(f"its result in {cut} cannot be read (JSONDecodeError): is the temporary")
