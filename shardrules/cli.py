@@ -41,12 +41,11 @@ def announce_backend(args: argparse.Namespace) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .launch import run_on_ranks
-    from .loader.pipeline import PipelineFolder
     from .runner.report import run_report
 
     folder = check_run_arguments(args)  # model_index.json read here, once; the ranks take it as read
     if args.prompt is not None:
-        check_prompt_arguments(args, isinstance(folder, PipelineFolder))
+        check_prompt_arguments(args, folder)
         target = "shardrules.runner.job:run_pipeline"
         kwargs = dict(model_dir=folder, prompt=args.prompt, negative_prompt=args.negative_prompt,
                       rules=args.rules, steps=args.steps, guidance=args.guidance, height=args.height,
@@ -131,17 +130,36 @@ def check_rule_files(paths: list[str] | None) -> None:
 
 def check_run_arguments(args: argparse.Namespace):
     """The run's arguments checked before any rank starts; returns the folder as :func:`check_model_folder` read it."""
-    from pathlib import Path
 
     folder = check_model_folder(args.model_dir, weights=True)
     check_rule_files(args.rules)
     if args.split == "guidance" and args.guidance is None:
         raise InputError("--split guidance gives the guided and unguided branches to different ranks: it needs "
                          "--guidance G")
-    if args.out and not Path(args.out).resolve().parent.is_dir():
-        raise InputError(f"--out {args.out}: folder {Path(args.out).resolve().parent} does not exist")
+    if args.out:
+        check_out(args)
     check_sequence_arguments(args)
     return folder
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+def check_out(args: argparse.Namespace) -> None:
+    """--out names a file this run can write, in a folder that exists; checked before any rank loads a weight. Without
+    --prompt it holds the latents (safetensors), and an image decoded by the VAE goes beside it as a PNG: the two
+    never share a path."""
+    from pathlib import Path
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise InputError(f"--out {args.out} is a folder; name the file to write")
+    if not out.resolve().parent.is_dir():
+        raise InputError(f"--out {args.out}: folder {out.resolve().parent} does not exist")
+    if args.prompt is None and out.suffix.lower() != ".safetensors":
+        raise InputError(f"--out {args.out}: without --prompt the run writes latents, to a .safetensors file (a "
+                         f"pipeline's decoded image goes beside it as {out.stem}.png)")
 
 
 def check_sequence_arguments(args: argparse.Namespace) -> None:
@@ -164,18 +182,45 @@ def check_sequence_arguments(args: argparse.Namespace) -> None:
         raise InputError(f"--ulysses {args.ulysses} --ring {args.ring} on {world} ranks: {exc}") from None
 
 
-def check_prompt_arguments(args: argparse.Namespace, pipeline: bool) -> None:
+def pipeline_keywords(folder) -> set[str]:
+    """The keyword arguments the ``__call__`` of the pipeline class of ``folder`` (a PipelineFolder) takes."""
+    import diffusers
+
+    from .runner.denoise import accepted_keywords
+
+    cls = getattr(diffusers, folder.class_name or "", None)
+    if not (isinstance(cls, type) and issubclass(cls, diffusers.DiffusionPipeline)):
+        raise InputError(f"{folder.index_path}: diffusers {diffusers.__version__} has no pipeline class "
+                         f"{folder.class_name!r}")
+    return set(accepted_keywords(cls.__call__))
+
+
+def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
     """What a prompt-driven run needs, checked before any rank starts."""
     from pathlib import Path
 
-    if not pipeline:
+    from .loader.pipeline import PipelineFolder
+
+    if not isinstance(folder, PipelineFolder):
         raise InputError(f"--prompt needs a diffusers pipeline folder (model_index.json); {args.model_dir} "
                          f"has none")
     if args.split not in ("auto", "none", "batch"):
         raise InputError("a pipeline splits by --split batch or none (its own loop batches the guidance)")
     if args.batch != 1:
         raise InputError("--batch is for seeded latents; a pipeline makes one output per prompt")
-    if args.out and Path(args.out).suffix.lower() == ".mp4":
+    if args.out is None:
+        raise InputError("--prompt needs --out FILE: the image (.png, .jpg, ...) or video (.mp4, .gif) to write")
+    video = "num_frames" in pipeline_keywords(folder)
+    suffix = Path(args.out).suffix.lower()
+    if not video and args.frames is not None:
+        raise InputError(f"--frames: {folder.class_name} makes images, not videos")
+    if not video and suffix not in IMAGE_SUFFIXES:
+        raise InputError(f"--out {args.out}: {folder.class_name} makes an image; name a {', '.join(IMAGE_SUFFIXES)} "
+                         f"file")
+    if video and suffix not in VIDEO_SUFFIXES and not (suffix in IMAGE_SUFFIXES and args.frames == 1):
+        raise InputError(f"--out {args.out}: {folder.class_name} makes a video; name a .mp4 or .gif file (or an "
+                         f"image file with --frames 1)")
+    if suffix == ".mp4":
         from .runner.job import can_write_mp4
 
         if not can_write_mp4():
@@ -299,9 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--compile", action="store_true",
                    help="torch.compile each unit's forward (the repeated blocks; fullgraph); the first step "
                         "compiles and is reported apart")
-    r.add_argument("--out", metavar="FILE", help="write the final latents here (safetensors); with --prompt, the "
-                   "image (PNG) or the video (MP4 when FILE ends in .mp4, with shardrules[video]; else an "
-                   "animated GIF beside FILE)")
+    r.add_argument("--out", metavar="FILE", help="without --prompt: the final latents, a .safetensors file (a "
+                   "pipeline's decoded image goes beside it as a PNG); with --prompt (required): the image "
+                   "(.png, .jpg, ...) or the video (.mp4 with shardrules[video], or .gif)")
     r.add_argument("--prompt", metavar="TEXT", help="a pipeline folder: run the pipeline's own __call__ on this prompt")
     r.add_argument("--negative-prompt", metavar="TEXT", help="with --prompt: the negative prompt")
     r.add_argument("--height", type=positive_int, metavar="PX", help="with --prompt (default: the pipeline's)")

@@ -166,6 +166,44 @@ def test_a_video_to_mp4_when_out_says_so(tmp_path):
     assert np.abs(video - 128).mean() > 40  # (a flat grey video would be off by this much)
 
 
+@pytest.mark.parametrize("pipeline, args, words", [
+    ("wan", ["--prompt", "a cat"], "--prompt needs --out FILE"),
+    ("wan", ["--prompt", "a cat", "--out", "cat.png"], "WanPipeline makes a video; name a .mp4 or .gif file"),
+    ("wan", ["--prompt", "a cat", "--out", "cat"], "makes a video"),
+    ("flux", ["--prompt", "a cat", "--out", "cat.gif", "--frames", "3"], "--frames: FluxPipeline makes images"),
+    ("flux", ["--prompt", "a cat", "--out", "cat.mp4"], "FluxPipeline makes an image; name a .png"),
+    ("flux", ["--prompt", "a cat", "--out", "folder"], "--out folder is a folder"),
+    ("flux", ["--out", "latents.png"], "without --prompt the run writes latents, to a .safetensors file"),
+    ("flux", ["--out", "folder"], "--out folder is a folder"),
+])
+def test_out_is_checked_before_any_rank_starts(tmp_path, monkeypatch, pipeline, args, words):
+    """Each of these failed only after every rank had loaded and denoised, or wrote nothing, or wrote under another
+    name (a one-frame video asked as cat.png went to cat.gif; an image --out beside latents overwrote them)."""
+    from commands import cli
+
+    folder = getattr(tiny_pipelines, pipeline)(tmp_path)
+    (tmp_path / "folder").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = cli("run", str(folder), *args)
+    assert result.returncode == 2 and words in result.stderr, result.stderr
+    assert "backend:" not in result.stdout
+
+
+def test_a_one_frame_video_is_written_as_the_image_asked_for(tmp_path):
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from shardrules.errors import ShardRulesError
+    from shardrules.runner.job import _save_output
+
+    frame = Image.new("RGB", (4, 4), (200, 10, 10))
+    assert _save_output(SimpleNamespace(frames=[[frame]]), str(tmp_path / "cat.png")) == str(tmp_path / "cat.png")
+    assert Image.open(tmp_path / "cat.png").getpixel((0, 0)) == (200, 10, 10) and not list(tmp_path.glob("*.gif"))
+    with pytest.raises(ShardRulesError, match="a video of 2 frames goes to a .mp4 or .gif file, not .png"):
+        _save_output(SimpleNamespace(frames=[[frame, frame]]), str(tmp_path / "two.png"))
+
+
 def test_prompt_arguments_are_checked_before_any_rank_starts(tmp_path, monkeypatch):
     import tiny_models
     from commands import cli

@@ -192,20 +192,27 @@ def can_write_mp4() -> bool:
 
 
 def _save_output(result, out: str) -> str:
-    """Images to ``out`` (PIL picks the format from its suffix); videos to ``out`` when it ends in ``.mp4``
-    (diffusers' ``export_to_video``, 8 frames per second), else to an animated GIF beside it."""
+    """The pipeline's output to ``out``, in the format its suffix names: an image (PIL); a video as MP4 (diffusers'
+    ``export_to_video``, 8 frames per second) or an animated GIF; a video of one frame as an image. Nothing is
+    written under another name."""
     frames = getattr(result, "frames", None)
-    if frames is not None and Path(out).suffix.lower() == ".mp4":
+    suffix = Path(out).suffix.lower()
+    if frames is None:
+        result.images[0].save(out)
+        return out
+    video = list(frames[0])
+    if suffix == ".mp4":
         from diffusers.utils import export_to_video
 
-        return export_to_video(list(frames[0]), out, fps=8, macro_block_size=1)  # tiny sizes stay as they are
-    if frames is not None:
-        path = str(Path(out).with_suffix(".gif"))
-        video = list(frames[0])
-        video[0].save(path, save_all=True, append_images=video[1:], duration=125, loop=0)
-        return path
-    result.images[0].save(out)
-    return out
+        return export_to_video(video, out, fps=8, macro_block_size=1)  # tiny sizes stay as they are
+    if suffix == ".gif":
+        video[0].save(out, save_all=True, append_images=video[1:], duration=125, loop=0)
+        return out
+    if len(video) == 1:
+        video[0].save(out)
+        return out
+    raise ShardRulesError(f"{out}: a video of {len(video)} frames goes to a .mp4 or .gif file, not "
+                          f"{suffix or 'a file without a suffix'}")
 
 
 def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFolder, prompt: str,
