@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from .errors import Interrupted, LaunchError, RankFailure, ShardRulesError
+from .errors import Interrupted, LaunchError, RankFailure, ShardRulesError, printable
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -29,7 +30,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def announce_backend(args: argparse.Namespace) -> str:
     """Choose the backend before any rank starts (an impossible one is an error here), and say it once."""
-    import os
 
     from .launch import choose_backend, in_torchrun, local_ranks
 
@@ -164,7 +164,6 @@ def check_out(args: argparse.Namespace) -> None:
 
 def check_sequence_arguments(args: argparse.Namespace) -> None:
     """--ulysses x --ring must divide --nproc (twice over with --split guidance)."""
-    import os
 
     from .launch import in_torchrun
 
@@ -295,6 +294,8 @@ def add_rank_options(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--timeout", type=timeout_seconds, default=PG_TIMEOUT_S, metavar="SECONDS",
                         help="how long a collective may wait for the slowest rank (default: %(default)s)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="when a rank fails, print its traceback too (or set SHARDRULES_VERBOSE=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except RankFailure as exc:
-        print(describe_failure(exc), file=sys.stderr)
+        print(describe_failure(exc, verbose=getattr(args, "verbose", False)
+                               or os.environ.get("SHARDRULES_VERBOSE", "") not in ("", "0")), file=sys.stderr)
         return 1
     except Interrupted as exc:
         print(f"{line_start(sys.stderr)}interrupted", file=sys.stderr)
@@ -401,7 +403,6 @@ def end_torchrun_rank(code: int) -> None:
     Python has let go of, can abort the process ("terminate called without an active exception", SIGABRT) after the
     run succeeded; torchrun then reports the rank failed, and the other nodes' agents wait out their exit barrier
     (seen: node 1 aborted at exit, node 0's agent waited past the test's 240 s)."""
-    import os
 
     from .launch import in_torchrun
 
@@ -414,7 +415,6 @@ def end_torchrun_rank(code: int) -> None:
 
 def quiet_stdout() -> None:
     """Point stdout at /dev/null once its reader has gone, so that Python's flush at exit raises nothing more."""
-    import os
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
@@ -437,17 +437,25 @@ def line_start(stream) -> str:
     return "\r\x1b[K" if stream.isatty() else "\n"
 
 
-def describe_failure(failure) -> str:
-    """The cause once; another rank's line only when it says something else."""
+def describe_failure(failure, verbose: bool = False) -> str:
+    """The cause once; another rank's line only when it says something else. ``verbose``: the failing rank's
+    traceback first, as Python prints it."""
+    from .launch import WAITED
+
     failed = [r for r in failure.results if not r.ok]
     first = failed[0]
-    lines = [f"error: rank {first.rank} failed: {first.error}"]
+    lines = [f"rank {first.rank} traceback:\n{first.traceback.rstrip()}"] if verbose and first.traceback else []
+    lines.append(f"error: rank {first.rank} failed: {printable(first.error or '', keep=chr(10))}")
+    waited = [r.rank for r in failed[1:] if (r.error or "").startswith(WAITED)]
     for r in failed[1:]:
-        if r.error != first.error:
-            lines.append(f"  rank {r.rank}: {r.error}")
+        if r.error != first.error and r.rank not in waited:
+            lines.append(f"  rank {r.rank}: {printable(r.error or '', keep=chr(10))}")
     same = [r.rank for r in failed[1:] if r.error == first.error]
     if same:
         lines.append(f"  (rank{'s' if len(same) > 1 else ''} {', '.join(map(str, same))}: the same)")
+    if waited:
+        lines.append(f"  (rank{'s' if len(waited) > 1 else ''} {', '.join(map(str, waited))}: finished, then "
+                     f"waited for the others)")
     return "\n".join(lines)
 
 

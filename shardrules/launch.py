@@ -92,6 +92,26 @@ class RankResult:
     exitcode: int | None = None
     failed_at: float = float("inf")  # when the rank failed (wall clock), to tell the cause from the fallout
     fallout: bool = False  # it raised because another rank failed (all ranks agreed to stop), not a cause
+    traceback: str | None = None  # the rank's own traceback, for --verbose
+
+
+def raised_at(exc: BaseException) -> str:
+    """`` (at FILE:LINE)`` of the frame that raised ``exc``, the file relative to its package's folder, for errors
+    that are not shardrules' own (those name the file or rule they are about); else ``""``."""
+    from .errors import ShardRulesError
+
+    if isinstance(exc, ShardRulesError) or exc.__traceback__ is None:
+        return ""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    path = Path(frame.filename)
+    parts = path.parts
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            path = Path(*parts[parts.index(marker) + 1:])
+            break
+    else:
+        path = Path(path.name)
+    return f" (at {path}:{frame.lineno})"
 
 
 def causes_first(results: list[RankResult]) -> list[RankResult]:
@@ -157,7 +177,8 @@ def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: s
                                 timeout=timedelta(seconds=timeout))
         result = {"ok": True, "value": _call(target, rank, world_size, kwargs)}
     except BaseException as exc:
-        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}{raised_at(exc)}",
+                  "traceback": traceback.format_exc(),
                   "failed_at": time.time(), "fallout": getattr(exc, "failed_rank", None) not in (None, rank)}
         code = 1
     result_path = Path(workdir, f"rank{rank}.json")
@@ -169,11 +190,13 @@ def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: s
     try:
         if dist.is_initialized():
             if code == 0:
+                began = time.monotonic()
                 try:
                     dist.barrier()
                 except Exception:  # a rank that never finished (hung in its job): this one must not pass for done
-                    result = {"ok": False, "error": f"{WAITED}{timeout:g} s (--timeout) at the end for the other "
-                              f"ranks", "failed_at": time.time(), "fallout": True, "waited": True}
+                    result = {"ok": False, "error": f"{WAITED}{time.monotonic() - began:.1f} s at the end for the "
+                              f"other ranks (--timeout {timeout:g} s)", "failed_at": time.time(), "fallout": True,
+                              "waited": True}
                     result_path.write_text(json.dumps(result))
                     code = 1
             dist.destroy_process_group()
@@ -257,7 +280,8 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
                 results.append(RankResult(rank, False, None, data, process.exitcode, failed_at=0.0))
             elif data is not None:
                 results.append(RankResult(rank, data["ok"], data.get("value"), data.get("error"), process.exitcode,
-                                          data.get("failed_at", float("inf")), data.get("fallout", False)))
+                                          data.get("failed_at", float("inf")), data.get("fallout", False),
+                                          data.get("traceback")))
             elif rank in killed:
                 why = killed[rank]  # a frozen rank is the cause of the others' timeouts, whenever they noticed
                 results.append(RankResult(rank, False, None, why, process.exitcode,

@@ -400,6 +400,13 @@ def freeze_one(rank, world_size) -> dict:
     return {"finished": True}
 
 
+def library_error(rank, world_size) -> dict:
+    """Rank 0 fails as a library does: a ValueError from deep inside, with no file in its message."""
+    if rank == 0:
+        raise ValueError("Invalid sample size")
+    return {"finished": True}
+
+
 def hang_one(rank, world_size) -> dict:
     """Rank 0 hangs outside any collective after the last one (as in a write that never returns); rank 1 finishes."""
     import time

@@ -129,6 +129,30 @@ def test_a_frozen_rank_is_named_as_the_cause():
 
 
 @pytest.mark.multirank
+def test_a_library_error_names_where_it_was_raised_and_verbose_gives_the_traceback():
+    import os
+    import sys
+
+    from multirank import TESTS
+
+    from shardrules.cli import describe_failure
+    from shardrules.launch import RankFailure, run_on_ranks
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if TESTS not in sys.path:
+        sys.path.insert(0, TESTS)
+    with pytest.raises(RankFailure) as failure:
+        run_on_ranks("rank_checks:library_error", 2, {}, timeout=120, threads=1, collective_timeout=10)
+    line = describe_failure(failure.value)
+    assert line.startswith("error: rank 0 failed: ValueError: Invalid sample size (at rank_checks.py:"), line
+    assert line.endswith("\n  (rank 1: finished, then waited for the others)"), line
+    assert "Traceback" not in line
+    verbose = describe_failure(failure.value, verbose=True)
+    assert verbose.startswith("rank 0 traceback:\nTraceback (most recent call last):"), verbose
+    assert 'raise ValueError("Invalid sample size")' in verbose and verbose.endswith(line)
+
+
+@pytest.mark.multirank
 def test_a_rank_that_never_finishes_is_named_and_stopped_at_the_collective_timeout():
     """Rank 0 hangs after its last collective; rank 1 finishes and waits for it at the end. Rank 1's wait times out
     after the collective timeout (--timeout), so the run fails naming rank 0, instead of rank 1 exiting 0 and the
@@ -148,7 +172,8 @@ def test_a_rank_that_never_finishes_is_named_and_stopped_at_the_collective_timeo
         run_on_ranks("rank_checks:hang_one", 2, {}, timeout=120, threads=1, collective_timeout=3)
     cause, waited = causes_first(failure.value.results)
     assert (cause.rank, cause.error) == (0, UNFINISHED), cause
-    assert waited.rank == 1 and waited.error.startswith(f"{WAITED}3 s"), waited
+    assert waited.rank == 1 and waited.error.startswith(WAITED) and waited.error.endswith("(--timeout 3 s)"), waited
+    assert 2.5 < float(waited.error.removeprefix(WAITED).split()[0]) < 20  # the collective timeout, not a crash
     assert time.monotonic() - began < 60  # not the 20 s grace after the timeout, and far from rank 0's 600 s
 
 
