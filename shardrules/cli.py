@@ -17,6 +17,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     folder = check_model_folder(args.model_dir, weights=False)
     check_rule_files(args.rules)
+    if args.html:
+        from pathlib import Path
+
+        html = Path(args.html)
+        if html.is_dir() or not html.resolve().parent.is_dir():
+            raise InputError(f"--html {args.html}: name a file in a folder that exists")
     result = plan_folder(folder, load_rules(*(args.rules or [])), getattr(torch, args.dtype) if args.dtype else None,
                          ulysses=args.ulysses, ring=args.ring, world_size=args.world_size)
     if args.format == "json":
@@ -25,6 +31,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps(result.as_dict(args.world_size), indent=2))
     else:
         print(result.as_text(args.world_size))
+    if args.html:
+        from pathlib import Path
+
+        Path(args.html).write_text(result.as_html(args.world_size, f"shardrules plan: {args.model_dir}"),
+                                   encoding="utf-8")
+        print(f"plan picture written to {args.html}", file=sys.stderr if args.format == "json" else sys.stdout)
     return 0
 
 
@@ -43,6 +55,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .launch import run_on_ranks
     from .runner.report import run_report
 
+    if args.prompt is None:
+        for option in ("negative_prompt", "height", "width", "frames", "call"):
+            if getattr(args, option) is not None:
+                raise InputError(f"--{option.replace('_', '-')} needs --prompt")
     folder = check_run_arguments(args)  # model_index.json read here, once; the ranks take it as read
     if args.prompt is not None:
         check_prompt_arguments(args, folder)
@@ -51,11 +67,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                       rules=args.rules, steps=args.steps, guidance=args.guidance, height=args.height,
                       width=args.width, frames=args.frames, dtype=args.dtype, seed=args.seed, out=args.out,
                       split="none" if args.split == "auto" else args.split, ulysses=args.ulysses, ring=args.ring,
-                      compile=args.compile)
+                      compile=args.compile, call=dict(args.call or []))
     else:
-        for option in ("negative_prompt", "height", "width", "frames"):
-            if getattr(args, option) is not None:
-                raise InputError(f"--{option.replace('_', '-')} needs --prompt")
         target = "shardrules.runner.job:run_model"
         kwargs = dict(model_dir=folder, rules=args.rules, steps=args.steps, guidance=args.guidance,
                       dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split,
@@ -109,6 +122,30 @@ def check_model_folder(model_dir: str, weights: bool):
     return pipeline or folder
 
 
+def check_driven(folder) -> None:
+    """Seeded latents need example inputs for the transformer's class: a class the runner has none for is refused
+    here, before any rank loads, with the way a pipeline folder can still run (--prompt)."""
+    from pathlib import Path
+
+    from .loader.build import read_config
+    from .loader.pipeline import PipelineFolder
+    from .runner.inputs import DRIVEN_CLASSES
+
+    if isinstance(folder, PipelineFolder):
+        part = folder.get("transformer")
+        if part is None:
+            raise InputError(f"{folder.index_path} lists no transformer for the runner to drive")
+        config_dir = part.folder
+    else:
+        config_dir = Path(folder)
+    config = read_config(config_dir)
+    name = config.get("_class_name") or (config.get("architectures") or ["?"])[0]
+    if name not in DRIVEN_CLASSES:
+        how = ("; a pipeline folder runs its own loop with --prompt" if not isinstance(folder, PipelineFolder)
+               else "; run the pipeline itself with --prompt TEXT --out FILE")
+        raise InputError(f"run drives seeded latents through {', '.join(DRIVEN_CLASSES)}, not {name}{how}")
+
+
 def check_rule_files(paths: list[str] | None) -> None:
     """The rule files load; else every error of every file (as rule-lint lists them), not only the first."""
     from pathlib import Path
@@ -132,6 +169,8 @@ def check_run_arguments(args: argparse.Namespace):
     """The run's arguments checked before any rank starts; returns the folder as :func:`check_model_folder` read it."""
 
     folder = check_model_folder(args.model_dir, weights=True)
+    if args.prompt is None:
+        check_driven(folder)
     check_rule_files(args.rules)
     if args.split == "guidance" and args.guidance is None:
         raise InputError("--split guidance gives the guided and unguided branches to different ranks: it needs "
@@ -142,6 +181,10 @@ def check_run_arguments(args: argparse.Namespace):
     return folder
 
 
+# Keyword arguments of a pipeline's __call__ that run sets from its own options
+RUN_SETS = {"prompt": "--prompt", "negative_prompt": "--negative-prompt", "num_inference_steps": "--steps",
+            "guidance_scale": "--guidance", "height": "--height", "width": "--width", "num_frames": "--frames",
+            "generator": "--seed", "output_type": "from --out", "callback_on_step_end": "to time each step"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
@@ -209,7 +252,13 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
         raise InputError("--batch is for seeded latents; a pipeline makes one output per prompt")
     if args.out is None:
         raise InputError("--prompt needs --out FILE: the image (.png, .jpg, ...) or video (.mp4, .gif) to write")
-    video = "num_frames" in pipeline_keywords(folder)
+    keywords = pipeline_keywords(folder)
+    video = "num_frames" in keywords
+    for key, _ in args.call or []:
+        if key in RUN_SETS:
+            raise InputError(f"--call {key}=...: run sets {key} itself ({RUN_SETS[key]})")
+        if key not in keywords:
+            raise InputError(f"--call {key}=...: {folder.class_name}.__call__ takes no {key!r}")
     suffix = Path(args.out).suffix.lower()
     if not video and args.frames is not None:
         raise InputError(f"--frames: {folder.class_name} makes images, not videos")
@@ -225,6 +274,19 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
         if not can_write_mp4():
             raise InputError(f"--out {args.out}: writing MP4 needs imageio and imageio-ffmpeg (pip install "
                              f"'shardrules[video]'); or give a .gif to write an animated GIF")
+
+
+def call_argument(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of --call: VALUE as JSON when it parses (true, 3, 0.5, [1, 2], null), else the text itself."""
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a keyword argument name, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
 
 
 def whole_number(text: str) -> int:
@@ -312,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--world-size", type=positive_int, default=2, metavar="N",
                    help="ranks to size the shards for (default: %(default)s)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="(default: %(default)s)")
+    p.add_argument("--html", metavar="FILE", help="also write a picture of the plan: one self-contained HTML page, "
+                   "the module tree as boxes sized by parameters and coloured by unit")
     p.add_argument("--ulysses", type=positive_int, default=1, metavar="U",
                    help="also show where each transformer's sequence is split and gathered for Ulysses U, checked")
     p.add_argument("--ring", type=positive_int, default=1, metavar="R", help="the same for ring attention R")
@@ -353,6 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--height", type=positive_int, metavar="PX", help="with --prompt (default: the pipeline's)")
     r.add_argument("--width", type=positive_int, metavar="PX", help="with --prompt (default: the pipeline's)")
     r.add_argument("--frames", type=positive_int, metavar="N", help="with --prompt, video pipelines: frames")
+    r.add_argument("--call", type=call_argument, action="append", metavar="KEY=VALUE",
+                   help="with --prompt: another keyword argument of the pipeline's __call__, VALUE read as JSON when "
+                        "it is JSON (true, 0.5, [1, 2]) else as text; repeat for more "
+                        "(--call use_resolution_binning=false)")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="shard an embedded tiny model over 2 ranks, denoise, check against unsharded")

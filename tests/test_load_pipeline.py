@@ -175,6 +175,10 @@ def test_a_video_to_mp4_when_out_says_so(tmp_path):
     ("flux", ["--prompt", "a cat", "--out", "folder"], "--out folder is a folder"),
     ("flux", ["--out", "latents.png"], "without --prompt the run writes latents, to a .safetensors file"),
     ("flux", ["--out", "folder"], "--out folder is a folder"),
+    ("pixart", ["--prompt", "a", "--out", "a.png", "--call", "steps=3"], "PixArtSigmaPipeline.__call__ takes no 'steps'"),
+    ("pixart", ["--prompt", "a", "--out", "a.png", "--call", "num_inference_steps=3"], "run sets num_inference_steps"),
+    ("pixart", ["--call", "use_resolution_binning=false"], "--call needs --prompt"),
+    ("pixart", ["--out", "a.safetensors"], "run drives seeded latents through CosmosTransformer3DModel, "),
 ])
 def test_out_is_checked_before_any_rank_starts(tmp_path, monkeypatch, pipeline, args, words):
     """Each of these failed only after every rank had loaded and denoised, or wrote nothing, or wrote under another
@@ -187,6 +191,48 @@ def test_out_is_checked_before_any_rank_starts(tmp_path, monkeypatch, pipeline, 
     result = cli("run", str(folder), *args)
     assert result.returncode == 2 and words in result.stderr, result.stderr
     assert "backend:" not in result.stdout
+
+
+def test_a_class_run_cannot_drive_is_refused_before_any_rank_starts(tmp_path):
+    from commands import cli
+
+    folder = tiny_pipelines.pixart(tmp_path)
+    result = cli("run", str(folder / "transformer"))
+    assert result.returncode == 2 and "not PixArtTransformer2DModel; a pipeline folder runs its own loop with " \
+        "--prompt" in result.stderr, result.stderr
+    assert "backend:" not in result.stdout
+    # the README lists exactly the classes run drives
+    import re
+    from pathlib import Path
+
+    from shardrules.runner.inputs import DRIVEN_CLASSES
+
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    listed = re.search(r"Seeded latents are driven for (.*?) \(another class", readme).group(1)
+    assert sorted(re.findall(r"\w+Model", listed)) == list(DRIVEN_CLASSES)
+
+
+@pytest.mark.multirank
+def test_pipeline_arguments_reach_the_pipeline(tmp_path):
+    """PixArt bins resolutions for its released sample sizes only; --call use_resolution_binning=false runs the tiny
+    one, and the image equals diffusers' own pipeline called with the same arguments."""
+    import diffusers
+    import numpy as np
+    import torch
+    from commands import cli
+    from PIL import Image
+
+    folder = tiny_pipelines.pixart(tmp_path)
+    result = cli("run", str(folder), "--nproc", "2", "--prompt", "a red cat", "--steps", "2", "--seed", "5",
+                 "--guidance", "4.5", "--call", "use_resolution_binning=false", "--call", "max_sequence_length=8",
+                 "--out", str(tmp_path / "cat.png"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    plain = diffusers.DiffusionPipeline.from_pretrained(folder)
+    want = plain(prompt="a red cat", num_inference_steps=2, guidance_scale=4.5, use_resolution_binning=False,
+                 max_sequence_length=8, output_type="pil", generator=torch.Generator().manual_seed(5)).images[0]
+    got = np.asarray(Image.open(tmp_path / "cat.png"), dtype=np.int16)
+    assert np.abs(got - np.asarray(want, dtype=np.int16)).max() <= 1
+    assert np.asarray(want, dtype=np.int16).std() > 5  # an image, not a flat field
 
 
 def test_a_one_frame_video_is_written_as_the_image_asked_for(tmp_path):

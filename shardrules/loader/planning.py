@@ -39,6 +39,13 @@ class FolderPlan:
         return "\n\n".join(tables)
 
 
+    def as_html(self, world_size: int, title: str) -> str:
+        """One self-contained page picturing every component's plan (see :mod:`shardrules.engine.picture`)."""
+        from ..engine.picture import plan_as_html
+
+        return plan_as_html([(name, p, self.dtypes[name][0]) for name, p in self.plans.items()], world_size, title)
+
+
 def plan_folder(folder: str | Path | PipelineFolder, rules=None, dtype=None, *, ulysses: int = 1, ring: int = 1,
                 world_size: int | None = None) -> FolderPlan:
     """Plan every sharded component of ``folder`` by ``rules`` (the embedded defaults when None), sized in ``dtype``

@@ -168,3 +168,5 @@ _BUILDERS = {
     "SanaTransformer2DModel": _sana,
     "SD3Transformer2DModel": _sd3,
 }
+# The classes `shardrules run` drives from seeded latents (a pipeline folder with --prompt runs any pipeline).
+DRIVEN_CLASSES = tuple(sorted(_BUILDERS))

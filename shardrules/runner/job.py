@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 
 from ..engine.describe import plan_summary
+from ..engine.facts import class_name
 from ..engine.wrapped import get_wrapped_attr
 from ..errors import ShardRulesError
 from ..loader.load import LoadStats, load_sharded
@@ -151,9 +152,13 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
         from safetensors.torch import save_file
 
         save_file({"latents": latents.float().cpu().contiguous()}, out)
-        if vae_folder is not None:
+        if vae_folder is not None and latents.dim() in (4, 5):
             image = str(Path(out).with_suffix(".png"))
             _save_image(vae_folder, latents, image)
+        elif vae_folder is not None:  # Flux-style packed tokens: unpacking them is the pipeline's own business
+            notes.append(f"no image: {class_name(model)}'s "
+                         f"latents are packed tokens {list(latents.shape)}, not the VAE's layout; run the pipeline "
+                         f"with --prompt for an image")
     return {
         "plan": plan_summary(stats.plan, world_size) if rank == 0 else None,
         "notes": notes,
@@ -220,8 +225,9 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
                  negative_prompt: str | None = None, steps: int = 4, guidance: float | None = None,
                  height: int | None = None, width: int | None = None, frames: int | None = None,
                  dtype: str | None = None, seed: int = 0, out: str | None = None, split: str = "none",
-                 ulysses: int = 1, ring: int = 1, compile: bool = False) -> dict:
-    """Load the pipeline of ``model_dir`` sharded and call it on ``prompt``, on every rank; rank 0 writes ``out``."""
+                 ulysses: int = 1, ring: int = 1, compile: bool = False, call: dict | None = None) -> dict:
+    """Load the pipeline of ``model_dir`` sharded and call it on ``prompt``, on every rank; rank 0 writes ``out``.
+    ``call``: more keyword arguments of the pipeline's ``__call__``."""
     from .denoise import accepted_keywords
     from .pipeline import load_pipeline
 
@@ -235,7 +241,7 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
     pipe.set_progress_bar_config(disable=rank != 0, leave=False)
     call = dict(prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=steps, guidance_scale=guidance,
                 height=height, width=width, num_frames=frames, output_type="pil",
-                generator=torch.Generator().manual_seed(seed))
+                generator=torch.Generator().manual_seed(seed), **(call or {}))
     accepted = accepted_keywords(pipe.__call__)
     dropped = sorted(k for k, v in call.items() if v is not None and k not in accepted)
     if dropped:
