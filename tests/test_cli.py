@@ -32,9 +32,13 @@ def test_plan_prints_a_table(tmp_path):
 def test_plan_json(tmp_path):
     out = run("plan", str(save_config(tmp_path, "WanTransformer3DModel")), "--format", "json").stdout
     data = json.loads(out)
-    assert data["source"] == "explicit" and [u["name"] for u in data["units"]] == ["blocks.1", "blocks.0"]
+    assert data["source"] == "explicit" and [u["name"] for u in data["units"]] == ["blocks.0", "blocks.1"]
     units = sum(u["bytes_per_rank"] for u in data["units"])
     assert data["bytes_per_rank"] < units * 2 + data["root"]["bytes_per_rank"] * 2
+    assert data["dtype_source"] == "no weights or config dtype: float32"
+    block = tiny_models.build("WanTransformer3DModel").blocks[0]
+    assert data["peak_unit"] == {"name": "blocks.0", "bytes_gathered": sum(4 * p.numel() for p in block.parameters())}
+    assert 0 < data["root_share"] < 0.5
 
 
 def test_plan_with_user_rules(tmp_path):

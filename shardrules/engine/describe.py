@@ -8,6 +8,14 @@ if TYPE_CHECKING:  # for annotations only: resolve.py imports this module for Sh
     from .resolve import ShardPlan
 
 
+ROOT_WARNING = 0.5  # the root keeping more than this share of the parameters is flagged
+
+
+def peak_unit(p: ShardPlan):
+    """The unit with the most bytes when gathered (all-gathered whole on every rank during its forward)."""
+    return max(reversed(p.units_info), key=lambda u: u.bytes_per_rank(1), default=None)  # ties: the first
+
+
 def _size(count: float) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(count) >= scale:
@@ -29,7 +37,10 @@ def plan_as_dict(p: ShardPlan, world_size: int) -> dict:
         "bytes_per_rank": p.bytes_per_rank(world_size),
         "root": {"params": p.root_params, "bytes_per_rank": p.root_bytes_per_rank(world_size)},
         "buffers": {"bytes_per_rank": p.buffer_bytes},
-        "units": [
+        "root_share": round(p.root_params / p.total_params, 6) if p.total_params else 0.0,
+        "peak_unit": None if (peak := peak_unit(p)) is None else {"name": peak.name,
+                                                                  "bytes_gathered": peak.bytes_per_rank(1)},
+        "units": [  # in model order, as the text lists them (fully_shard's order is the reverse)
             {
                 "name": u.name,
                 "members": list(u.members),
@@ -40,7 +51,7 @@ def plan_as_dict(p: ShardPlan, world_size: int) -> dict:
                 "where": str(u.where) if u.where else None,
                 "options": dict(u.options),
             }
-            for u in p.units_info
+            for u in reversed(p.units_info)
         ],
         "attempts": [{"strategy": a.strategy, "selected": a.selected, "detail": a.detail} for a in p.attempts],
         "warnings": list(p.warnings),
@@ -70,6 +81,12 @@ def plan_as_text(p: ShardPlan, world_size: int) -> str:
                                       for i, (cell, w) in enumerate(zip(row[:4], widths, strict=True))) + "  " + row[4])
     lines.append(f"total per rank: {_mib(p.bytes_per_rank(world_size))} MiB "
                  f"(of {_mib(p.bytes_per_rank(1))} MiB unsharded)")
+    if (peak := peak_unit(p)) is not None:
+        lines.append(f"peak unit: {peak.name}, {_mib(peak.bytes_per_rank(1))} MiB gathered at a time on every rank")
+    if p.total_params and p.root_params / p.total_params > ROOT_WARNING:
+        lines.append(f"warning: the root keeps {p.root_params / p.total_params:.0%} of the parameters "
+                     f"({_mib(p.root_bytes_per_rank(world_size))} MiB per rank), gathered for the whole forward; "
+                     f"a rule that makes units of the large modules would shard them")
     for a in p.attempts:
         lines.append(f"tried {a.strategy}: {a.selected} units; {a.detail}")
     return "\n".join(lines)

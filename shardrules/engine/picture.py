@@ -12,12 +12,13 @@ import html
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .describe import ROOT_WARNING, peak_unit
+
 if TYPE_CHECKING:
     from .resolve import ShardPlan, Unit
 
 MIN_SHARE = 0.004  # a module under this share of the model's parameters is drawn inside its parent, not apart
 MAX_DEPTH = 7
-ROOT_WARNING = 0.5  # the root keeping more than this share of the parameters is flagged
 
 
 def _size(count: float) -> str:
@@ -34,11 +35,6 @@ def _mib(nbytes: float) -> str:
 def _colour(index: int) -> str:
     """A light colour per unit, hues spread by the golden angle so neighbours differ."""
     return f"hsl({(index * 137.508) % 360:.0f} 62% 78%)"
-
-
-def peak_unit(p: ShardPlan) -> Unit | None:
-    """The unit with the most bytes when gathered (all-gathered whole on every rank during its forward)."""
-    return max(p.units_info, key=lambda u: u.bytes_per_rank(1), default=None)
 
 
 def root_share(p: ShardPlan) -> float:
@@ -67,7 +63,7 @@ def _component(name: str | None, p: ShardPlan, world_size: int, dtype: str) -> s
         unit = unit_of(i)
         shown = [c for c in children.get(i, ()) if params[c] >= total * MIN_SHARE and depth < MAX_DEPTH]
         rest = params[i] - sum(params[c] for c in shown)
-        label = names[i] or f"<root> {classes[i]}"
+        label = names[i] if i in by_position else (facts.leaves[i] if i else "<root>")  # units by full name
         tip = [f"{names[i] or '<root>'} ({classes[i]}): {_size(params[i])} parameters"]
         if unit is None:
             tip.append("held by the root: gathered for the whole forward")
@@ -146,8 +142,8 @@ dt { color: #666; } dd { margin: 0; }
 .label { padding: 1px 3px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-size: 11px; }
 .name { font-weight: 600; } .meta { color: #444; }
 .legend { border-collapse: collapse; margin-top: 8px; } .legend td, .legend th { padding: 2px 8px; text-align: left; }
-.legend .num { text-align: right; } .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px;
-       border: 1px solid #555; }
+.legend .num { text-align: right; white-space: nowrap; }
+.swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px; border: 1px solid #555; }
 """
 
 

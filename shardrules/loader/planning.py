@@ -22,7 +22,8 @@ class FolderPlan:
     sequences: dict[str | None, SequencePlan] = None  # with ulysses / ring: each transformer's split and gathers
 
     def as_dict(self, world_size: int) -> dict:
-        data = {name: dict(plan_as_dict(p, world_size), dtype=self.dtypes[name][0]) for name, p in self.plans.items()}
+        data = {name: dict(plan_as_dict(p, world_size), dtype=self.dtypes[name][0], dtype_source=self.dtypes[name][1])
+                for name, p in self.plans.items()}
         for name, sequence in (self.sequences or {}).items():
             data[name]["sequence_parallel"] = sequence.as_dict()
         return data[None] if None in data else data
