@@ -33,7 +33,8 @@ def rule_lint(capsys, *args, cwd=FIXTURES) -> tuple[int, str, str]:
 @pytest.mark.parametrize("code", sorted(CHECKS))
 def test_fixture_matches_snapshot(capsys, code):
     fixture = FIXTURES / f"{code}.toml"
-    assert fixture.exists(), f"no fixture for {code}"
+    # SR100's fixture is a path that is not there (a moved file a hook still names)
+    assert fixture.exists() != (code == "SR100"), f"no fixture for {code}"
     args = [fixture.name, "--select", code, "--show-embedded"] + (["--model", MODELS[code]] if code in MODELS else [])
     exit_code, out, err = rule_lint(capsys, *args)
     assert out == (FIXTURES / f"{code}.expected").read_text()
@@ -61,7 +62,7 @@ def test_positions_point_at_tokens_in_multiline_strings_and_inline_tables(capsys
     assert any(token_at(FIXTURES / f["path"], f["line"], f["column"]).startswith('3", reshard')
                for f in findings if f["code"] == "SR003")  # inside an inline table
     globs = sorted(token_at(FIXTURES / f["path"], f["line"], f["column"]) for f in findings if f["code"] == "SR204")
-    assert [g.split("'")[0] for g in globs] == ['"blocks.*"', '"blocks..attn"']
+    assert [g.split("'")[0] for g in globs] == ['"blocks.*"', '"blocks..attn"', '"blocks.[0-9"']
 
 
 def test_embedded_rules_lint_clean(capsys):
@@ -86,7 +87,7 @@ def test_embedded_files_validate_against_the_json_schema():
 def test_json_format(capsys):
     exit_code, out, _ = rule_lint(capsys, "SR202.toml", "SR203.toml", "--format", "json")
     findings = json.loads(out)
-    assert exit_code == 1 and len(findings) == 5
+    assert exit_code == 1 and len(findings) == 6
     for f in findings:
         assert set(f) == {"code", "message", "path", "line", "column", "end_line", "end_column", "severity"}
         assert (f["end_line"], f["end_column"]) > (f["line"], f["column"])
@@ -112,7 +113,7 @@ def test_select_ignore_and_exit_zero(capsys):
 
 
 def test_usage_errors_exit_2(capsys):
-    assert rule_lint(capsys, "missing.toml")[0] == 2
+    assert rule_lint(capsys, "missing.toml")[0] == 1  # a finding (SR100); the other paths are still linted
     assert rule_lint(capsys, "--explain", "SR999")[0] == 2
     assert rule_lint(capsys, "--select", "XX1")[0] == 2
     assert rule_lint(capsys, "--bogus")[0] == 2
@@ -185,7 +186,7 @@ def test_folders_are_walked_for_toml_files(tmp_path, capsys):
     assert code == 1 and f"{tmp_path / 'sub' / 'bad.toml'}:4:15: SR" in out and "notes.txt" not in out
     (tmp_path / "empty").mkdir()
     code, _, err = rule_lint(capsys, str(tmp_path / "empty"))
-    assert code == 2 and "no *.toml files" in err
+    assert code == 2 and "no rule files (*.toml)" in err
 
 
 def test_a_custom_module_from_a_factory(tmp_path, capsys):
@@ -226,3 +227,53 @@ def test_an_error_in_applies_to_does_not_hide_those_of_the_shard_list(tmp_path, 
     assert code == 1
     assert [line.split(" ", 2)[:2] for line in out.splitlines()[:-1]] == [
         ["bad.toml:4:15:", "SR002"], ["bad.toml:5:11:", "SR002"], ["bad.toml:5:58:", "SR001"]], out
+
+
+def test_a_missing_path_is_a_finding_and_every_other_file_is_linted(capsys):
+    code, out, err = rule_lint(capsys, "SR203.toml", "moved.toml", "SR204.toml")
+    assert code == 1 and err == ""
+    assert "moved.toml:1:1: SR100 cannot read: No such file or directory" in out
+    assert "SR203.toml:8:4: SR203" in out and "SR204.toml:7:17: SR204" in out
+
+
+def test_standard_input_is_linted_as_a_file(capsys, monkeypatch):
+    import io
+    import sys
+
+    text = (FIXTURES / "SR204.toml").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text)))
+    code, out, _ = rule_lint(capsys, "-", "--stdin-filename", "rules/mine.toml")
+    assert code == 1 and out == (FIXTURES / "SR204.expected").read_text().replace("SR204.toml", "rules/mine.toml")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"schema = 1\n")))
+    assert rule_lint(capsys, "-")[:2] == (0, "All checks passed!\n")
+
+
+def write_project(root: Path, settings: str = "") -> None:
+    (root / "rules").mkdir()
+    (root / "rules" / "mine.toml").write_text((FIXTURES / "SR203.toml").read_text())
+    (root / "rules" / "old.toml").write_text((FIXTURES / "SR204.toml").read_text())
+    (root / ".venv" / "lib").mkdir(parents=True)
+    (root / ".venv" / "lib" / "x.toml").write_text("not = [toml")
+    (root / "pyproject.toml").write_text('[project]\nname = "x"\n' + settings)
+
+
+def test_a_folder_walk_skips_other_tools_files_and_excluded_paths(capsys, tmp_path):
+    write_project(tmp_path)
+    code, out, _ = rule_lint(capsys, ".", cwd=tmp_path)
+    assert "pyproject.toml" not in out and ".venv" not in out  # 22 errors for pyproject.toml before
+    assert "rules/mine.toml:8:4: SR203" in out and "rules/old.toml:7:17: SR204" in out
+    _, out, _ = rule_lint(capsys, ".", "--exclude", "old.toml", cwd=tmp_path)
+    assert "rules/old.toml" not in out and "rules/mine.toml" in out
+    code, out, err = rule_lint(capsys, ".", "--exclude", "rules", cwd=tmp_path)
+    assert code == 2 and "no rule files (*.toml) in this folder" in err  # a folder excluded whole
+    assert rule_lint(capsys, "pyproject.toml", cwd=tmp_path)[0] == 1  # a file named on the command line is linted
+
+
+def test_project_settings_in_pyproject(capsys, tmp_path):
+    write_project(tmp_path, '[tool.rule-lint]\nexclude = ["old.toml"]\nignore = ["SR2"]\n')
+    assert rule_lint(capsys, ".", cwd=tmp_path)[:2] == (0, "All checks passed!\n")
+    code, out, _ = rule_lint(capsys, ".", "--isolated", cwd=tmp_path)
+    assert code == 1 and "SR203" in out and "SR204" in out
+    (tmp_path / "pyproject.toml").write_text('[tool.rule-lint]\nexclud = ["old.toml"]\n')
+    code, _, err = rule_lint(capsys, ".", cwd=tmp_path)
+    assert code == 2 and "[tool.rule-lint] has no setting 'exclud'" in err

@@ -145,9 +145,15 @@ def _syntax_error(exc: UnexpectedInput, text: str, source: SourceMap) -> RuleSyn
             return source.error(RuleSyntaxError, "unterminated string", pos, pos + 1)
         word = _WORD.match(text, pos)
         if word:
+            start = pos  # a number the lexer cut short (`1.5X` lexes as `1`, then `.5X`): the whole of it
+            while start > 0 and (text[start - 1].isdigit() or text[start - 1] == "."):
+                start -= 1
+            number = _WORD.match(text, start)
+            if number and number.group()[:1].isdigit() and number.group()[-1:].isalpha():
+                return source.error(RuleSyntaxError, f"{number.group()!r} is not a number", start, number.end(),
+                                    hint="numbers take the suffixes K, M and G (thousands, millions, billions): "
+                                         "10K, 1.5M, 2G")
             hint = _quote_hint(text, pos) or (f"expected {_expected_words(exc.allowed)}" if exc.allowed else None)
-            if word.group()[:1].isdigit() and word.group()[-1:].isalpha():
-                hint = "numbers take the suffixes K, M and G (thousands, millions, billions): 10K, 1.5M, 2G"
             return source.error(RuleSyntaxError, f"unexpected {word.group()!r}", pos, word.end(), hint=hint)
         return source.error(RuleSyntaxError, f"unexpected character {char!r}", pos, pos + 1,
                             hint=_quote_hint(text, pos) or

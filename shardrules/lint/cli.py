@@ -21,10 +21,47 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+SETTINGS = {"exclude", "select", "ignore"}
+
+
+def project_settings(path: str = "pyproject.toml") -> dict:
+    """``[tool.rule-lint]`` of ./pyproject.toml, as ruff reads ``[tool.ruff]``: ``exclude``, ``select`` and
+    ``ignore``, each a list of strings. A key it does not know, or a value of another type, is a usage error."""
+    from pathlib import Path
+
+    from ..errors import UsageError
+
+    if not Path(path).is_file():
+        return {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        table = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("tool", {}).get("rule-lint", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read [tool.rule-lint]: {exc}") from None
+    unknown = sorted(set(table) - SETTINGS)
+    if unknown:
+        raise UsageError(f"{path}: [tool.rule-lint] has no setting {unknown[0]!r} (settings: "
+                         f"{', '.join(sorted(SETTINGS))})")
+    for key, value in table.items():
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise UsageError(f"{path}: [tool.rule-lint] {key} must be a list of strings")
+    return {k: ([c.strip().upper() for c in v] if k != "exclude" else v) for k, v in table.items()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rule-lint", description="Check shardrules rule files.")
     parser.add_argument("--version", action="version", version=f"rule-lint (shardrules) {_version()}")
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="rule files (default: the embedded rules)")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="rule files or folders (their *.toml files), - for standard input (default: the "
+                             "embedded rules)")
+    parser.add_argument("--exclude", action="append", metavar="GLOB", default=[],
+                        help="skip files and folders matching GLOB while walking folders (added to [tool.rule-lint] "
+                             "exclude of ./pyproject.toml); repeatable")
+    parser.add_argument("--stdin-filename", metavar="NAME", help="the name to report for standard input (-)")
+    parser.add_argument("--isolated", action="store_true", help="ignore [tool.rule-lint] in ./pyproject.toml")
     parser.add_argument("--model", action="append", metavar="MODEL", default=[],
                         help="also check the rules against this model: a folder (config.json, or a pipeline's "
                              "model_index.json) or package.module:factory, a callable returning an nn.Module "
@@ -59,13 +96,16 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             print(explain(code))
             return 0
-        for code in (args.select or []) + (args.ignore or []):
-            if not any(known.startswith(code) for known in CHECKS):
-                print(f"rule-lint: no check matches {code!r}", file=sys.stderr)
-                return 2
         if args.ulysses < 1:
             raise UsageError(f"--ulysses must be at least 1, not {args.ulysses}")
-        findings = lint(args.paths, args.model, args.select, args.ignore, args.ulysses)
+        settings = {} if args.isolated else project_settings()
+        select = args.select or settings.get("select")
+        ignore = args.ignore or settings.get("ignore")
+        for code in (select or []) + (ignore or []):
+            if not any(known.startswith(code) for known in CHECKS):
+                raise UsageError(f"no check matches {code!r}")
+        findings = lint(args.paths, args.model, select, ignore, args.ulysses,
+                        exclude=settings.get("exclude", []) + args.exclude, stdin_name=args.stdin_filename)
         hidden = []
         if args.paths and not args.show_embedded:  # the embedded rules lie beneath the user's: not theirs to fix
             from ..rules.reader import _embedded_files

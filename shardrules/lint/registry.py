@@ -7,8 +7,8 @@ from types import ModuleType
 
 _MODULES = (
     "syntax_error", "unknown_field", "type_error", "limit_exceeded",
-    "toml_syntax", "unknown_key", "missing_key", "wrong_value", "duplicate_model", "unknown_strategy",
-    "missing_schema",
+    "unreadable_file", "toml_syntax", "unknown_key", "missing_key", "wrong_value", "duplicate_model",
+    "unknown_strategy", "missing_schema",
     "shadowed_model", "never_holds", "duplicate_rule", "glob_never_matches", "init_everything",
     "rule_matches_nothing", "no_unit", "container_unit", "tied_parameter", "nested_units", "catches_per_layer",
     "strategy_skipped", "sequence_parallel",

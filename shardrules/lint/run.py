@@ -19,41 +19,85 @@ def _selected(code: str, select: list[str] | None, ignore: list[str] | None) -> 
     return not (ignore and any(code.startswith(prefix) for prefix in ignore))
 
 
-def read_text(path: str) -> str | Finding:
-    """The text of a rule file, or the finding that says why it cannot be read as text."""
+STDIN = "-"
+# TOML files of other tools, skipped when walking a folder (a file named on the command line is always linted)
+OTHER_TOOLS = ("pyproject.toml", "ruff.toml", ".ruff.toml", "uv.toml", "Cargo.toml", "taplo.toml", ".taplo.toml",
+               "rust-toolchain.toml", "netlify.toml", "hatch.toml", "pixi.toml", "typos.toml", "_typos.toml")
+# Folders skipped when walking, as ruff skips them
+SKIPPED_FOLDERS = {".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules", "build", "dist",
+                   "__pypackages__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "site-packages"}
+
+
+def read_text(path: str, stdin_name: str | None = None) -> tuple[str, str | Finding]:
+    """(the name to report, the text of a rule file or the finding that says why it cannot be read). ``-`` is
+    standard input, reported as ``stdin_name`` (default ``-``)."""
+    if path == STDIN:
+        import sys
+
+        from ..rules.reader import MAX_FILE_BYTES, RuleLimitError
+
+        name = stdin_name or STDIN
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            return name, Finding.from_error(RuleLimitError(f"rule file is larger than {MAX_FILE_BYTES} bytes",
+                                                           path=name))
+        try:
+            return name, data.decode("utf-8")
+        except UnicodeDecodeError:
+            return name, Finding(name, 1, 1, 1, 2, "SR101", "rule file is not UTF-8 text")
     try:
-        return read_rule_text(Path(path))
+        return path, read_rule_text(Path(path))
     except RuleError as exc:
-        return Finding.from_error(exc)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+        return path, Finding.from_error(exc)
+    except OSError as exc:  # one unreadable path is a finding; the others are still linted
+        return path, Finding(path, 1, 1, 1, 2, "SR100", f"cannot read: {exc.strerror}")
 
 
-def rule_paths(paths: list[str]) -> list[str]:
-    """The files to lint: each file as given, each folder's ``*.toml`` files (recursively, sorted), as ruff walks."""
+def excluded(path: Path, patterns: list[str]) -> bool:
+    """Whether a path found by walking a folder matches an --exclude glob (by its name or its path)."""
+    from fnmatch import fnmatch
+
+    text = path.as_posix()
+    return any(fnmatch(path.name, p) or fnmatch(text, p) or fnmatch(text, f"*/{p}") or fnmatch(text, f"{p}/*")
+               or fnmatch(text, f"*/{p}/*") for p in patterns)
+
+
+def rule_paths(paths: list[str], exclude: list[str] | None = None) -> list[str]:
+    """The files to lint: each path as given, each folder's ``*.toml`` files (recursively, sorted), as ruff walks:
+    other tools' TOML files, tool folders (``.git``, ``.venv``, ``build``, ...) and ``exclude`` globs skipped."""
+    import os
+
+    exclude = exclude or []
     found: list[str] = []
     for path in paths:
-        if Path(path).is_dir():
-            files = sorted(str(f) for f in Path(path).rglob("*.toml") if f.is_file())
+        if path != STDIN and Path(path).is_dir():
+            files = []
+            for root, folders, names in os.walk(path):
+                folders[:] = sorted(f for f in folders if f not in SKIPPED_FOLDERS
+                                    and not excluded(Path(root, f), exclude))
+                files += [str(Path(root, n)) for n in names if n.endswith(".toml") and n not in OTHER_TOOLS
+                          and not excluded(Path(root, n), exclude)]
             if not files:
-                raise UsageError(f"{path}: no *.toml files in this folder")
-            found += files
+                raise UsageError(f"{path}: no rule files (*.toml) in this folder")
+            found += sorted(files)
         else:
             found.append(path)
     return found
 
 
 def lint(paths: list[str], model_dirs: list[str] | None = None, select: list[str] | None = None,
-         ignore: list[str] | None = None, ulysses: int = 1) -> list[Finding]:
-    """Findings for the rule files ``paths`` (the embedded rules when empty), sorted by position."""
+         ignore: list[str] | None = None, ulysses: int = 1, exclude: list[str] | None = None,
+         stdin_name: str | None = None) -> list[Finding]:
+    """Findings for the rule files ``paths`` (the embedded rules when empty; ``-`` for standard input), sorted by
+    position."""
     findings: list[Finding] = []
     sources = [(name, text) for name, text in _embedded_files()] if not paths else []
-    for path in rule_paths(paths):
-        text = read_text(path)
+    for path in rule_paths(paths, exclude):
+        name, text = read_text(path, stdin_name)
         if isinstance(text, Finding):
             findings.append(text)
         else:
-            sources.append((path, text))
+            sources.append((name, text))
     models = [model for d in model_dirs or [] for model in _models(d)]
     return sorted(set(findings + lint_sources(sources, models, select, ignore, layered=bool(paths), ulysses=ulysses)))
 

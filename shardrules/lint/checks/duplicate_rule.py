@@ -33,7 +33,9 @@ def check(ctx):
             for rule in rules:
                 key = canonical(rule.expr)
                 if key in seen:
-                    yield Finding.at(rule.source, 0, len(rule.text), CODE,
-                                     f"rule repeats the rule at line {seen[key].where.line}", SEVERITY)
+                    first, here = seen[key].where, rule.where
+                    at = f"line {first.line}" + (f", column {first.column}" if first.line == here.line else "")
+                    yield Finding.at(rule.source, 0, len(rule.text), CODE, f"rule repeats the rule at {at}",
+                                     SEVERITY)
                 else:
                     seen[key] = rule

@@ -1,7 +1,7 @@
 """SR204 glob-never-matches.
 
 ## What it does
-Reports a `matches` glob that can match no module name: a dot in a leaf, container or class glob, an empty segment (`..`), a leading or trailing dot, whitespace or `/`.
+Reports a `matches` glob that can match no module name: a dot in a leaf, container or class glob, an empty segment (`..`), a leading or trailing dot, whitespace or `/`, an unclosed `[` (a literal `[`, which no name holds).
 
 ## Why is this bad?
 Module names are dot-separated identifiers; such a glob selects nothing.
@@ -28,7 +28,27 @@ SEVERITY = "error"
 _IMPOSSIBLE = set(" \t\n\r/\\")
 
 
+def _unclosed_bracket(pattern: str) -> bool:
+    """Whether a '[' opens a class that no ']' closes (fnmatch then reads it as a literal '[')."""
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "[":
+            j = i + 1
+            if j < len(pattern) and pattern[j] == "!":
+                j += 1
+            if j < len(pattern) and pattern[j] == "]":  # a ']' first is part of the class
+                j += 1
+            close = pattern.find("]", j)
+            if close < 0:
+                return True
+            i = close
+        i += 1
+    return False
+
+
 def _reason(field: str, pattern: str) -> str | None:
+    if _unclosed_bracket(pattern):
+        return "its '[' is never closed, so it stands for a literal '[', which no module name holds"
     literal = pattern.replace("*", "").replace("?", "")
     if any(c in _IMPOSSIBLE for c in literal):
         return "module names hold no whitespace, '/' or '\\'"
