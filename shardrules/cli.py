@@ -289,6 +289,18 @@ def call_argument(text: str) -> tuple[str, object]:
         return key, value
 
 
+DTYPES = {"float32": "float32", "fp32": "float32", "float": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "float16": "float16", "fp16": "float16", "half": "float16"}
+
+
+def dtype_name(text: str) -> str:
+    """A parameter dtype by its torch name or a usual short one (bf16, fp16, fp32, half), as torch's name."""
+    name = DTYPES.get(text.lower().removeprefix("torch."))
+    if name is None:
+        raise argparse.ArgumentTypeError(f"expected float32, bfloat16 or float16 (or fp32, bf16, fp16), got {text!r}")
+    return name
+
+
 def whole_number(text: str) -> int:
     try:
         return int(text)
@@ -379,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ulysses", type=positive_int, default=1, metavar="U",
                    help="also show where each transformer's sequence is split and gathered for Ulysses U, checked")
     p.add_argument("--ring", type=positive_int, default=1, metavar="R", help="the same for ring attention R")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+    p.add_argument("--dtype", type=dtype_name, default=None, metavar="{float32,bfloat16,float16}",
                    help="size parameters in this dtype, float32 islands kept as the library keeps them (default: "
                         "config.json's torch_dtype, else the checkpoint's dtype, else float32)")
     p.set_defaults(func=cmd_plan)
@@ -393,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classifier-free guidance scale: a second, unconditional forward per step (default: off). "
                         "Guidance-distilled models (Flux-dev's guidance_embeds) are always given their embedded "
                         "guidance input (3.5); this adds true guidance on top")
-    r.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+    r.add_argument("--dtype", type=dtype_name, default=None, metavar="{float32,bfloat16,float16}",
                    help="parameter dtype, float32 islands kept as the model's library keeps them "
                         "(default: as built, float32)")
     r.add_argument("--seed", type=seed, default=0, help="seed of the latents and conditioning (default: %(default)s)")

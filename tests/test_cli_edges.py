@@ -93,3 +93,23 @@ def test_plan_lists_every_error_of_a_rule_file(tmp_path, capsys):
     assert [line.removeprefix("error: ").split(": ")[0].removeprefix(str(bad)) for line in err.splitlines()
             if str(bad) in line] == [
         ":4:15", ":5:11", ":5:32", ":9:19"]
+
+
+def test_dtype_takes_the_usual_short_names(tmp_path):
+    from commands import cli
+
+    tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path)
+    for short, name in [("bf16", "bfloat16"), ("fp16", "float16"), ("FP32", "float32"), ("half", "float16")]:
+        result = cli("plan", str(tmp_path), "--dtype", short)
+        assert result.returncode == 0 and result.stdout.startswith(f"dtype: {name} (--dtype)"), result.stderr
+    result = cli("plan", str(tmp_path), "--dtype", "int8")
+    assert result.returncode == 2 and "expected float32, bfloat16 or float16 (or fp32, bf16, fp16)" in result.stderr
+
+
+def test_shard_outside_a_process_group_says_what_it_needs():
+    from shardrules import ShardRulesError, load_rules, plan, shard
+
+    model = tiny_models.build("WanTransformer3DModel", device="meta")
+    with pytest.raises(ShardRulesError, match=r"shard\(\) needs a process group: call "
+                                              r"torch.distributed.init_process_group\(\) first"):
+        shard(model, plan(model, load_rules()))

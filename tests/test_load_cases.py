@@ -135,6 +135,7 @@ def broken_copies(tmp_path):
     missing = dict(tensors)
     del missing["proj_out.weight"]
     unexpected = dict(tensors, **{"proj_out.weihgt": torch.zeros(1)})
+    typo = dict(missing, **{"proj_out.weihgt": tensors["proj_out.weight"]})  # the one spare key is the suggestion
     shape = dict(tensors, **{"proj_out.bias": torch.zeros(7)})
     dtype = dict(tensors, **{"proj_out.bias": torch.zeros(tensors["proj_out.bias"].shape, dtype=torch.int32)})
     first = {k: v for i, (k, v) in enumerate(tensors.items()) if i % 2 == 0}
@@ -144,6 +145,7 @@ def broken_copies(tmp_path):
     return case, {
         "missing": (make("missing", missing), "proj_out.weight", "missing key"),
         "unexpected": (make("unexpected", unexpected), "proj_out.weihgt", "unexpected key"),
+        "typo": (make("typo", typo), "proj_out.weight", "missing key"),
         "shape": (make("shape", shape), "proj_out.bias", "shape mismatch"),
         "dtype": (make("dtype", dtype), "proj_out.bias", "dtype mismatch"),
         "duplicate": (make("duplicate", None, {"a.safetensors": first, "b.safetensors": second}), "proj_out.bias",
@@ -167,8 +169,11 @@ def test_strict_errors_on_every_rank(launched):
             assert words in got["message"], (rank, name, got["message"])
             assert got["tensor"] == tensor, (rank, name, got)
             assert folder in got["message"] or folder in (got["path"] or ""), (rank, name, got)
-    for result in results:  # every rank suggests the close match
-        assert "did you mean 'proj_out.weight'" in result[names.index("unexpected")]["message"]
+    for result in results:  # every rank suggests the spare key, and only a spare key
+        typo = result[names.index("typo")]["message"]
+        assert "missing key 'proj_out.weight' (did you mean 'proj_out.weihgt'?)" in typo
+        assert "did you mean" not in result[names.index("missing")]["message"]  # proj_out.bias is filled: not it
+        assert "did you mean" not in result[names.index("unexpected")]["message"]
 
 
 def renamed_checkpoint(tmp_path):

@@ -63,7 +63,7 @@ def test_run_writes_the_latents_of_the_unsharded_loop(tmp_path):
                         "--seed", "7", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "SanaTransformer2DModel: 2 units chosen by explicit (model 'sana')" in result.stdout
-    assert "split: guidance" in result.stdout
+    assert "split: guidance (auto: the guided and unguided forwards on different ranks)" in result.stdout
     assert "rank 0: load" in result.stdout and "rank 1: load" in result.stdout and "ms/step" in result.stdout
     want = unsharded_latents(model, steps=3, guidance=4.5, seed=7)
     got = load_file(str(out))["latents"]

@@ -144,7 +144,8 @@ def _match(targets: dict[str, _Target], sources: dict[str, Source], checkpoint: 
     if missing:
         name = missing[0]
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise CheckpointError(f"{path}: missing key '{name}'{more}{_suggest(name, sources)}; the model needs it "
+        spare = [n for n, _ in unexpected]  # checkpoint keys no model tensor takes: the only honest suggestions
+        raise CheckpointError(f"{path}: missing key '{name}'{more}{_suggest(name, spare)}; the model needs it "
                               f"(allow it to be initialised with [model.allow-init] if that is intended)",
                               path=path, tensor=name)
     if unexpected:
@@ -153,7 +154,7 @@ def _match(targets: dict[str, _Target], sources: dict[str, Source], checkpoint: 
         more = f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""
         renamed = f" (renamed from '{source.keys[0]}')" if source.keys[0] != name else ""
         raise CheckpointError(f"{where}: unexpected key '{name}'{renamed}{more}: the model has no such "
-                              f"parameter or buffer{_suggest(name, alias_of)}", path=where, tensor=name)
+                              f"parameter or buffer (every one it has is filled)", path=where, tensor=name)
     for name, source in paired.items():
         target = targets[name]
         entries = [checkpoint.entries[k] for k in source.keys]
@@ -174,8 +175,9 @@ def _match(targets: dict[str, _Target], sources: dict[str, Source], checkpoint: 
             shape = (sum(e.shape[0] for e in entries), *entries[0].shape[1:])
         if tuple(shape) != target.shape:
             entry = entries[0]
+            also = f" ('{name}')" if name != entry.name else ""  # the model's name, when a rename changed it
             raise CheckpointError(f"{entry.path}: shape mismatch for '{entry.name}': checkpoint {list(shape)}, "
-                                  f"model {list(target.shape)} ('{name}')", path=entry.path, tensor=entry.name)
+                                  f"model {list(target.shape)}{also}", path=entry.path, tensor=entry.name)
     return paired, inits
 
 

@@ -11,6 +11,7 @@ from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, OffloadPolicy, fully_shard
 
 from ..engine.resolve import ShardPlan
+from ..errors import ShardRulesError
 
 
 def default_device() -> torch.device:
@@ -40,6 +41,9 @@ def shard(model: nn.Module, plan: ShardPlan, mesh: DeviceMesh | None = None,
           offload: bool | OffloadPolicy | None = None) -> nn.Module:
     """``fully_shard`` every unit of ``plan`` (bottom-up), then the root. Per-unit options from the rules win
     over the arguments. Works on a model whose parameters are on the meta device. Returns ``model``."""
+    if mesh is None and not dist.is_initialized():
+        raise ShardRulesError("shard() needs a process group: call torch.distributed.init_process_group() first "
+                              "(torchrun sets its variables), or pass a DeviceMesh; plan() needs none")
     if mesh is None:
         mesh = default_mesh()
     common: dict[str, Any] = {"mesh": mesh, "offload_policy": offload_policy(offload)}

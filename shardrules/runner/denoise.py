@@ -238,6 +238,19 @@ class DenoisingRunner:
             return "guidance"
         return "batch" if batch >= world else "none"
 
+    def explain_split(self, batch: int, guided: bool) -> str:
+        """The split :meth:`resolve_split` chooses, with why when ``split="auto"`` chose it."""
+        chosen = self.resolve_split(batch, guided)
+        _, world, _ = split_world(self.transformer)
+        if self.split != "auto" or world == 1:
+            return chosen
+        if chosen == "guidance":
+            return "guidance (auto: the guided and unguided forwards on different ranks)"
+        if chosen == "batch":
+            return f"batch (auto: {batch} latents over {world} ranks)"
+        return (f"none (auto: no guidance to split, and a batch of {batch} is smaller than the {world} ranks; "
+                f"--batch {world} or --guidance G would split the work)")
+
     @torch.no_grad()
     def run(self, latents: torch.Tensor, num_inference_steps: int = 4, guidance_scale: float | None = None,
             model_kwargs: dict[str, Any] | None = None, negative_model_kwargs: dict[str, Any] | None = None,

@@ -167,7 +167,7 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
         "read_mib": stats.bytes_read / 2**20,
         **_memory(),
         **timing,
-        "split": runner.resolve_split(example.latents.shape[0], guidance is not None),
+        "split": runner.explain_split(example.latents.shape[0], guidance is not None),
         "world_size": dist.get_world_size(),
     }
 
