@@ -113,3 +113,26 @@ def test_shard_outside_a_process_group_says_what_it_needs():
     with pytest.raises(ShardRulesError, match=r"shard\(\) needs a process group: call "
                                               r"torch.distributed.init_process_group\(\) first"):
         shard(model, plan(model, load_rules()))
+
+
+def test_plan_of_a_config_with_its_dtype_is_quiet(tmp_path, recwarn):
+    """diffusers warned that config.json's torch_dtype 'will be ignored' while the plan sizes in it."""
+    import logging
+
+    from commands import cli
+
+    tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(dict(config, torch_dtype="bfloat16")))
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("diffusers")  # diffusers' own loggers do not propagate to pytest's capture
+    logger.addHandler(handler)
+    try:
+        result = cli("plan", str(tmp_path))
+    finally:
+        logger.removeHandler(handler)
+    assert result.returncode == 0 and result.stdout.startswith("dtype: bfloat16 (config.json torch_dtype)")
+    said = [r.getMessage() for r in records if r.levelno >= logging.WARNING] + [str(w.message) for w in recwarn]
+    assert not [m for m in said if "will be ignored" in m or "deprecated" in m], said

@@ -215,6 +215,16 @@ def bounded_modules(path: str) -> Iterator[None]:
         handle.remove()
 
 
+def _for_init(cls: type, config: dict) -> dict:
+    """``config`` less the dtype keys a diffusers class's ``__init__`` does not take: shardrules reads them itself
+    (:func:`~shardrules.loader.dtypes.stored_dtype`), and diffusers would warn on every rank that they are
+    ignored."""
+    import inspect
+
+    taken = inspect.signature(cls.__init__).parameters
+    return {k: v for k, v in config.items() if k not in ("torch_dtype", "dtype") or k in taken}
+
+
 def build_model(model_dir: str | Path, *, meta: str = "params", dtype: torch.dtype | None = None) -> nn.Module:
     """Build the model of ``model_dir`` from its config. ``meta="all"`` puts buffers on meta too (planning
     only); ``meta="params"`` keeps buffers real (loading). A config the class cannot be built from (a string where a
@@ -227,7 +237,7 @@ def build_model(model_dir: str | Path, *, meta: str = "params", dtype: torch.dty
     try:
         with context, bounded_modules(path):
             if "_class_name" in config:
-                model = cls.from_config(config)
+                model = cls.from_config(_for_init(cls, config))
             else:
                 model = cls(transformers_config(cls, config, path))
     except ShardRulesError:

@@ -122,7 +122,24 @@ def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dt
         elif split == "batch":
             split_batch(model)
         sharded[part.name] = model
-    pipe = cls.from_pretrained(str(pipeline.folder), **sharded, **({"torch_dtype": dtype} if dtype is not None else {}))
+    import warnings
+
+    import torch.distributed as dist
+
+    bars = diffusers.utils.logging.is_progress_bar_enabled()
+    quiet = bars and dist.is_initialized() and dist.get_rank() != 0  # one progress bar for the job, from rank 0
+    with warnings.catch_warnings():
+        # diffusers 0.42 renamed from_pretrained's torch_dtype to dtype and warns on every rank; earlier releases
+        # the package supports take only torch_dtype
+        warnings.filterwarnings("ignore", message="`torch_dtype` is deprecated", category=FutureWarning)
+        if quiet:
+            diffusers.utils.logging.disable_progress_bar()
+        try:
+            pipe = cls.from_pretrained(str(pipeline.folder), **sharded,
+                                       **({"torch_dtype": dtype} if dtype is not None else {}))
+        finally:
+            if quiet:
+                diffusers.utils.logging.enable_progress_bar()
     device = default_device()
     for part in parts:
         module = getattr(pipe, part.name, None)
