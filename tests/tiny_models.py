@@ -7,16 +7,11 @@ import contextlib
 import diffusers
 import torch
 
+from shardrules.demo.pipelines import FLUX_TRANSFORMER, WAN_TRANSFORMER, randomize_zeros  # noqa: F401
+
 CONFIGS: dict[str, dict] = {
-    "FluxTransformer2DModel": dict(
-        patch_size=1, in_channels=16, num_layers=2, num_single_layers=2, attention_head_dim=16,
-        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=False,
-        axes_dims_rope=[4, 6, 6],
-    ),
-    "WanTransformer3DModel": dict(
-        patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12, in_channels=4, out_channels=4,
-        text_dim=32, freq_dim=32, ffn_dim=64, num_layers=2, cross_attn_norm=True, rope_max_seq_len=32,
-    ),
+    "FluxTransformer2DModel": FLUX_TRANSFORMER,
+    "WanTransformer3DModel": WAN_TRANSFORMER,
     "HunyuanVideoTransformer3DModel": dict(
         in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=10, num_layers=2,
         num_single_layers=2, num_refiner_layers=2, patch_size=1, patch_size_t=1, text_embed_dim=16,
@@ -93,17 +88,6 @@ EXPECTED_UNITS: dict[str, list[str]] = {
     "ZImageTransformer2DModel": ["layers.1", "layers.0", "context_refiner.0", "noise_refiner.0"],
     "CosmosTransformer3DModel": ["transformer_blocks.1", "transformer_blocks.0"],
 }
-
-
-def randomize_zeros(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
-    """Draw every floating parameter that starts all-zero (biases, gates, zero-initialised output layers) at
-    random, so that a sharded == unsharded comparison also checks where their rows went."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.is_floating_point() and param.device.type != "meta" and not param.any():
-                param.copy_(torch.randn(param.shape, generator=g) * 0.1)
-    return model
 
 
 def build(class_name: str, device: str | None = None) -> torch.nn.Module:

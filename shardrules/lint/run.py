@@ -54,12 +54,14 @@ def read_text(path: str, stdin_name: str | None = None) -> tuple[str, str | Find
 
 
 def excluded(path: Path, patterns: list[str]) -> bool:
-    """Whether a path found by walking a folder matches an --exclude glob (by its name or its path)."""
-    from fnmatch import fnmatch
+    """Whether a path found by walking a folder matches an --exclude glob (by its name or its path), with the
+    engine's linear-time globs (no regular expression is built from user input)."""
+    from ..engine.glob import compile_glob
 
-    text = path.as_posix()
-    return any(fnmatch(path.name, p) or fnmatch(text, p) or fnmatch(text, f"*/{p}") or fnmatch(text, f"{p}/*")
-               or fnmatch(text, f"*/{p}/*") for p in patterns)
+    text = path.as_posix().removeprefix("./")
+    return any(compile_glob(p)(path.name) or any(compile_glob(form)(text) for form in (p, f"*/{p}", f"{p}/*",
+                                                                                        f"*/{p}/*"))
+               for p in patterns)
 
 
 def rule_paths(paths: list[str], exclude: list[str] | None = None) -> list[str]:
