@@ -87,8 +87,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    if args.pipeline is None:
+        for option, default in (("out", None), ("prompt", "a red cat")):
+            if getattr(args, option) != default:
+                raise InputError(f"--{option} needs --pipeline")
+    elif args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise InputError(f"--out {args.out} is a file; name a folder for the pipeline and its output")
+    if args.pipeline is not None:
+        from .extras import require_encoders
+
+        require_encoders("shardrules demo --pipeline")
     backend = announce_backend(args)
-    return 0 if run_demo(nproc=args.nproc, steps=args.steps, backend=backend, timeout=args.timeout) else 1
+    if args.pipeline is not None:
+        from .demo import run_pipeline_demo
+
+        passed = run_pipeline_demo(args.pipeline, out=args.out, prompt=args.prompt, nproc=args.nproc,
+                                   steps=args.steps or 3, backend=backend, timeout=args.timeout)
+        return 0 if passed else 1
+    return 0 if run_demo(nproc=args.nproc, steps=args.steps or 4, backend=backend, timeout=args.timeout) else 1
 
 
 class InputError(ShardRulesError):
@@ -437,7 +453,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="shard an embedded tiny model over 2 ranks, denoise, check against unsharded")
     add_rank_options(d)
-    d.add_argument("--steps", type=positive_int, default=4, metavar="K", help="denoising steps (default: %(default)s)")
+    d.add_argument("--steps", type=positive_int, default=None, metavar="K",
+                   help="denoising steps (default: 4, with --pipeline 3)")
+    d.add_argument("--pipeline", choices=("flux", "wan", "pixart"),
+                   help="write a tiny diffusers pipeline offline and run it sharded from a prompt, checked against "
+                        "diffusers' own pipeline (needs shardrules[encoders])")
+    d.add_argument("--out", metavar="DIR", help="with --pipeline: keep the pipeline folder and its output here")
+    d.add_argument("--prompt", metavar="TEXT", default="a red cat",
+                   help="with --pipeline: the prompt (default: %(default)r)")
     d.set_defaults(func=cmd_demo)
     return parser
 

@@ -21,3 +21,11 @@ def require_fsdp(what: str) -> None:
     if missing:
         raise MissingExtraError(f"{what} needs {', '.join(missing)}, which this install lacks: "
                                 f"pip install 'shardrules[fsdp]'")
+
+
+def require_encoders(what: str) -> None:
+    """The same for text encoders and pipelines: transformers (and the fsdp extra)."""
+    require_fsdp(what)
+    if importlib.util.find_spec("transformers") is None:
+        raise MissingExtraError(f"{what} needs transformers, which this install lacks: "
+                                f"pip install 'shardrules[encoders]'")

@@ -30,6 +30,35 @@ def test_demo_passes(tmp_path):
     assert "leaked semaphore" not in result.stderr, result.stderr  # rank processes leave nothing behind
 
 
+@pytest.mark.multirank
+def test_the_pipeline_demo_writes_a_pipeline_that_runs_from_a_prompt(tmp_path):
+    """demo --pipeline wan: the folder is a diffusers pipeline (diffusers loads it), run sharded from a prompt through
+    the pipeline's own __call__ and compared with diffusers' own pipeline, which the test checks again itself."""
+    import numpy as np
+    from commands import cli
+    from PIL import Image, ImageSequence
+
+    result = cli("demo", "--pipeline", "wan", "--out", str(tmp_path), "--prompt", "a blue car")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "WanPipeline: sharded transformer, text_encoder" in result.stdout
+    assert "max pixel difference 0/255 (tolerance 1): PASS" in result.stdout
+    assert f"video written to {tmp_path / 'wan.gif'}" in result.stdout
+    plain = diffusers.DiffusionPipeline.from_pretrained(tmp_path / "wan-pipeline")
+    video = plain(prompt="a blue car", num_inference_steps=3, guidance_scale=4.0, height=16, width=16, num_frames=5,
+                  max_sequence_length=8, output_type="np", generator=torch.Generator().manual_seed(0)).frames[0]
+    with Image.open(tmp_path / "wan.gif") as gif:
+        written = np.stack([np.asarray(f.convert("RGB"), dtype=np.int16) for f in ImageSequence.Iterator(gif)])
+    assert written.shape == video.shape and np.abs(written - np.round(video * 255)).max() <= 1
+    assert "run it again: shardrules run " in result.stdout
+
+
+def test_the_pipeline_demo_options_need_pipeline(tmp_path):
+    from commands import cli
+
+    result = cli("demo", "--out", str(tmp_path))
+    assert result.returncode == 2 and "--out needs --pipeline" in result.stderr
+
+
 def test_the_demo_writes_its_weights_once(tmp_path, monkeypatch):
     """The second demo finds the weights of the first (no second run of the ranks is needed to see it)."""
     from shardrules.demo import demo_model_dir
