@@ -7,6 +7,7 @@ import os
 import sys
 
 from .errors import Interrupted, LaunchError, RankFailure, ShardRulesError, printable
+from .runner.splits import PIPELINE_SPLITS, RUNNER_SPLITS
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -262,7 +263,7 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
     if not isinstance(folder, PipelineFolder):
         raise InputError(f"--prompt needs a diffusers pipeline folder (model_index.json); {args.model_dir} "
                          f"has none")
-    if args.split not in ("auto", "none", "batch"):
+    if args.split != "auto" and args.split not in PIPELINE_SPLITS:
         raise InputError("a pipeline splits by --split batch or none (its own loop batches the guidance)")
     if args.batch != 1:
         raise InputError("--batch is for seeded latents; a pipeline makes one output per prompt")
@@ -426,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: as built, float32)")
     r.add_argument("--seed", type=seed, default=0, help="seed of the latents and conditioning (default: %(default)s)")
     r.add_argument("--batch", type=positive_int, default=1, help="latents per run (default: %(default)s)")
-    r.add_argument("--split", choices=("auto", "guidance", "batch", "none"), default="auto",
+    r.add_argument("--split", choices=RUNNER_SPLITS, default="auto",
                    help="how ranks share work: guidance branches, batch items, or not at all; auto splits guidance "
                         "when it is on, else the batch (default: %(default)s)")
     r.add_argument("--ulysses", type=positive_int, default=1, metavar="U",

@@ -99,3 +99,21 @@ def test_ruff_finds_nothing():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(root)], capture_output=True,
                             text=True, timeout=120, cwd=root)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
+
+
+PRIVATE_TORCH = {"_parameters", "_buffers", "_non_persistent_buffers_set", "_apply", "_spec", "register_parameter"}
+
+
+def private_torch_uses(path: Path) -> list[str]:
+    """Attributes of PyTorch's private API (and the patched registration) that ``path`` reads or calls."""
+    return [f"{path.relative_to(PACKAGE)}:{node.lineno}: .{node.attr}"
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+            if isinstance(node, ast.Attribute) and node.attr in PRIVATE_TORCH]
+
+
+def test_private_torch_api_is_used_in_one_module_only():
+    """A torch upgrade has one place to look (shardrules/torch_internals.py, each use with its reason)."""
+    uses = [use for path in sorted(PACKAGE.rglob("*.py")) if path.name != "torch_internals.py"
+            for use in private_torch_uses(path)]
+    assert uses == []
+    assert len(private_torch_uses(PACKAGE / "torch_internals.py")) >= len(PRIVATE_TORCH)  # the scan sees them

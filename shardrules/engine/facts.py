@@ -13,6 +13,8 @@ from functools import cached_property
 
 from torch import nn
 
+from ..torch_internals import own_parameters
+
 _FSDP_PREFIX = "FSDP"
 
 
@@ -124,7 +126,7 @@ class ModuleFacts:
 
     @cached_property
     def indexes(self) -> list[int | None]:
-        return [int(leaf) if leaf.isdigit() and leaf.isascii() else None for leaf in self.leaves]
+        return [int(leaf) if is_digits(leaf) else None for leaf in self.leaves]
 
     @cached_property
     def class_names(self) -> list[str]:
@@ -141,10 +143,9 @@ class ModuleFacts:
             if key not in held:
                 held[key] = frozenset()  # a module that contains itself counts its own parameters once
                 ids = set()
-                for param in module._parameters.values():
-                    if param is not None:
-                        ids.add(id(param))
-                        numel[id(param)] = param.numel()
+                for _, param in own_parameters(module):
+                    ids.add(id(param))
+                    numel[id(param)] = param.numel()
                 for child in module._modules.values():
                     if child is not None:
                         ids |= param_ids(child)
@@ -156,7 +157,7 @@ class ModuleFacts:
     @cached_property
     def numbered(self) -> list[int]:
         """Positions of the numbered entries of containers (``blocks.3``)."""
-        return [i for i, leaf in enumerate(self.leaves) if leaf.isdigit() and leaf.isascii() and i]
+        return [i for i, leaf in enumerate(self.leaves) if i and is_digits(leaf)]
 
     @cached_property
     def all(self) -> frozenset[int]:

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import ContainerUnitError, NoUnitError, PlanError, TiedParameterError
 from ..rules import Location, Rule, RuleSet
+from ..torch_internals import own_parameters, own_persistent_buffers
 from .compile import CompiledRule, compile_rule
 from .describe import plan_as_text
 from .facts import ModuleFacts
@@ -47,8 +48,8 @@ class _Sizes:
         found: dict[int, list] = {}
         seen: set[int] = set()
         for i, module in enumerate(facts.modules):
-            for param in module._parameters.values():
-                if param is not None and id(param) not in seen:
+            for _, param in own_parameters(module):
+                if id(param) not in seen:
                     seen.add(id(param))
                     holder = self._groups.get(owner[i], owner[i])
                     found.setdefault(holder, []).append((tuple(param.shape), param.element_size()))
@@ -60,8 +61,8 @@ class _Sizes:
         seen: set[int] = set()
         found = []
         for module in self._facts.modules:
-            for key, buf in module._buffers.items():
-                if buf is not None and key not in module._non_persistent_buffers_set and id(buf) not in seen:
+            for _, buf in own_persistent_buffers(module):
+                if id(buf) not in seen:
                     seen.add(id(buf))
                     found.append((tuple(buf.shape), buf.element_size()))
         return tuple(found)
@@ -332,9 +333,8 @@ def _check_tied(facts: ModuleFacts, chosen: Choice, groups: Mapping[int, int]) -
         return  # no parameter is reachable twice: the common case, decided without a per-parameter loop
     places: dict[int, list[tuple[int, str]]] = {}
     for i, module in enumerate(facts.modules):
-        for key, param in module._parameters.items():
-            if param is not None:
-                places.setdefault(id(param), []).append((i, key))
+        for key, param in own_parameters(module):
+            places.setdefault(id(param), []).append((i, key))
     shared = [where for where in places.values() if len(where) > 1]
     owner = facts.owners(chosen)
     for where in shared:

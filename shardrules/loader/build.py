@@ -13,6 +13,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..errors import CheckpointError, ShardRulesError, shorten
+from ..torch_internals import like_parameter, parameters_registered_as
 from .dtypes import cast_like_library
 from .paths import read_json
 
@@ -25,23 +26,12 @@ def parameters_on_meta() -> Iterator[None]:
     ``__init__`` and are not in checkpoints, so they must survive; building under ``torch.device("meta")``
     would lose them. Each parameter is moved to meta as it is registered, so its initialiser runs on meta.
     """
-    original = nn.Module.register_parameter
+    def on_meta(param: nn.Parameter) -> nn.Parameter:
+        return param if param.device.type == "meta" else like_parameter(param, param.to("meta"))
 
-    def register_parameter(self: nn.Module, name: str, param: nn.Parameter | None) -> None:
-        original(self, name, param)
-        if param is not None and param.device.type != "meta":
-            kwargs = dict(param.__dict__)
-            meta = type(param)(param.to("meta"), requires_grad=param.requires_grad)
-            meta.__dict__.update(kwargs)  # keeps weight_loader and similar attributes
-            self._parameters[name] = meta
-
-    nn.Module.register_parameter = register_parameter  # type: ignore[method-assign]
-    try:
-        available = available_memory()
-        with _EmptyOnMeta(None if available is None else available // 4):
-            yield
-    finally:
-        nn.Module.register_parameter = original  # type: ignore[method-assign]
+    available = available_memory()
+    with parameters_registered_as(on_meta), _EmptyOnMeta(None if available is None else available // 4):
+        yield
 
 
 _FACTORIES = frozenset({torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn, torch.randint,

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..engine.glob import compile_glob
 from ..errors import CheckpointError, shorten
+from ..torch_internals import like_parameter, own_parameters, own_persistent_buffers, set_buffer, set_parameter
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -59,23 +60,19 @@ def cast_like_library(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     done: dict[int, tuple[nn.Parameter, nn.Parameter]] = {}  # id -> (the original, kept alive; its cast)
     for module_name, module in model.named_modules(remove_duplicate=False):
         prefix = f"{module_name}." if module_name else ""
-        for key, param in module._parameters.items():
-            if param is None:
-                continue
+        for key, param in list(own_parameters(module)):
             if id(param) in done:
-                module._parameters[key] = done[id(param)][1]
+                set_parameter(module, key, done[id(param)][1])
                 continue
             want = torch.float32 if keep(prefix + key) else dtype
             new = param
             if param.is_floating_point() and param.dtype != want:
-                new = type(param)(param.data.to(want), requires_grad=param.requires_grad)
-                new.__dict__.update(param.__dict__)
+                new = like_parameter(param, param.data.to(want))
             done[id(param)] = (param, new)
-            module._parameters[key] = new
-        for key, buf in module._buffers.items():
-            if buf is None or key in module._non_persistent_buffers_set or not buf.is_floating_point():
-                continue
-            module._buffers[key] = buf.to(torch.float32 if keep(prefix + key) else dtype)
+            set_parameter(module, key, new)
+        for key, buf in list(own_persistent_buffers(module)):
+            if buf.is_floating_point():
+                set_buffer(module, key, buf.to(torch.float32 if keep(prefix + key) else dtype))
     return model
 
 

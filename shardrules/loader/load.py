@@ -30,6 +30,7 @@ from ..engine.resolve import ShardPlan, plan
 from ..engine.sequence import sequence_plan
 from ..errors import CheckpointError, ShardRulesError
 from ..rules import RuleSet, load_rules
+from ..torch_internals import like_parameter, own_persistent_buffers
 from .build import build_model
 from .checkpoint import Checkpoint
 from .compiled import compile_options, compile_units
@@ -110,9 +111,7 @@ def _targets(model: nn.Module) -> dict[str, _Target]:
         targets[names[0]] = _Target(names[0], tuple(names), tuple(param.shape), param.dtype,
                                     getattr(param, "weight_loader", None), param)
     for module_name, module in model.named_modules():
-        for key, buf in module._buffers.items():
-            if buf is None or key in module._non_persistent_buffers_set:
-                continue
+        for key, buf in own_persistent_buffers(module):
             name = f"{module_name}.{key}" if module_name else key
             targets[name] = _Target(name, (name,), tuple(buf.shape), buf.dtype)
     return targets
@@ -206,8 +205,7 @@ def _fill(local: torch.Tensor, source: Source, checkpoint: Checkpoint, start: in
 def _load_with_loader(target: _Target, source: Source, checkpoint: Checkpoint) -> torch.Tensor:
     """Run a parameter's ``weight_loader`` on a full-size tensor: the pre-shard parameter, materialised."""
     pre = target.pre_shard
-    full = nn.Parameter(torch.empty(pre.shape, dtype=target.dtype), requires_grad=False)
-    full.__dict__.update({k: v for k, v in pre.__dict__.items()})
+    full = like_parameter(pre, torch.empty(pre.shape, dtype=target.dtype), requires_grad=False)
     for key, part in zip(source.keys, source.parts, strict=True):
         tensor = checkpoint.read(key).to(target.dtype)
         if part is None:

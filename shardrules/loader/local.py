@@ -23,6 +23,7 @@ from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.tensor import DTensor, Shard
 
 from ..errors import CheckpointError, ShardRulesError
+from ..torch_internals import apply_to_tensors, dtensor_with_spec
 
 ALIGN_BYTES = 64  # each view starts on a cache line
 
@@ -122,12 +123,12 @@ def materialise(model: nn.Module, device: torch.device, early: list[Early], fill
         if item is not None:
             # the meta parameter's spec (mesh, placements, global shape and stride) is the real one's: built
             # directly, a DTensor costs a tenth of from_local, which re-derives the spec per parameter
-            return DTensor(item.view, tensor._spec, requires_grad=False)
+            return dtensor_with_spec(item.view, tensor)
         if tensor.is_meta and (isinstance(tensor, nn.Parameter) or id(tensor) in fillable):
             return torch.empty_like(tensor, device=device)
         return tensor
 
-    model._apply(fn)  # what to_empty does, with fn in place of empty_like; FSDP2 re-registers the shards
+    apply_to_tensors(model, fn)  # what to_empty does, with fn in place of empty_like; FSDP2 re-registers the shards
     for item in early:
         param = current[item.name]
         local = param.to_local()

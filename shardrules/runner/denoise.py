@@ -33,8 +33,9 @@ import torch.distributed as dist
 from torch import nn
 
 from ..engine.wrapped import get_wrapped_attr
+from .splits import RUNNER_SPLITS
 
-SPLITS = ("auto", "guidance", "batch", "none")
+SPLITS = RUNNER_SPLITS
 _FORWARD_OWN = frozenset({"hidden_states", "timestep", "return_dict"})
 _STEP_OWN = frozenset({"model_output", "timestep", "sample", "return_dict"})
 

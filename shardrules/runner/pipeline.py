@@ -8,8 +8,9 @@ from pathlib import Path
 from ..errors import CheckpointError
 from ..loader.paths import regular_files
 from ..loader.pipeline import SCHEDULER, TEXT_ENCODER, PipelineFolder, is_pipeline, scheduler_config
+from .splits import PIPELINE_SPLITS
 
-SPLITS = ("none", "batch")
+SPLITS = PIPELINE_SPLITS
 
 
 def reshard_after_each_forward(model) -> None:
