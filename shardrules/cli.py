@@ -54,7 +54,8 @@ def announce_backend(args: argparse.Namespace) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .launch import run_on_ranks
-    from .runner.report import run_report
+    from .runner.job import run_model, run_pipeline
+    from .runner.report import reports, run_report
 
     if args.prompt is None:
         for option in ("negative_prompt", "height", "width", "frames", "call"):
@@ -63,25 +64,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     folder = check_run_arguments(args)  # model_index.json read here, once; the ranks take it as read
     if args.prompt is not None:
         check_prompt_arguments(args, folder)
-        target = "shardrules.runner.job:run_pipeline"
+        target = run_pipeline
         kwargs = dict(model_dir=folder, prompt=args.prompt, negative_prompt=args.negative_prompt,
                       rules=args.rules, steps=args.steps, guidance=args.guidance, height=args.height,
                       width=args.width, frames=args.frames, dtype=args.dtype, seed=args.seed, out=args.out,
                       split="none" if args.split == "auto" else args.split, ulysses=args.ulysses, ring=args.ring,
                       compile=args.compile, call=dict(args.call or []))
     else:
-        target = "shardrules.runner.job:run_model"
+        target = run_model
         kwargs = dict(model_dir=folder, rules=args.rules, steps=args.steps, guidance=args.guidance,
                       dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split,
                       ulysses=args.ulysses, ring=args.ring, compile=args.compile)
     backend = announce_backend(args)
     results = run_on_ranks(target, args.nproc, kwargs, backend=backend, collective_timeout=args.timeout)
     if results[0].rank == 0:  # under torchrun, only rank 0 prints
-        print(run_report([(r.rank, r.value) for r in results]))
+        ranks = reports(results)
+        print(run_report(ranks))
+        first = ranks[0][1]
         if args.out and args.prompt is None:
             print(f"latents written to {args.out}")
-        if results[0].value["image"]:
-            print(f"{results[0].value.get('output', 'image')} written to {results[0].value['image']}")
+        if first.image:
+            print(f"{first.output} written to {first.image}")
     return 0
 
 

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -145,13 +146,18 @@ def local_ranks(nproc: int) -> int:
     return int(os.environ["LOCAL_WORLD_SIZE"]) if in_torchrun() else nproc
 
 
-def _call(target: str, rank: int, world_size: int, kwargs: dict) -> Any:
+Target = Callable[..., Any] | str  # a module-level function, or "package.module:function"
+
+
+def _call(target: Target, rank: int, world_size: int, kwargs: dict) -> Any:
+    if callable(target):
+        return target(rank, world_size, **kwargs)
     module_name, func_name = target.split(":")
     return getattr(importlib.import_module(module_name), func_name)(rank, world_size, **kwargs)
 
 
-def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: str, backend: str,
-               timeout: float) -> None:
+def _rank_main(rank: int, world_size: int, target: Target, kwargs: dict, workdir: str, backend: str,
+               timeout: float, threads: int | None) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # Ctrl-C reaches the whole process group: the launcher stops the ranks; a rank itself neither prints a
     # KeyboardInterrupt traceback nor writes into a folder the launcher may already have removed
@@ -161,7 +167,6 @@ def _rank_main(rank: int, world_size: int, target: str, kwargs: dict, workdir: s
     import torch.distributed as dist
 
     code = 0
-    threads = kwargs.pop("_threads", None)
     # Progress bars share a lock; tqdm's default is a multiprocessing lock (a named semaphore) that the
     # os._exit below would leave behind, and the parent's resource tracker then warns of leaked semaphores.
     # One process, one bar writer: a thread lock is enough.
@@ -237,10 +242,11 @@ def in_torchrun() -> bool:
     return True
 
 
-def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = None,
+def run_on_ranks(target: Target, nproc: int, kwargs: dict, timeout: float | None = None,
                  threads: int | None = None, backend: str = "auto",
                  collective_timeout: float = PG_TIMEOUT_S) -> list[RankResult]:
-    """Run ``target`` (``"module:function"``, called as ``f(rank, world_size, **kwargs)``) on ``nproc``
+    """Run ``target`` (a module-level function, which spawned ranks import by its qualified name, or
+    ``"package.module:function"``; called as ``f(rank, world_size, **kwargs)``) on ``nproc``
     ranks (or as this torchrun rank); return every rank's result. ``timeout`` bounds the whole job,
     ``collective_timeout`` each collective. Raises :class:`RankFailure` naming the first rank that failed."""
     chosen, _ = choose_backend(backend, local_ranks(nproc))
@@ -255,9 +261,9 @@ def run_on_ranks(target: str, nproc: int, kwargs: dict, timeout: float | None = 
         raise LaunchError(f"cannot make a temporary folder in {tempfile.gettempdir()}: {exc.strerror} (set TMPDIR "
                           f"to a folder with room)") from None
     with temporary as workdir:
-        kwargs = dict(kwargs, _threads=threads)
         processes = [context.Process(target=_rank_main, daemon=False,
-                                     args=(rank, nproc, target, kwargs, workdir, chosen, collective_timeout))
+                                     args=(rank, nproc, target, kwargs, workdir, chosen, collective_timeout,
+                                           threads))
                      for rank in range(nproc)]
         handlers = {}
         if threading.current_thread() is threading.main_thread():
@@ -345,7 +351,7 @@ def _wait(processes: list, timeout: float | None, workdir: str) -> dict[int, str
     return killed
 
 
-def _run_here(target: str, kwargs: dict, backend: str, timeout: float) -> list[RankResult]:
+def _run_here(target: Target, kwargs: dict, backend: str, timeout: float) -> list[RankResult]:
     """Under torchrun: run as this rank; every rank gets every rank's result (rank 0's first)."""
     import torch
     import torch.distributed as dist
@@ -356,7 +362,6 @@ def _run_here(target: str, kwargs: dict, backend: str, timeout: float) -> list[R
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
-    kwargs = {k: v for k, v in kwargs.items() if k != "_threads"}
     try:
         value = _call(target, rank, world_size, kwargs)
         gathered: list = [None] * world_size

@@ -141,8 +141,10 @@ def test_a_library_error_names_where_it_was_raised_and_verbose_gives_the_traceba
     os.environ["OMP_NUM_THREADS"] = "1"
     if TESTS not in sys.path:
         sys.path.insert(0, TESTS)
-    with pytest.raises(RankFailure) as failure:
-        run_on_ranks("rank_checks:library_error", 2, {}, timeout=120, threads=1, collective_timeout=10)
+    import rank_checks
+
+    with pytest.raises(RankFailure) as failure:  # the target as a function object: spawned ranks import it by name
+        run_on_ranks(rank_checks.library_error, 2, {}, timeout=120, threads=1, collective_timeout=10)
     line = describe_failure(failure.value)
     assert line.startswith("error: rank 0 failed: ValueError: Invalid sample size (at rank_checks.py:"), line
     assert line.endswith("\n  (rank 1: finished, then waited for the others)"), line
@@ -282,3 +284,17 @@ def test_a_full_temporary_folder_is_one_line(monkeypatch, tmp_path):
     cut.parent.mkdir()
     cut.write_text('{"ok": true, "val')
     assert _read_result(cut).startswith(f"its result in {cut} cannot be read (JSONDecodeError): is the temporary")
+
+
+def test_a_rank_result_is_read_back_typed():
+    from shardrules.runner.report import RunResult, run_report
+
+    result = RunResult(plan="P", split="none", world_size=2, load_s=0.5, read_mib=1.0, vmrss_mib=100, maxrss_mib=120,
+                       step_s=0.01, notes=["n"], first_step_s=2.0)
+    assert RunResult.from_dict(result.as_dict()) == result
+    assert run_report([(0, result)]).splitlines()[2] == ("rank 0: load 0.50 s, read 1.00 MiB, VmRSS 100 MiB (peak "
+                                                          "120 MiB), 10.0 ms/step, first step 2.00 s (compiling)")
+    with pytest.raises(ValueError, match="fields this launcher does not know: extra"):
+        RunResult.from_dict(dict(result.as_dict(), extra=1))
+    with pytest.raises(TypeError):
+        RunResult.from_dict({"plan": "P"})  # fields missing

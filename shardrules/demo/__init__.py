@@ -63,17 +63,18 @@ def run_demo(nproc: int = 2, steps: int = 4, seed: int = 0, backend: str = "auto
     from safetensors.torch import load_file
 
     from ..launch import run_on_ranks
-    from ..runner.report import run_report
+    from ..runner.job import run_model
+    from ..runner.report import reports, run_report
 
     began = time.perf_counter()
     model_dir = demo_model_dir()
     print(f"tiny Flux transformer in {model_dir}; {nproc} ranks, {steps} steps")
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "latents.safetensors")
-        results = run_on_ranks("shardrules.runner.job:run_model", nproc,
+        results = run_on_ranks(run_model, nproc,
                                dict(model_dir=str(model_dir), steps=steps, seed=seed, out=out), backend=backend,
                                **({"collective_timeout": timeout} if timeout else {}))
-        print(run_report([(r.rank, r.value) for r in results]))
+        print(run_report(reports(results)))
         sharded = load_file(out)["latents"]
     reference = unsharded_latents(model_dir, steps, seed)
     diff = (sharded - reference).abs().max().item()
@@ -137,8 +138,8 @@ def run_pipeline_demo(kind: str, out: str | None = None, prompt: str = "a red ca
     import torch
 
     from ..launch import run_on_ranks
-    from ..runner.job import _save_output
-    from ..runner.report import run_report
+    from ..runner.job import _save_output, run_pipeline
+    from ..runner.report import reports, run_report
 
     began = time.perf_counter()
     spec = PIPELINES[kind]
@@ -150,11 +151,12 @@ def run_pipeline_demo(kind: str, out: str | None = None, prompt: str = "a red ca
         print(f"tiny {kind} pipeline in {folder}; {nproc} ranks, {steps} steps, prompt {prompt!r}")
         args = dict(steps=steps, guidance=spec["guidance"], height=spec["height"], width=spec["width"],
                     frames=spec["frames"], seed=seed)
-        results = run_on_ranks("shardrules.runner.job:run_pipeline", nproc,
+        results = run_on_ranks(run_pipeline, nproc,
                                dict(model_dir=str(folder), prompt=prompt, out=written, call=spec["call"], **args),
                                backend=backend, **({"collective_timeout": timeout} if timeout else {}))
-        print(run_report([(r.rank, r.value) for r in results]))
-        print(f"{results[0].value['output']} written to {written}")
+        ranks = reports(results)
+        print(run_report(ranks))
+        print(f"{ranks[0][1].output} written to {written}")
 
         import diffusers
         import transformers

@@ -19,6 +19,7 @@ from ..loader.pipeline import TRANSFORMER, PipelineFolder, read_folder, schedule
 from ..rules import load_rules
 from .denoise import DenoisingRunner
 from .inputs import example_inputs
+from .report import RunResult
 
 
 def import_classes(folder: Path | PipelineFolder) -> None:
@@ -159,17 +160,10 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
             notes.append(f"no image: {class_name(model)}'s "
                          f"latents are packed tokens {list(latents.shape)}, not the VAE's layout; run the pipeline "
                          f"with --prompt for an image")
-    return {
-        "plan": plan_summary(stats.plan, world_size) if rank == 0 else None,
-        "notes": notes,
-        "image": image,
-        "load_s": stats.seconds,
-        "read_mib": stats.bytes_read / 2**20,
-        **_memory(),
-        **timing,
-        "split": runner.explain_split(example.latents.shape[0], guidance is not None),
-        "world_size": dist.get_world_size(),
-    }
+    return RunResult(plan=plan_summary(stats.plan, world_size) if rank == 0 else None, notes=notes, image=image,
+                     load_s=stats.seconds, read_mib=stats.bytes_read / 2**20, **_memory(), **timing,
+                     split=runner.explain_split(example.latents.shape[0], guidance is not None),
+                     world_size=dist.get_world_size()).as_dict()
 
 
 def _step_timer(pipe) -> tuple[dict, list[float]]:
@@ -253,16 +247,10 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
     step_s = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else total / steps
     written = _save_output(result, out) if rank == 0 and out else None
     sharded = [c.name for c in pipeline.sharded]
-    return {
-        "plan": f"{type(pipe).__name__}: sharded {', '.join(sharded)}; {stats.bytes_read / 2**20:.2f} MiB read on "
-                f"this rank of {stats.checkpoint_bytes / 2**20:.2f} MiB" if rank == 0 else None,
-        "notes": [f"prompt through the pipeline's own tokenizers and encoders; {steps} steps"],
-        "image": written,
-        "output": "video" if getattr(result, "frames", None) is not None else "image",
-        "load_s": load_s,
-        "read_mib": stats.bytes_read / 2**20,
-        **_memory(),
-        "step_s": step_s,
-        "split": split,
-        "world_size": dist.get_world_size(),
-    }
+    return RunResult(
+        plan=f"{type(pipe).__name__}: sharded {', '.join(sharded)}; {stats.bytes_read / 2**20:.2f} MiB read on "
+             f"this rank of {stats.checkpoint_bytes / 2**20:.2f} MiB" if rank == 0 else None,
+        notes=[f"prompt through the pipeline's own tokenizers and encoders; {steps} steps"], image=written,
+        output="video" if getattr(result, "frames", None) is not None else "image", load_s=load_s,
+        read_mib=stats.bytes_read / 2**20, **_memory(), step_s=step_s, split=split,
+        world_size=dist.get_world_size()).as_dict()
