@@ -42,11 +42,16 @@ def test_plan_shards_each_component_by_its_own_rules(pipeline):
            "(model 'sana')" in result.stdout
     assert "[text_encoder]\ndtype: float32 (config.json dtype)\nGemma2Model: 3 units chosen by explicit " \
            "(model 'llm-text-encoder')" in result.stdout
-    assert "vae" not in result.stdout
+    assert "[vae]" not in result.stdout  # not planned: loaded whole
     data = json.loads(cli("plan", str(pipeline), "--format", "json").stdout)
-    total = sum(data[name]["bytes_per_rank"] for name in ("transformer", "text_encoder")) / 2**20
-    assert f"pipeline total per rank: {total:.2f} MiB" in result.stdout
-    assert "for transformer, text_encoder; the other components load whole on every rank" in result.stdout
+    sharded = sum(data[name]["bytes_per_rank"] for name in ("transformer", "text_encoder"))
+    vae = sum(p.numel() * p.element_size() for p in tiny_pipelines.one_block_vae().parameters())  # whole, stored
+    assert data["_total"] == {"sharded_bytes_per_rank": sharded, "whole": {"vae": vae}, "bytes_per_rank": sharded + vae,
+                              "unsharded_bytes": data["_total"]["unsharded_bytes"]}
+    assert data["_total"]["unsharded_bytes"] > sharded + vae
+    assert f"pipeline total per rank: {(sharded + vae) / 2**20:.2f} MiB" in result.stdout
+    assert f"sharded transformer, text_encoder {sharded / 2**20:.2f} MiB; loaded whole on every rank: vae " \
+           f"{vae / 2**20:.2f} MiB" in result.stdout
 
 
 @pytest.mark.multirank

@@ -266,7 +266,7 @@ def plan(model: nn.Module, rules: RuleSet | None = None) -> ShardPlan:
             return _build(facts, chosen, strategy, model_rule, tuple(attempts), tuple(notes))
     tried = "; ".join(f"{a.strategy}: {a.detail}" for a in attempts)
     raise NoUnitError(f"no shard unit found for {root_class}; tried {tried}. "
-                    f"Add a [[model]] with applies-to = \"class == {root_class}\" to a rule file.")
+                      f"Add a [[model]] with applies-to = \"class == {root_class}\" to a rule file.")
 
 
 def _build(facts: ModuleFacts, chosen: Choice, source: str, model_rule: str | None,
@@ -274,9 +274,10 @@ def _build(facts: ModuleFacts, chosen: Choice, source: str, model_rule: str | No
     for i, (rule, where, _) in chosen.items():
         if isinstance(facts.modules[i], _CONTAINERS):
             name = facts.name(i)
-            raise ContainerUnitError(f"unit '{name}' is a {type(facts.modules[i]).__name__}, which fully_shard rejects "
-                            f"(chosen by '{rule}'{f' at {where}' if where else ''}); select its entries "
-                            f"instead, e.g. 'name startswith \"{name}.\" and index is digit'")
+            kind = type(facts.modules[i]).__name__
+            raise ContainerUnitError(f"unit '{name}' is a {kind}, which fully_shard rejects (chosen by '{rule}'"
+                                     f"{f' at {where}' if where else ''}); select its entries instead, e.g. "
+                                     f"'name startswith \"{name}.\" and index is digit'")
     groups = _groups(facts, chosen)
     _check_tied(facts, chosen, groups)
     sizes = _Sizes(facts, frozenset(chosen), groups)
@@ -349,8 +350,8 @@ def _check_tied(facts: ModuleFacts, chosen: Choice, groups: Mapping[int, int]) -
             suggestion = (f"make '{common}' one unit" if common else
                           f"make the modules one unit with the shard rule {one_unit}, or leave all of them to the "
                           f"root unit" if all(modules) else "leave both modules to the root unit")
-            raise TiedParameterError(f"parameter shared by two units: {described}; FSDP2 cannot shard a tied weight in "
-                            f"two places: {suggestion}")
+            raise TiedParameterError(f"parameter shared by two units: {described}; FSDP2 cannot shard a tied weight "
+                                     f"in two places: {suggestion}")
 
 
 def _common_prefix(names: list[str]) -> str:

@@ -81,6 +81,22 @@ def _agree(error: BaseException | None, stage: str) -> None:
     raise CheckpointError(f"rank {rank} failed while {stage}: {first}", failed_rank=rank)
 
 
+@contextlib.contextmanager
+def _agreed(stage: str) -> Iterator[None]:
+    """Run the block on every rank, then agree on the outcome (:func:`_agree`): every rank raises when any rank
+    failed. Every failure is treated alike: a shardrules error as it is, any other (an I/O or FSDP failure, a
+    library's own check) as a CheckpointError naming its type; escaping unagreed, it would leave the other ranks
+    waiting in the next collective until the timeout."""
+    error: BaseException | None = None
+    try:
+        yield
+    except ShardRulesError as exc:
+        error = exc
+    except Exception as exc:
+        error = CheckpointError(f"{type(exc).__name__}: {exc}")
+    _agree(error, stage)
+
+
 def _suggest(name: str, names) -> str:
     close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
@@ -280,52 +296,39 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
     began = time.perf_counter()
     model_dir = Path(model_dir)
     stats = stats if stats is not None else LoadStats()
-    error: BaseException | None = None
     checkpoint = None
     try:
-        rules = rules if rules is not None else load_rules()
-        if model is None:
-            model = build_model(model_dir, meta="params", dtype=dtype)
-        elif dtype is not None:
-            cast_like_library(model, dtype)
-        model.requires_grad_(False)  # inference: lets one FSDP2 group hold float32 islands beside half precision
-        stats.phases["build"] = time.perf_counter() - began
-        shard_plan = plan(model, rules)
-        entry = rules.model(shard_plan.model_rule) if shard_plan.model_rule else None
-        checkpoint = Checkpoint(model_dir)
-        sources, _ = map_keys(checkpoint.entries, entry.rename if entry else (), str(model_dir))
-        targets = _targets(model)
-        paired, inits = _match(targets, sources, checkpoint, entry, str(model_dir))
-        sequence = None
-        if (ulysses, ring) != (1, 1):
-            sequence = sequence_plan(model, rules)
-            check_sequence(model, sequence, ulysses, ring)
-    except ShardRulesError as exc:
-        error = exc
-    try:
-        _agree(error, "checking the checkpoint")
-    except BaseException:
+        with _agreed("checking the checkpoint"):
+            rules = rules if rules is not None else load_rules()
+            if model is None:
+                model = build_model(model_dir, meta="params", dtype=dtype)
+            elif dtype is not None:
+                cast_like_library(model, dtype)
+            model.requires_grad_(False)  # inference: lets one FSDP2 group hold float32 islands beside half precision
+            stats.phases["build"] = time.perf_counter() - began
+            shard_plan = plan(model, rules)
+            entry = rules.model(shard_plan.model_rule) if shard_plan.model_rule else None
+            checkpoint = Checkpoint(model_dir)
+            sources, _ = map_keys(checkpoint.entries, entry.rename if entry else (), str(model_dir))
+            targets = _targets(model)
+            paired, inits = _match(targets, sources, checkpoint, entry, str(model_dir))
+            sequence = None
+            if (ulysses, ring) != (1, 1):
+                sequence = sequence_plan(model, rules)
+                check_sequence(model, sequence, ulysses, ring)
+        stats.phases["check"] = time.perf_counter() - began - stats.phases["build"]
+        with _agreed("loading the checkpoint"):
+            if mesh is None:
+                mesh = default_mesh()
+            _shard_and_fill(model, shard_plan, mesh, targets, paired, inits, checkpoint, stats, progress,
+                            mp_policy=mp_policy, reshard_after_forward=reshard_after_forward, offload=offload)
+            leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.device.type == "meta"]
+            if leftover:
+                raise CheckpointError(f"'{leftover[0]}' is still on the meta device after loading",
+                                      tensor=leftover[0])
+    finally:
         if checkpoint is not None:
             checkpoint.close()
-        raise
-    stats.phases["check"] = time.perf_counter() - began - stats.phases["build"]
-
-    try:
-        if mesh is None:
-            mesh = default_mesh()
-        _shard_and_fill(model, shard_plan, mesh, targets, paired, inits, checkpoint, stats, progress,
-                        mp_policy=mp_policy, reshard_after_forward=reshard_after_forward, offload=offload)
-        leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.device.type == "meta"]
-        if leftover:
-            raise CheckpointError(f"'{leftover[0]}' is still on the meta device after loading", tensor=leftover[0])
-        error = None
-    except ShardRulesError as exc:
-        error = exc
-    except Exception as exc:  # an I/O or FSDP failure on this rank: the others must not wait for it
-        error = CheckpointError(f"{type(exc).__name__}: {exc}")
-    finally:
-        checkpoint.close()
-    _agree(error, "loading the checkpoint")
     stats.checkpoint_bytes += sum(e.end - e.start for e in checkpoint.entries.values())
     if compile_with is not None:  # after fully_shard, before the sequence-parallel hooks (see loader/compiled.py)
         stats.compiled = compile_units(model, shard_plan, compile_with)

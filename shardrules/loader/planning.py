@@ -9,7 +9,7 @@ from pathlib import Path
 from ..engine.describe import plan_as_dict, plan_as_text
 from ..engine.resolve import ShardPlan, plan
 from ..engine.sequence import SequencePlan
-from .pipeline import TEXT_ENCODER, PipelineFolder, read_folder, sharded_parts
+from .pipeline import TEXT_ENCODER, WHOLE, PipelineFolder, read_folder, sharded_parts
 
 
 @dataclass(frozen=True)
@@ -20,23 +20,37 @@ class FolderPlan:
     plans: dict[str | None, ShardPlan]
     dtypes: dict[str | None, tuple[str, str]]
     sequences: dict[str | None, SequencePlan] = None  # with ulysses / ring: each transformer's split and gathers
+    whole: dict[str, int] = None  # a pipeline's components loaded whole on every rank (the VAE): bytes as stored
+
+    def totals(self, world_size: int) -> dict:
+        """A pipeline's bytes per rank: the sharded components', the whole ones', and both."""
+        sharded = sum(p.bytes_per_rank(world_size) for p in self.plans.values())
+        whole = sum((self.whole or {}).values())
+        return {"sharded_bytes_per_rank": sharded, "whole": dict(self.whole or {}), "bytes_per_rank": sharded + whole,
+                "unsharded_bytes": sum(p.bytes_per_rank(1) for p in self.plans.values()) + whole}
 
     def as_dict(self, world_size: int) -> dict:
         data = {name: dict(plan_as_dict(p, world_size), dtype=self.dtypes[name][0], dtype_source=self.dtypes[name][1])
                 for name, p in self.plans.items()}
         for name, sequence in (self.sequences or {}).items():
             data[name]["sequence_parallel"] = sequence.as_dict()
-        return data[None] if None in data else data
+        if None in data:
+            return data[None]
+        data["_total"] = self.totals(world_size)  # a key no component has: model_index.json's own start with "_"
+        return data
 
     def as_text(self, world_size: int) -> str:
         sequences = self.sequences or {}
         tables = [(f"[{name}]\n" if name else "") + f"dtype: {self.dtypes[name][0]} ({self.dtypes[name][1]})\n"
                   + plan_as_text(p, world_size) + (f"\n{sequences[name].as_text()}" if name in sequences else "")
                   for name, p in self.plans.items()]
-        if len(self.plans) > 1:
-            mib = [sum(p.bytes_per_rank(w) for p in self.plans.values()) / 2**20 for w in (world_size, 1)]
-            tables.append(f"pipeline total per rank: {mib[0]:.2f} MiB (of {mib[1]:.2f} MiB unsharded) for "
-                          f"{', '.join(map(str, self.plans))}; the other components load whole on every rank")
+        if None not in self.plans:
+            totals = self.totals(world_size)
+            whole = ", ".join(f"{name} {size / 2**20:.2f} MiB" for name, size in totals["whole"].items())
+            tables.append(f"pipeline total per rank: {totals['bytes_per_rank'] / 2**20:.2f} MiB (of "
+                          f"{totals['unsharded_bytes'] / 2**20:.2f} MiB unsharded): sharded "
+                          f"{', '.join(map(str, self.plans))} {totals['sharded_bytes_per_rank'] / 2**20:.2f} MiB"
+                          + (f"; loaded whole on every rank: {whole}" if whole else ""))
         return "\n\n".join(tables)
 
 
@@ -71,4 +85,11 @@ def plan_folder(folder: str | Path | PipelineFolder, rules=None, dtype=None, *, 
         if (ulysses, ring) != (1, 1) and roles.get(name) != TEXT_ENCODER:
             sequences[name] = sequence_plan(model, rules)
             check_sequence(model, sequences[name], ulysses, ring, world=world_size or ulysses * ring)
-    return FolderPlan(plans, dtypes, sequences)
+    whole = {}
+    for part in pipeline.components if pipeline is not None else ():
+        if part.role == WHOLE and any(part.folder.glob("*.safetensors")):
+            from .checkpoint import Checkpoint
+
+            with Checkpoint(part.folder) as checkpoint:  # headers only: the bytes each rank holds whole
+                whole[part.name] = sum(e.end - e.start for e in checkpoint.entries.values())
+    return FolderPlan(plans, dtypes, sequences, whole)
