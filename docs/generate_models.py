@@ -33,9 +33,9 @@ def _count(params: int) -> str:
 
 
 def _on_meta(build):
-    import torch
+    from shardrules.loader.build import all_on_meta
 
-    with torch.device("meta"), warnings.catch_warnings():
+    with all_on_meta(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return build()
 

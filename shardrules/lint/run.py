@@ -157,8 +157,9 @@ def _from_factory(spec: str):
     import os
     import sys
 
-    import torch
     from torch import nn
+
+    from ..loader.build import all_on_meta
 
     module_name, attr = spec.split(":")
     if os.getcwd() not in sys.path:
@@ -175,7 +176,7 @@ def _from_factory(spec: str):
         raise UsageError(f"--model {spec}: '{attr}' is not callable (give a function or class returning an "
                          f"nn.Module)")
     try:
-        with torch.device("meta"):
+        with all_on_meta():
             model = factory()
     except (Exception, SystemExit) as exc:  # a sys.exit(0) must not end rule-lint with 0 and its findings unsaid
         raise UsageError(f"--model {spec}: {attr}() failed: {type(exc).__name__}: {exc}") from None
