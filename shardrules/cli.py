@@ -41,6 +41,30 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .loader.pipeline import PipelineFolder
+    from .loader.planning import plan_folder
+    from .rules import load_rules
+
+    folder = check_model_folder(args.model_dir, weights=False)
+    check_rule_files(args.rules)
+    if isinstance(folder, PipelineFolder):
+        component = args.component or "transformer"
+        names = [c.name for c in folder.sharded]
+        if component not in names:
+            raise InputError(f"--component {component}: {folder.index_path} shards {', '.join(names)}")
+        folder = PipelineFolder(folder.folder, folder.class_name, tuple(c for c in folder.components
+                                                                          if c.name == component))
+    elif args.component is not None:
+        raise InputError(f"--component is for a pipeline folder; {args.model_dir} is a model folder")
+    plans = plan_folder(folder, load_rules(*(args.rules or []))).plans
+    try:
+        print(next(iter(plans.values())).explain(args.module))
+    except KeyError as exc:
+        raise InputError(exc.args[0]) from None
+    return 0
+
+
 def announce_backend(args: argparse.Namespace) -> str:
     """Choose the backend before any rank starts (an impossible one is an error here), and say it once."""
 
@@ -395,7 +419,7 @@ def add_rank_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shardrules", description="FSDP2 shard rules for diffusion models")
     parser.add_argument("--version", action="version", version=f"shardrules {version()}")
-    sub = parser.add_subparsers(dest="command", metavar="{plan,run,demo}",
+    sub = parser.add_subparsers(dest="command", metavar="{plan,explain,run,demo}",
                                 help="plan: which rule chose which unit; run: load sharded and denoise; "
                                      "demo: the same on an embedded tiny model")
 
@@ -415,6 +439,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="size parameters in this dtype, float32 islands kept as the library keeps them (default: "
                         "config.json's torch_dtype, else the checkpoint's dtype, else float32)")
     p.set_defaults(func=cmd_plan)
+
+    e = sub.add_parser("explain", help="why a module is or is not a unit: the rule, where it is written, its unit")
+    e.add_argument("model_dir", help="a diffusers model or pipeline folder")
+    e.add_argument("module", help="a module's dotted name (as named_modules() gives it); '' for the root")
+    e.add_argument("--component", metavar="NAME",
+                   help="in a pipeline folder: the component (default: transformer)")
+    e.add_argument("--rules", action="append", metavar="FILE", help="rule file layered over the defaults "
+                   "(repeatable; later files win)")
+    e.set_defaults(func=cmd_explain)
 
     r = sub.add_parser("run", help="load a model sharded over N ranks and denoise")
     r.add_argument("model_dir", help="a diffusers model folder (config.json + *.safetensors)")

@@ -136,3 +136,26 @@ def test_plan_of_a_config_with_its_dtype_is_quiet(tmp_path, recwarn):
     assert result.returncode == 0 and result.stdout.startswith("dtype: bfloat16 (config.json torch_dtype)")
     said = [r.getMessage() for r in records if r.levelno >= logging.WARNING] + [str(w.message) for w in recwarn]
     assert not [m for m in said if "will be ignored" in m or "deprecated" in m], said
+
+
+def test_explain_says_why_a_module_is_or_is_not_a_unit(tmp_path):
+    import tiny_pipelines
+    from commands import cli
+
+    from shardrules import load_rules, plan
+
+    model = tiny_models.build("WanTransformer3DModel")
+    model.save_pretrained(tmp_path / "wan")
+    expected = plan(model, load_rules())
+    for name in ("blocks.0", "blocks.0.attn1", ""):
+        result = cli("explain", str(tmp_path / "wan"), name)
+        assert result.returncode == 0 and result.stdout == expected.explain(name) + "\n", result.stderr
+    assert "diffusers.toml:" in cli("explain", str(tmp_path / "wan"), "blocks.1").stdout
+    result = cli("explain", str(tmp_path / "wan"), "blocks.0.atn1")
+    assert result.returncode == 2 and "did you mean 'blocks.0.attn1'?" in result.stderr
+
+    folder = tiny_pipelines.flux(tmp_path)
+    result = cli("explain", str(folder), "encoder.layers.1", "--component", "text_encoder")
+    assert result.returncode == 0 and result.stdout.startswith("encoder.layers.1: explicit rule "), result.stderr
+    result = cli("explain", str(folder), "x", "--component", "vae")
+    assert result.returncode == 2 and "shards transformer, text_encoder, text_encoder_2" in result.stderr
