@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -24,8 +25,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         html = Path(args.html)
         if html.is_dir() or not html.resolve().parent.is_dir():
             raise InputError(f"--html {args.html}: name a file in a folder that exists")
-    result = plan_folder(folder, load_rules(*(args.rules or [])), getattr(torch, args.dtype) if args.dtype else None,
-                         ulysses=args.ulysses, ring=args.ring, world_size=args.world_size)
+    with input_errors():
+        result = plan_folder(folder, load_rules(*(args.rules or [])),
+                             getattr(torch, args.dtype) if args.dtype else None, ulysses=args.ulysses, ring=args.ring,
+                             world_size=args.world_size)
     if args.format == "json":
         import json
 
@@ -57,7 +60,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
                                                                           if c.name == component))
     elif args.component is not None:
         raise InputError(f"--component is for a pipeline folder; {args.model_dir} is a model folder")
-    plans = plan_folder(folder, load_rules(*(args.rules or []))).plans
+    with input_errors():
+        plans = plan_folder(folder, load_rules(*(args.rules or []))).plans
     try:
         print(next(iter(plans.values())).explain(args.module))
     except KeyError as exc:
@@ -137,6 +141,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 class InputError(ShardRulesError):
     """An argument or input found wrong before any rank starts: exit 2, one message."""
+
+
+@contextlib.contextmanager
+def input_errors():
+    """A folder or file that cannot be read as a model (``CheckpointError``) is a refusal of input, exit 2, from
+    ``plan`` and ``explain`` as from ``run`` (a truncated file was 2 from run and 1 from plan)."""
+    from .errors import CheckpointError
+
+    try:
+        yield
+    except CheckpointError as exc:
+        raise InputError(str(exc)) from None
 
 
 def check_model_folder(model_dir: str, weights: bool):

@@ -159,3 +159,14 @@ def test_explain_says_why_a_module_is_or_is_not_a_unit(tmp_path):
     assert result.returncode == 0 and result.stdout.startswith("encoder.layers.1: explicit rule "), result.stderr
     result = cli("explain", str(folder), "x", "--component", "vae")
     assert result.returncode == 2 and "shards transformer, text_encoder, text_encoder_2" in result.stderr
+
+
+def test_a_truncated_checkpoint_is_exit_2_from_plan_as_from_run(tmp_path):
+    from commands import cli
+
+    tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path)
+    path = next(tmp_path.glob("*.safetensors"))
+    path.write_bytes(path.read_bytes()[:300])
+    for command in ("plan", "run"):
+        result = cli(command, str(tmp_path))
+        assert result.returncode == 2 and "the file is truncated or not safetensors" in result.stderr, command
