@@ -499,6 +499,41 @@ def compiled_runner_matches(rank, world_size, model_dir: str, ref: str, steps: i
             "compiled": stats.compiled, "split": runner.resolve_split(1, True)}
 
 
+def compiled_classes_match(rank, world_size, cases: list[dict], steps: int) -> dict:
+    """For each class the runner drives: its units compiled (``aot_eager``), one step run first (it compiles), then
+    ``steps`` steps compared with the eager unsharded loop saved in ``case["ref"]``; dynamo's graphs and recompiles
+    counted after each run."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from torch._dynamo.utils import counters
+
+    from shardrules import DenoisingRunner
+    from shardrules.runner.inputs import example_inputs
+
+    out = {}
+    for case in cases:
+        torch._dynamo.reset()
+        counters.clear()
+        stats = LoadStats()
+        model = load_sharded(case["dir"], progress=False, compile={"backend": "aot_eager"}, stats=stats)
+        example = example_inputs(model, batch=1, seed=0)
+        runner = DenoisingRunner(model, FlowMatchEulerDiscreteScheduler(), progress=False,
+                                 timestep_scale=example.timestep_scale, cast_timestep=example.cast_timestep)
+
+        def run(k, runner=runner, example=example):
+            return runner.run(example.latents, num_inference_steps=k, model_kwargs=example.model_kwargs,
+                              latent_condition=example.latent_condition)
+
+        run(1)
+        graphs_after_first = dict(counters["stats"]).get("unique_graphs", 0)
+        latents = run(steps)
+        out[case["class"]] = {
+            "max_abs_diff": (latents.float() - load_file(case["ref"])["latents"]).abs().max().item(),
+            "compiled": len(stats.compiled), "graphs_after_first_step": graphs_after_first,
+            "graphs_after_all_steps": dict(counters["stats"]).get("unique_graphs", 0),
+            "recompiles": sum(counters["recompiles"].values()) if "recompiles" in counters else 0}
+    return out
+
+
 def wait_forever(rank, world_size, started: str) -> dict:
     """Say this rank is up (a file), then wait in a collective that never completes."""
     import pathlib

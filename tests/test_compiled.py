@@ -40,6 +40,21 @@ def launched(launched_forward_plans):
 
 
 @pytest.mark.multirank
+def test_compiled_units_equal_eager_for_every_class_the_runner_drives(launched):
+    """Each class's units compiled whole-graph (fullgraph) on 2 ranks: the runner's latents equal the eager unsharded
+    loop, each block class compiled once (no graph after the first step), nothing recompiled."""
+    from shardrules.runner.inputs import DRIVEN_CLASSES
+
+    _, results = launched
+    for rank, result in enumerate(checked(results["compiled classes"])):
+        assert sorted(result) == sorted(DRIVEN_CLASSES)
+        for name, got in result.items():
+            assert got["compiled"] >= 1 and got["max_abs_diff"] <= 1e-4, (rank, name, got)
+            assert got["graphs_after_all_steps"] == got["graphs_after_first_step"] >= 1, (rank, name, got)
+            assert got["recompiles"] == 0, (rank, name, got)
+
+
+@pytest.mark.multirank
 @pytest.mark.parametrize("case, split", [("compiled, guidance split", "guidance"), ("compiled, ulysses", "none")])
 def test_compiled_units_equal_eager_with_no_recompilation(launched, case, split):
     """In the launch of tests/test_sequence_parallel.py: the runner's latents against the eager unsharded loop."""

@@ -271,6 +271,23 @@ def launch(tmp_path_factory):
               "guidance": 4.0}
     compiled = {"backend": "aot_eager"}
 
+    # compiled units for every class the runner drives (tests/test_compiled.py): the eager unsharded loop's latents
+    from shardrules.runner.inputs import DRIVEN_CLASSES
+
+    classes = []
+    for name in DRIVEN_CLASSES:
+        torch.manual_seed(0)
+        model = tiny_models.build(name)
+        model.save_pretrained(root / "compiled" / name)
+        example = example_inputs(model, batch=1, seed=0)
+        want = DenoisingRunner(model, FlowMatchEulerDiscreteScheduler(), progress=False,
+                               timestep_scale=example.timestep_scale, cast_timestep=example.cast_timestep).run(
+            example.latents, num_inference_steps=2, model_kwargs=example.model_kwargs,
+            latent_condition=example.latent_condition)
+        save_file({"latents": want.float().contiguous()}, str(root / "compiled" / f"{name}.safetensors"))
+        classes.append({"class": name, "dir": str(root / "compiled" / name),
+                        "ref": str(root / "compiled" / f"{name}.safetensors")})
+
     wan_pipe, flux_pipe = tiny_pipelines.wan(root / "wan-pipe"), tiny_pipelines.flux(root / "flux-pipe")
     results = run_several({
         "models": ("rank_checks:sequence_matches", {"cases": cases}),
@@ -283,6 +300,7 @@ def launch(tmp_path_factory):
         "runner": ("rank_checks:sequence_runner_matches", runner),
         "compiled, guidance split": ("rank_checks:compiled_runner_matches", dict(runner, compile=compiled)),
         "compiled, ulysses": ("rank_checks:compiled_runner_matches", dict(runner, compile=compiled, ulysses=2)),
+        "compiled classes": ("rank_checks:compiled_classes_match", {"cases": classes, "steps": 2}),
     })
     return {c["label"]: c for c in cases}, results
 
