@@ -239,3 +239,12 @@ def test_a_fifo_in_a_folder_diffusers_loads_is_refused_before_loading(tmp_path):
     error = finishes(lambda: load_pipeline(folder))
     assert isinstance(error, CheckpointError) and "a FIFO" in str(error), error
     shutil.rmtree(folder)
+
+
+def test_a_fifo_as_the_scheduler_config_is_refused_without_blocking(tmp_path):
+    """run PIPELINE hung on it forever despite --timeout."""
+    part = scheduler_folder(tmp_path)
+    os.remove(part.folder / "scheduler_config.json")
+    os.mkfifo(part.folder / "scheduler_config.json")
+    error = finishes(lambda: scheduler_config(part))
+    assert isinstance(error, CheckpointError) and "the scheduler config is a FIFO" in str(error), error
