@@ -509,25 +509,30 @@ def compiled_classes_match(rank, world_size, cases: list[dict], steps: int) -> d
     from shardrules import DenoisingRunner
     from shardrules.runner.inputs import example_inputs
 
+    def runner_for(model):
+        example = example_inputs(model, batch=1, seed=0)
+        runner = DenoisingRunner(model, FlowMatchEulerDiscreteScheduler(), progress=False,
+                                 timestep_scale=example.timestep_scale, cast_timestep=example.cast_timestep)
+        return lambda k: runner.run(example.latents, num_inference_steps=k, model_kwargs=example.model_kwargs,
+                                    latent_condition=example.latent_condition)
+
     out = {}
     for case in cases:
         torch._dynamo.reset()
         counters.clear()
         stats = LoadStats()
-        model = load_sharded(case["dir"], progress=False, compile={"backend": "aot_eager"}, stats=stats)
-        example = example_inputs(model, batch=1, seed=0)
-        runner = DenoisingRunner(model, FlowMatchEulerDiscreteScheduler(), progress=False,
-                                 timestep_scale=example.timestep_scale, cast_timestep=example.cast_timestep)
-
-        def run(k, runner=runner, example=example):
-            return runner.run(example.latents, num_inference_steps=k, model_kwargs=example.model_kwargs,
-                              latent_condition=example.latent_condition)
-
+        options = {k: getattr(torch, v) if k == "dtype" else v for k, v in case.get("options", {}).items()}
+        run = runner_for(load_sharded(case["dir"], progress=False, compile={"backend": "aot_eager"}, stats=stats,
+                                      **options))
         run(1)
         graphs_after_first = dict(counters["stats"]).get("unique_graphs", 0)
         latents = run(steps)
-        out[case["class"]] = {
-            "max_abs_diff": (latents.float() - load_file(case["ref"])["latents"]).abs().max().item(),
+        if case.get("ref") is None:  # compared with the same sharded load, eager (bf16 with its float32 islands)
+            want = runner_for(load_sharded(case["dir"], progress=False, **options))(steps)
+        else:
+            want = load_file(case["ref"])["latents"]
+        out[case.get("label", case["class"])] = {
+            "max_abs_diff": (latents.float() - want.float()).abs().max().item(), "dtype": str(latents.dtype),
             "compiled": len(stats.compiled), "graphs_after_first_step": graphs_after_first,
             "graphs_after_all_steps": dict(counters["stats"]).get("unique_graphs", 0),
             "recompiles": sum(counters["recompiles"].values()) if "recompiles" in counters else 0}

@@ -42,14 +42,17 @@ def launched(launched_forward_plans):
 @pytest.mark.multirank
 def test_compiled_units_equal_eager_for_every_class_the_runner_drives(launched):
     """Each class's units compiled whole-graph (fullgraph) on 2 ranks: the runner's latents equal the eager unsharded
-    loop, each block class compiled once (no graph after the first step), nothing recompiled."""
+    loop, each block class compiled once (no graph after the first step), nothing recompiled. Also Wan with
+    reshard-after-forward false, and in bfloat16 with its float32 islands (against the same load, eager)."""
     from shardrules.runner.inputs import DRIVEN_CLASSES
 
     _, results = launched
+    variants = ["wan, bfloat16", "wan, reshard-after-forward false"]
     for rank, result in enumerate(checked(results["compiled classes"])):
-        assert sorted(result) == sorted(DRIVEN_CLASSES)
+        assert sorted(result) == sorted([*DRIVEN_CLASSES, *variants])
         for name, got in result.items():
             assert got["compiled"] >= 1 and got["max_abs_diff"] <= 1e-4, (rank, name, got)
+            assert got["dtype"] == ("torch.bfloat16" if name == "wan, bfloat16" else "torch.float32"), (rank, got)
             assert got["graphs_after_all_steps"] == got["graphs_after_first_step"] >= 1, (rank, name, got)
             assert got["recompiles"] == 0, (rank, name, got)
 

@@ -287,6 +287,12 @@ def launch(tmp_path_factory):
         save_file({"latents": want.float().contiguous()}, str(root / "compiled" / f"{name}.safetensors"))
         classes.append({"class": name, "dir": str(root / "compiled" / name),
                         "ref": str(root / "compiled" / f"{name}.safetensors")})
+    wan_dir = str(root / "compiled" / "WanTransformer3DModel")
+    classes += [{"class": "WanTransformer3DModel", "label": "wan, reshard-after-forward false", "dir": wan_dir,
+                 "ref": str(root / "compiled" / "WanTransformer3DModel.safetensors"),
+                 "options": {"reshard_after_forward": False}},
+                {"class": "WanTransformer3DModel", "label": "wan, bfloat16", "dir": wan_dir, "ref": None,
+                 "options": {"dtype": "bfloat16"}}]
 
     wan_pipe, flux_pipe = tiny_pipelines.wan(root / "wan-pipe"), tiny_pipelines.flux(root / "flux-pipe")
     results = run_several({
