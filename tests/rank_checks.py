@@ -428,7 +428,8 @@ def sequence_matches(rank, world_size, cases: list[dict], ulysses: int = 2, ring
             if case.get("suite") == "fallback":  # a class of tiny_fallback, called with its own inputs
                 import tiny_fallback
 
-                got = tiny_fallback.output(model, case["class"], even_text=case.get("variant") == "even")
+                got = tiny_fallback.output(model, case["class"], even_text=case.get("variant") in ("even", "reference"),
+                                           variant=case.get("variant"))
             else:
                 with torch.no_grad():
                     kwargs = tiny_models.sequence_inputs(case["class"], case.get("variant", "even"))

@@ -22,7 +22,8 @@ from shardrules.rules import read_rule_file
 PLANNED = tiny_models.SEQUENCE_PROVEN
 # built and called by tiny_fallback (with an even number of text tokens)
 FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel", "BriaTransformer2DModel",
-            "LongCatImageTransformer2DModel", "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel")
+            "LongCatImageTransformer2DModel", "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel",
+            "Flux3Transformer2DModel")
 
 WAN_AS_RULES = """\
 schema = 1
@@ -226,7 +227,7 @@ def _saved(root, label: str, class_name: str, variant: str = "even", rules: list
     plan = sequence_plan(model, load_rules(*(rules or [])))
     seen = tiny_models.count_tokens(model, tiny_models.split_attention(model, plan))
     if suite == "fallback":
-        out = tiny_fallback.output(model, class_name, even_text=variant == "even")
+        out = tiny_fallback.output(model, class_name, even_text=variant in ("even", "reference"), variant=variant)
     else:
         with torch.no_grad():
             out = tiny_models.first_output(model(**tiny_models.sequence_inputs(class_name, variant),
@@ -255,7 +256,9 @@ def launch(tmp_path_factory):
               _saved(root, "qwen padded text", "QwenImageTransformer2DModel", "padded"),
               # the joint mask built inside forward, split segment by segment
               _saved(root, "hunyuanvideo padded text", "HunyuanVideoTransformer3DModel", "padded"),
-              _saved(root, "flux five text tokens", "FluxTransformer2DModel", "odd")]
+              _saved(root, "flux five text tokens", "FluxTransformer2DModel", "odd"),
+              # optional reference-image tokens, split like the image's (else counted once per rank)
+              _saved(root, "flux3 with reference images", "Flux3Transformer2DModel", "reference", suite="fallback")]
     # the runner's reference: the same loop over the unsharded model
     torch.manual_seed(0)
     wan = tiny_models.build("WanTransformer3DModel")
@@ -318,7 +321,7 @@ def launched(launched_forward_plans):
 
 @pytest.mark.multirank
 @pytest.mark.parametrize("label", [*PLANNED, "wan from a rule file", "qwen padded text",
-                                   "hunyuanvideo padded text"])
+                                   "hunyuanvideo padded text", "flux3 with reference images"])
 def test_ulysses_2_equals_unsharded(launched, label):
     cases, results = launched
     case = cases[label]

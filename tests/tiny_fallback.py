@@ -531,14 +531,25 @@ def _tensors(out) -> list[torch.Tensor]:
     return []
 
 
-def output(model, class_name: str, even_text: bool = False) -> torch.Tensor:
+# Optional inputs a variant adds (the sequence-parallel proofs): Flux3's reference-image tokens, which edit pipelines
+# pass and which a plan that did not split them would count once per rank in joint attention.
+VARIANTS = {
+    ("Flux3Transformer2DModel", "reference"): lambda: dict(
+        image_cond_hidden_states=torch.randn(1, 8, 16, generator=torch.Generator().manual_seed(5)),
+        image_cond_ids=torch.rand(8, 4, generator=torch.Generator().manual_seed(6))),
+}
+
+
+def output(model, class_name: str, even_text: bool = False, variant: str | None = None) -> torch.Tensor:
     """Every tensor the forward returns (video and audio, backbone and logits), flattened into one. ``even_text``:
-    the last text token repeated where there is an odd number (for a sequence split over 2 ranks)."""
+    the last text token repeated where there is an odd number (for a sequence split over 2 ranks); ``variant``:
+    optional inputs added (:data:`VARIANTS`)."""
     from tiny_models import pad_text
 
     kwargs = _inputs(class_name)
     if even_text:
         kwargs = pad_text(kwargs)
+    kwargs.update(VARIANTS[(class_name, variant)]() if (class_name, variant) in VARIANTS else {})
     with torch.no_grad():
         if class_name in ("T5FilmDecoder", "MiniMaxMusic3RVQDepthDecoder"):  # return a tensor; no return_dict
             out = model(**kwargs)

@@ -134,7 +134,8 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "WanVACETransformer3DModel": "rules", "ChronoEditTransformer3DModel": "diffusers",
                    "MiniMaxH3Transformer3DModel": "diffusers", "BriaTransformer2DModel": "rules",
                    "LongCatImageTransformer2DModel": "rules", "OvisImageTransformer2DModel": "rules",
-                   "SkyReelsV2Transformer3DModel": "rules", "HunyuanVideoTransformer3DModel": "rules"}
+                   "SkyReelsV2Transformer3DModel": "rules", "HunyuanVideoTransformer3DModel": "rules",
+                   "Flux3Transformer2DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1}
 

@@ -78,13 +78,37 @@ def sequence_mesh(ulysses: int, ring: int) -> DeviceMesh:
 def _checked_split_hook():
     """diffusers' split hook, refusing a tensor the degree does not divide with a typed error that names the module,
     the tensor, its length and the degree (diffusers asserts, or splits unevenly in its "anything" modes)."""
-    from diffusers.hooks.context_parallel import ContextParallelSplitHook
+    import inspect
+
+    from diffusers.hooks.context_parallel import ContextParallelSplitHook, ModuleForwardMetadata
+
+    class OptionalArguments(ModuleForwardMetadata):
+        """diffusers' lookup of a forward argument, except that an optional one the caller did not pass is None, so
+        the split skips it (diffusers raises "Expected N arguments but got M", or an IndexError once its indices are
+        cached): a plan can name Flux3's reference-image tokens, which only edit pipelines pass."""
+
+        def _get_parameter_from_args_kwargs(self, identifier: str, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if identifier in kwargs:
+                return kwargs[identifier], True, None
+            if self.cached_parameter_indices is None:
+                names = list(inspect.signature(self._cls.forward).parameters)[1:]
+                self.cached_parameter_indices = {name: i for i, name in enumerate(names)}
+            index = self.cached_parameter_indices[identifier]  # the plan's names are checked to exist
+            if index >= len(args):
+                return None, True, None
+            return args[index], False, index
 
     class CheckedSplitHook(ContextParallelSplitHook):
         def __init__(self, module_name: str, metadata, parallel_config) -> None:
             super().__init__(metadata, parallel_config)
             self.labels = {id(spec): key for key, spec in metadata.items()}
             self.module_name = module_name
+
+        def initialize_hook(self, module):
+            module = super().initialize_hook(module)
+            self.module_forward_metadata = OptionalArguments(_cls=self.module_forward_metadata._cls)
+            return module
 
         def _prepare_cp_input(self, x: torch.Tensor, cp_input):
             if cp_input.expected_dims is not None and x.dim() != cp_input.expected_dims:
