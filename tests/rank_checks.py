@@ -523,8 +523,9 @@ def compiled_classes_match(rank, world_size, cases: list[dict], steps: int) -> d
         counters.clear()
         stats = LoadStats()
         options = {k: getattr(torch, v) if k == "dtype" else v for k, v in case.get("options", {}).items()}
-        run = runner_for(load_sharded(case["dir"], progress=False, compile={"backend": "aot_eager"}, stats=stats,
-                                      **options))
+        rules = load_rules(*case.get("rules", []))
+        run = runner_for(load_sharded(case["dir"], rules, progress=False, compile={"backend": "aot_eager"},
+                                      stats=stats, **options))
         run(1)
         graphs_after_first = dict(counters["stats"]).get("unique_graphs", 0)
         latents = run(steps)
@@ -534,7 +535,7 @@ def compiled_classes_match(rank, world_size, cases: list[dict], steps: int) -> d
             want = load_file(case["ref"])["latents"]
         out[case.get("label", case["class"])] = {
             "max_abs_diff": (latents.float() - want.float()).abs().max().item(), "dtype": str(latents.dtype),
-            "compiled": len(stats.compiled), "graphs_after_first_step": graphs_after_first,
+            "compiled": stats.compiled, "graphs_after_first_step": graphs_after_first,
             "graphs_after_all_steps": dict(counters["stats"]).get("unique_graphs", 0),
             "recompiles": sum(counters["recompiles"].values()) if "recompiles" in counters else 0}
     return out

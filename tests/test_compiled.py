@@ -43,15 +43,18 @@ def launched(launched_forward_plans):
 def test_compiled_units_equal_eager_for_every_class_the_runner_drives(launched):
     """Each class's units compiled whole-graph (fullgraph) on 2 ranks: the runner's latents equal the eager unsharded
     loop, each block class compiled once (no graph after the first step), nothing recompiled. Also Wan with
-    reshard-after-forward false, and in bfloat16 with its float32 islands (against the same load, eager)."""
+    reshard-after-forward false, in bfloat16 with its float32 islands (against the same load, eager), and with
+    regions outside the units named by the model entry's compile expression."""
     from shardrules.runner.inputs import DRIVEN_CLASSES
 
     _, results = launched
-    variants = ["wan, bfloat16", "wan, reshard-after-forward false"]
+    variants = ["wan, bfloat16", "wan, reshard-after-forward false", "wan, compile regions"]
     for rank, result in enumerate(checked(results["compiled classes"])):
         assert sorted(result) == sorted([*DRIVEN_CLASSES, *variants])
+        assert result["wan, compile regions"]["compiled"] == ["blocks.1", "blocks.0", "rope", "condition_embedder",
+                                                             "proj_out"], result["wan, compile regions"]
         for name, got in result.items():
-            assert got["compiled"] >= 1 and got["max_abs_diff"] <= 1e-4, (rank, name, got)
+            assert got["compiled"] and got["max_abs_diff"] <= 1e-4, (rank, name, got)
             assert got["dtype"] == ("torch.bfloat16" if name == "wan, bfloat16" else "torch.float32"), (rank, got)
             assert got["graphs_after_all_steps"] == got["graphs_after_first_step"] >= 1, (rank, name, got)
             assert got["recompiles"] == 0, (rank, name, got)
@@ -69,3 +72,24 @@ def test_compiled_units_equal_eager_with_no_recompilation(launched, case, split)
         # one graph for both blocks (they share WanTransformerBlock.forward), made at the first step, none after
         assert result["graphs_after_first_step"] == 1, (rank, result)
         assert result["graphs_after_all_steps"] == 1 and result["recompiles"] == 0, (rank, result)
+
+
+def test_a_compile_region_must_choose_modules_outside_the_compiled_units():
+    import tiny_models
+
+    from shardrules import load_rules, plan
+    from shardrules.errors import PlanError
+    from shardrules.loader.compiled import compile_units, region_names
+
+    model = tiny_models.build("WanTransformer3DModel", device="meta")
+    rules = read_rule_file('schema = 1\n[[model]]\nname = "wan"\napplies-to = "class == WanTransformer3DModel"\n'
+                           'shard = ["container == blocks and index is digit"]\ncompile = "leaf == attn1"\n', "r.toml")
+    region = rules.models[0].compile
+    assert region_names(model, region) == ["blocks.0.attn1", "blocks.1.attn1"]
+    with pytest.raises(PlanError, match=r"the compile region 'blocks.0.attn1' \(rule 'leaf == attn1' at r.toml:6:12\) "
+                                        r"lies inside the compiled unit 'blocks.0'"):
+        compile_units(model, plan(model, load_rules()), {"backend": "eager"}, region)
+    nothing = read_rule_file('schema = 1\n[[model]]\nname = "wan"\napplies-to = "class == X"\nshard = ["leaf == a"]\n'
+                             'compile = "leaf == nothing"\n', "r.toml").models[0].compile
+    with pytest.raises(PlanError, match="the compile rule 'leaf == nothing' at r.toml:6:12 chooses no module"):
+        region_names(model, nothing)

@@ -44,6 +44,17 @@ gather = [{ match = "name == proj_out", dim = 1, expected-dims = 3 }]
 """
 
 
+WAN_REGIONS = """\
+schema = 1
+
+[[model]]
+name = "wan"
+applies-to = "class == WanTransformer3DModel"
+shard = ["container == blocks and index is digit"]
+compile = "name in [proj_out, condition_embedder, rope]"
+"""
+
+
 def rules_with(text: str, tmp_path):
     path = tmp_path / "sp.toml"
     path.write_text(textwrap.dedent(text))
@@ -291,11 +302,15 @@ def launch(tmp_path_factory):
         classes.append({"class": name, "dir": str(root / "compiled" / name),
                         "ref": str(root / "compiled" / f"{name}.safetensors")})
     wan_dir = str(root / "compiled" / "WanTransformer3DModel")
+    regions = root / "compile_regions.toml"  # modules outside the units compiled too, named by an expression
+    regions.write_text(WAN_REGIONS)
     classes += [{"class": "WanTransformer3DModel", "label": "wan, reshard-after-forward false", "dir": wan_dir,
                  "ref": str(root / "compiled" / "WanTransformer3DModel.safetensors"),
                  "options": {"reshard_after_forward": False}},
                 {"class": "WanTransformer3DModel", "label": "wan, bfloat16", "dir": wan_dir, "ref": None,
-                 "options": {"dtype": "bfloat16"}}]
+                 "options": {"dtype": "bfloat16"}},
+                {"class": "WanTransformer3DModel", "label": "wan, compile regions", "dir": wan_dir,
+                 "ref": str(root / "compiled" / "WanTransformer3DModel.safetensors"), "rules": [str(regions)]}]
 
     wan_pipe, flux_pipe = tiny_pipelines.wan(root / "wan-pipe"), tiny_pipelines.flux(root / "flux-pipe")
     results = run_several({

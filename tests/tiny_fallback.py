@@ -271,7 +271,7 @@ def _positions(text: int, height: int, width: int) -> torch.Tensor:
 # Classes here that need an explicit rule: DiT reuses a block's submodule outside the block (see diffusers.toml).
 # T5FilmDecoder: its blocks sit in 'decoders'; the others have explicit entries for their sequence-parallel plans
 EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", "LongCatImageTransformer2DModel",
-            "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel"}
+            "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel", "Flux3Transformer2DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.

@@ -19,12 +19,14 @@ class LintContext:
     ulysses: int = 1  # the Ulysses degree sequence-parallel plans are checked for
 
     def rules(self) -> Iterator[tuple[RuleFile, ModelRules | None, Rule]]:
-        """Every rule of the linted files: applies-to and shard rules of models, then strategy rules."""
+        """Every rule of the linted files: applies-to, shard and compile rules of models, then strategy rules."""
         for rule_file in self.files:
             for model in rule_file.models:
                 yield rule_file, model, model.applies_to
                 for rule in model.shard:
                     yield rule_file, model, rule
+                if model.compile is not None:
+                    yield rule_file, model, model.compile
             for rule in rule_file.numbered_block_rules or ():
                 yield rule_file, None, rule
 

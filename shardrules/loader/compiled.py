@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..engine.resolve import ShardPlan
+from ..errors import PlanError
 
 DEFAULTS: dict[str, Any] = {"fullgraph": True}
 
@@ -39,8 +40,11 @@ def compile_options(compile: bool | dict) -> dict[str, Any] | None:
     raise TypeError(f"compile must be True, False or a dict of torch.compile options, not {type(compile).__name__}")
 
 
-def compile_units(model: nn.Module, plan: ShardPlan, options: dict[str, Any]) -> list[str]:
-    """Compile the ``forward`` of every unit of ``plan`` whose rule does not say ``compile = false``; the names."""
+def compile_units(model: nn.Module, plan: ShardPlan, options: dict[str, Any], regions=None) -> list[str]:
+    """Compile the ``forward`` of every unit of ``plan`` whose rule does not say ``compile = false``, and of every
+    module the model entry's ``compile`` expression (``regions``, a :class:`~shardrules.rules.Rule`) chooses; the
+    names. A region inside a compiled unit is refused (its unit's graph already holds it; compiling it again would
+    only add a graph break at its boundary)."""
     compiled = []
     for unit in plan.units_info:
         if not unit.options.get("compile", True):
@@ -48,4 +52,26 @@ def compile_units(model: nn.Module, plan: ShardPlan, options: dict[str, Any]) ->
         module = model.get_submodule(unit.name)
         module.forward = torch.compile(module.forward, **options)
         compiled.append(unit.name)
+    if regions is not None:
+        for name in region_names(model, regions):
+            holder = next((u for u in compiled if name == u or name.startswith(u + ".")), None)
+            if holder is not None:
+                raise PlanError(f"the compile region '{name}' (rule '{regions.text}' at {regions.where}) lies inside "
+                                f"the compiled unit '{holder}', whose graph holds it: choose modules outside the units")
+            module = model.get_submodule(name)
+            module.forward = torch.compile(module.forward, **options)
+            compiled.append(name)
     return compiled
+
+
+def region_names(model: nn.Module, regions) -> list[str]:
+    """The modules of ``model`` the ``compile`` expression chooses, in model order (a PlanError when none)."""
+    from ..engine.compile import compile_rule
+    from ..engine.facts import ModuleFacts
+
+    facts = ModuleFacts.of_model(model)
+    chosen = sorted(compile_rule(regions.expr).select(facts))
+    if not chosen:
+        raise PlanError(f"the compile rule '{regions.text}' at {regions.where} chooses no module of "
+                        f"{facts.value('class', 0)}")
+    return [facts.name(i) for i in chosen]

@@ -33,7 +33,7 @@ from ..rules import RuleSet, load_rules
 from ..torch_internals import like_parameter, own_persistent_buffers
 from .build import build_model
 from .checkpoint import Checkpoint
-from .compiled import compile_options, compile_units
+from .compiled import compile_options, compile_units, region_names
 from .dtypes import cast_like_library
 from .local import Early, Reader, materialise, plan_early, rows_of
 from .rename import Source, map_keys
@@ -312,6 +312,9 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
             sources, _ = map_keys(checkpoint.entries, entry.rename if entry else (), str(model_dir))
             targets = _targets(model)
             paired, inits = _match(targets, sources, checkpoint, entry, str(model_dir))
+            regions = entry.compile if entry is not None and compile_with is not None else None
+            if regions is not None:
+                region_names(model, regions)  # a rule that chooses nothing is refused before any weight is read
             sequence = None
             if (ulysses, ring) != (1, 1):
                 sequence = sequence_plan(model, rules)
@@ -331,7 +334,7 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
             checkpoint.close()
     stats.checkpoint_bytes += sum(e.end - e.start for e in checkpoint.entries.values())
     if compile_with is not None:  # after fully_shard, before the sequence-parallel hooks (see loader/compiled.py)
-        stats.compiled = compile_units(model, shard_plan, compile_with)
+        stats.compiled = compile_units(model, shard_plan, compile_with, regions)
     if (ulysses, ring) != (1, 1):
         apply_sequence_parallel(model, sequence, ulysses, ring)
     stats.seconds = time.perf_counter() - began

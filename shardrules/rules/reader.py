@@ -48,7 +48,7 @@ MAX_DOTS = 1000  # dots outside strings and comments (dotted keys), refused befo
 _STRINGS_AND_COMMENTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
 
 _TOP_KEYS = ("schema", "resolution", "strategy", "model")
-_MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description", "sequence-parallel")
+_MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description", "sequence-parallel", "compile")
 _SEQUENCE_KEYS = ("split", "gather", "whole")
 _SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims", "segments")
 _GATHER_KEYS = ("match", "output", "dim", "expected-dims")
@@ -318,6 +318,8 @@ class _FileReader:
                     raise self.value_error(WrongValueError, f"'allow-init.{key}' must be \"zeros\" or \"ones\"",
                                            vpath)
                 allow_init[key] = value
+        # with load_sharded(compile=...): modules outside the units whose forward is compiled too
+        regions = self.guard(lambda: self.rule(entry["compile"], path + ("compile",))) if "compile" in entry else None
         sequence = None
         if "sequence-parallel" in entry:
             sequence = self.guard(self.sequence_parallel, entry["sequence-parallel"], path + ("sequence-parallel",))
@@ -327,7 +329,7 @@ class _FileReader:
             return None
         span = self.positions.key(path)
         return ModelRules(name, applies_to, shard, tuple(renames), MappingProxyType(allow_init),
-                          Location(self.path, span.line, span.column), sequence)
+                          Location(self.path, span.line, span.column), sequence, regions)
 
     def sequence_parallel(self, table: Any, path: tuple) -> SequencePlanRules:
         """``[model.sequence-parallel]``: ``split`` and ``gather``, each a non-empty array of tables."""

@@ -87,6 +87,7 @@ class ModelRules:
     allow_init: Mapping[str, str]  # parameter name glob -> "zeros" | "ones": may be missing from checkpoints
     where: Location
     sequence_parallel: SequencePlanRules | None = None
+    compile: Rule | None = None  # modules outside the units compiled too (with load_sharded(compile=...))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
