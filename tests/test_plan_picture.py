@@ -116,3 +116,19 @@ def test_html_out_is_checked_before_planning(tmp_path):
     tiny_models.build("WanTransformer3DModel").save_pretrained(tmp_path / "wan")
     result = cli("plan", str(tmp_path / "wan"), "--html", str(tmp_path / "missing" / "p.html"))
     assert result.returncode == 2 and "--html" in result.stderr
+
+
+def test_many_equal_blocks_are_tiled_in_a_grid(tmp_path):
+    """40 blocks in one column were 40 illegible slivers; equal siblings beyond 8 are tiles of a grid."""
+    import diffusers
+
+    from shardrules.loader.build import all_on_meta
+
+    with all_on_meta():
+        diffusers.WanTransformer3DModel(num_layers=12, num_attention_heads=2, attention_head_dim=8, ffn_dim=32,
+                                        text_dim=16, freq_dim=16, in_channels=4, out_channels=4).save_config(tmp_path)
+    result = cli("plan", str(tmp_path), "--html", str(tmp_path / "p.html"))
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "p.html").read_text()
+    assert html.count("grid-template-columns: repeat(4, 1fr)") == 1  # ceil(sqrt(12)) columns, for blocks only
+    assert len([b for b in read(tmp_path / "p.html").boxes if re.fullmatch(r"blocks\.\d+", b)]) == 12

@@ -9,6 +9,7 @@ whole forward) and the peak unit (the largest one gathered at a time). No script
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 MIN_SHARE = 0.004  # a module under this share of the model's parameters is drawn inside its parent, not apart
 MAX_DEPTH = 7
+GRID_AT = 8  # more equal children than this are tiled in a grid
 
 
 def _size(count: float) -> str:
@@ -76,6 +78,12 @@ def _component(name: str | None, p: ShardPlan, world_size: int, dtype: str) -> s
         is_unit = i in by_position
         cls = "box unit" if is_unit else "box"
         direction = "row" if depth % 2 == 0 else "column"
+        sizes = [params[c] for c in shown]
+        # many equal children (a list of blocks): a grid of equal cells, so that 40 blocks are 40 legible tiles
+        # rather than 40 slivers; their areas still follow their (equal) parameter counts
+        grid = len(shown) > GRID_AT and max(sizes) <= 1.5 * max(min(sizes), 1)
+        layout = (f"display: grid; grid-template-columns: repeat({math.ceil(math.sqrt(len(shown)))}, 1fr)" if grid
+                  else f"flex-direction: {direction}")
         inner = "".join(box(c, depth + 1) for c in shown)
         if shown and rest > total * MIN_SHARE:
             note = f"{_size(rest)} parameters in smaller modules or held directly"
@@ -86,7 +94,7 @@ def _component(name: str | None, p: ShardPlan, world_size: int, dtype: str) -> s
         heading += "</span>"
         return (f'<div class="{cls}" style="flex-grow: {max(params[i], 1)}; {style}" title="{_e(chr(10).join(tip))}"'
                 f' data-name="{_e(names[i])}"><div class="label">{heading}</div>'
-                + (f'<div class="kids" style="flex-direction: {direction}">{inner}</div>' if inner else "")
+                + (f'<div class="kids" style="{layout}">{inner}</div>' if inner else "")
                 + "</div>")
 
     peak = peak_unit(p)
