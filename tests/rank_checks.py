@@ -401,7 +401,12 @@ def freeze_one(rank, world_size) -> dict:
 
 
 def library_error(rank, world_size) -> dict:
-    """Rank 0 fails as a library does: a ValueError from deep inside, with no file in its message."""
+    """Rank 0 fails as a library does: a ValueError from deep inside, with no file in its message. Both ranks meet
+    once first: had rank 0 failed at once, a rank 1 still connecting under load would fail connecting instead of
+    finishing (a different, also true, report)."""
+    import torch.distributed as dist
+
+    dist.barrier()
     if rank == 0:
         raise ValueError("Invalid sample size")
     return {"finished": True}
