@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .describe import ROOT_WARNING, peak_unit
+from .describe import ROOT_WARNING, format_count, format_mib, peak_unit, root_share
 
 if TYPE_CHECKING:
     from .resolve import ShardPlan, Unit
@@ -23,24 +23,13 @@ MAX_DEPTH = 7
 GRID_AT = 8  # more equal children than this are tiled in a grid
 
 
-def _size(count: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(count) >= scale:
-            return f"{count / scale:.2f}{unit}"
-    return str(int(count))
-
-
 def _mib(nbytes: float) -> str:
-    return f"{nbytes / 2**20:.2f} MiB"
+    return f"{format_mib(nbytes)} MiB"
 
 
 def _colour(index: int) -> str:
     """A light colour per unit, hues spread by the golden angle so neighbours differ."""
     return f"hsl({(index * 137.508) % 360:.0f} 62% 78%)"
-
-
-def root_share(p: ShardPlan) -> float:
-    return p.root_params / p.total_params if p.total_params else 0.0
 
 
 def _component(name: str | None, p: ShardPlan, world_size: int, dtype: str) -> str:
@@ -66,7 +55,7 @@ def _component(name: str | None, p: ShardPlan, world_size: int, dtype: str) -> s
         shown = [c for c in children.get(i, ()) if params[c] >= total * MIN_SHARE and depth < MAX_DEPTH]
         rest = params[i] - sum(params[c] for c in shown)
         label = names[i] if i in by_position else (facts.leaves[i] if i else "<root>")  # units by full name
-        tip = [f"{names[i] or '<root>'} ({classes[i]}): {_size(params[i])} parameters"]
+        tip = [f"{names[i] or '<root>'} ({classes[i]}): {format_count(params[i])} parameters"]
         if unit is None:
             tip.append("held by the root: gathered for the whole forward")
             style = "background: repeating-linear-gradient(45deg, #e4e4e4 0 6px, #d2d2d2 6px 12px)"
@@ -86,9 +75,10 @@ def _component(name: str | None, p: ShardPlan, world_size: int, dtype: str) -> s
                   else f"flex-direction: {direction}")
         inner = "".join(box(c, depth + 1) for c in shown)
         if shown and rest > total * MIN_SHARE:
-            note = f"{_size(rest)} parameters in smaller modules or held directly"
+            note = f"{format_count(rest)} parameters in smaller modules or held directly"
             inner += f'<div class="box rest" style="flex-grow: {rest}" title="{_e(note)}"></div>'
-        heading = f'<span class="name">{_e(label)}</span> <span class="meta">{_e(classes[i])} · {_size(params[i])}'
+        heading = (f'<span class="name">{_e(label)}</span> '
+                   f'<span class="meta">{_e(classes[i])} · {format_count(params[i])}')
         if is_unit:
             heading += f" · {_e(_mib(unit.bytes_per_rank(world_size)))}/rank · {_e(unit.rule)}"
         heading += "</span>"
@@ -102,7 +92,7 @@ def _component(name: str | None, p: ShardPlan, world_size: int, dtype: str) -> s
     facts_rows = [
         ("model", f"{p.model_class}, {len(p.units)} units chosen by {p.source}"
                   + (f" (model '{p.model_rule}')" if p.model_rule else "")),
-        ("parameters", f"{_size(p.total_params)} in {dtype}"),
+        ("parameters", f"{format_count(p.total_params)} in {dtype}"),
         ("per rank", f"{_mib(p.bytes_per_rank(world_size))} of {_mib(p.bytes_per_rank(1))} unsharded, "
                      f"world size {world_size}"),
         ("root", f"{share:.1%} of the parameters ({_mib(p.root_bytes_per_rank(world_size))} per rank), gathered for "
@@ -117,7 +107,7 @@ def _component(name: str | None, p: ShardPlan, world_size: int, dtype: str) -> s
                         f"forward; a rule that makes units of the large modules would shard them")
     legend = "".join(
         f'<tr><td><span class="swatch" style="background: {colour[u.name]}"></span>{_e(u.name)}</td>'
-        f'<td>{_e(u.class_name)}</td><td class="num">{_size(u.params)}</td>'
+        f'<td>{_e(u.class_name)}</td><td class="num">{format_count(u.params)}</td>'
         f'<td class="num">{_e(_mib(u.bytes_per_rank(world_size)))}</td>'
         f'<td><code>{_e(u.rule)}</code>{_e(f" ({u.where})" if u.where else "")}</td></tr>'
         for u in sorted(p.units_info, key=lambda u: position[u.name]))
