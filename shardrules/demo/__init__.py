@@ -8,7 +8,6 @@ The config ships in this folder; random weights are written once to a cache fold
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -100,25 +99,11 @@ def write_demo_pipeline(kind: str, root: Path) -> Path:
     import diffusers
     import transformers
 
+    from ..runner.pipeline import progress_bars_off
     from . import pipelines
 
-    with quiet_libraries(diffusers, transformers):
+    with progress_bars_off(diffusers, transformers):  # "Writing model shards", "Loading weights"
         return getattr(pipelines, kind)(root)
-
-
-@contextlib.contextmanager
-def quiet_libraries(*libraries):
-    """The libraries' progress bars off ("Writing model shards", "Loading weights") while the demo writes and
-    reads its own tiny files; as they were afterwards."""
-    before = [library.utils.logging.is_progress_bar_enabled() for library in libraries]
-    for library in libraries:
-        library.utils.logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        for library, enabled in zip(libraries, before, strict=True):
-            if enabled:
-                library.utils.logging.enable_progress_bar()
 
 
 def _pixels(path: str):
@@ -161,7 +146,9 @@ def run_pipeline_demo(kind: str, out: str | None = None, prompt: str = "a red ca
         import diffusers
         import transformers
 
-        with quiet_libraries(diffusers, transformers):
+        from ..runner.pipeline import progress_bars_off
+
+        with progress_bars_off(diffusers, transformers):
             plain = diffusers.DiffusionPipeline.from_pretrained(str(folder))
         plain.set_progress_bar_config(disable=True)
         call = {k: v for k, v in dict(prompt=prompt, num_inference_steps=steps, guidance_scale=spec["guidance"],

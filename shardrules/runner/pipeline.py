@@ -3,6 +3,7 @@ sharded, so the pipeline's own ``__call__`` (tokenizers, prompts, guidance, VAE)
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -57,6 +58,21 @@ def split_batch(model) -> None:
         return gather(out)
 
     model.forward = forward
+
+
+@contextlib.contextmanager
+def progress_bars_off(*libraries):
+    """The progress bars of ``libraries`` (diffusers, transformers: ``utils.logging``) off for the block, as they
+    were afterwards."""
+    before = [library.utils.logging.is_progress_bar_enabled() for library in libraries]
+    for library in libraries:
+        library.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for library, enabled in zip(libraries, before, strict=True):
+            if enabled:
+                library.utils.logging.enable_progress_bar()
 
 
 def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dtype=None, *, split: str = "none",
@@ -127,20 +143,13 @@ def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dt
 
     import torch.distributed as dist
 
-    bars = diffusers.utils.logging.is_progress_bar_enabled()
-    quiet = bars and dist.is_initialized() and dist.get_rank() != 0  # one progress bar for the job, from rank 0
-    with warnings.catch_warnings():
+    rank0 = not dist.is_initialized() or dist.get_rank() == 0  # one progress bar for the job, from rank 0
+    with warnings.catch_warnings(), contextlib.nullcontext() if rank0 else progress_bars_off(diffusers):
         # diffusers 0.42 renamed from_pretrained's torch_dtype to dtype and warns on every rank; earlier releases
         # the package supports take only torch_dtype
         warnings.filterwarnings("ignore", message="`torch_dtype` is deprecated", category=FutureWarning)
-        if quiet:
-            diffusers.utils.logging.disable_progress_bar()
-        try:
-            pipe = cls.from_pretrained(str(pipeline.folder), **sharded,
-                                       **({"torch_dtype": dtype} if dtype is not None else {}))
-        finally:
-            if quiet:
-                diffusers.utils.logging.enable_progress_bar()
+        pipe = cls.from_pretrained(str(pipeline.folder), **sharded,
+                                   **({"torch_dtype": dtype} if dtype is not None else {}))
     device = default_device()
     for part in parts:
         module = getattr(pipe, part.name, None)
