@@ -88,7 +88,7 @@ def test_a_compile_region_must_choose_modules_outside_the_compiled_units():
     assert region_names(model, region) == ["blocks.0.attn1", "blocks.1.attn1"]
     with pytest.raises(PlanError, match=r"the compile region 'blocks.0.attn1' \(rule 'leaf == attn1' at r.toml:6:12\) "
                                         r"lies inside the compiled unit 'blocks.0'"):
-        compile_units(model, plan(model, load_rules()), {"backend": "eager"}, region)
+        compile_units(model, plan(model, load_rules()), {"backend": "eager"}, region, region_names(model, region))
     nothing = read_rule_file('schema = 1\n[[model]]\nname = "wan"\napplies-to = "class == X"\nshard = ["leaf == a"]\n'
                              'compile = "leaf == nothing"\n', "r.toml").models[0].compile
     with pytest.raises(PlanError, match="the compile rule 'leaf == nothing' at r.toml:6:12 chooses no module"):

@@ -40,11 +40,12 @@ def compile_options(compile: bool | dict) -> dict[str, Any] | None:
     raise TypeError(f"compile must be True, False or a dict of torch.compile options, not {type(compile).__name__}")
 
 
-def compile_units(model: nn.Module, plan: ShardPlan, options: dict[str, Any], regions=None) -> list[str]:
+def compile_units(model: nn.Module, plan: ShardPlan, options: dict[str, Any], regions=None,
+                  region_modules: list[str] = ()) -> list[str]:
     """Compile the ``forward`` of every unit of ``plan`` whose rule does not say ``compile = false``, and of every
-    module the model entry's ``compile`` expression (``regions``, a :class:`~shardrules.rules.Rule`) chooses; the
-    names. A region inside a compiled unit is refused (its unit's graph already holds it; compiling it again would
-    only add a graph break at its boundary)."""
+    module in ``region_modules``, the ones the model entry's ``compile`` expression ``regions`` (a
+    :class:`~shardrules.rules.Rule`) chose (:func:`region_names`); the names. A region inside a compiled unit is
+    refused (its unit's graph already holds it; compiling it again would only add a graph break at its boundary)."""
     compiled = []
     for unit in plan.units_info:
         if not unit.options.get("compile", True):
@@ -52,15 +53,14 @@ def compile_units(model: nn.Module, plan: ShardPlan, options: dict[str, Any], re
         module = model.get_submodule(unit.name)
         module.forward = torch.compile(module.forward, **options)
         compiled.append(unit.name)
-    if regions is not None:
-        for name in region_names(model, regions):
-            holder = next((u for u in compiled if name == u or name.startswith(u + ".")), None)
-            if holder is not None:
-                raise PlanError(f"the compile region '{name}' (rule '{regions.text}' at {regions.where}) lies inside "
-                                f"the compiled unit '{holder}', whose graph holds it: choose modules outside the units")
-            module = model.get_submodule(name)
-            module.forward = torch.compile(module.forward, **options)
-            compiled.append(name)
+    for name in region_modules:
+        holder = next((u for u in compiled if name == u or name.startswith(u + ".")), None)
+        if holder is not None:
+            raise PlanError(f"the compile region '{name}' (rule '{regions.text}' at {regions.where}) lies inside "
+                            f"the compiled unit '{holder}', whose graph holds it: choose modules outside the units")
+        module = model.get_submodule(name)
+        module.forward = torch.compile(module.forward, **options)
+        compiled.append(name)
     return compiled
 
 

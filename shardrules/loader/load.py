@@ -313,8 +313,8 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
             targets = _targets(model)
             paired, inits = _match(targets, sources, checkpoint, entry, str(model_dir))
             regions = entry.compile if entry is not None and compile_with is not None else None
-            if regions is not None:
-                region_names(model, regions)  # a rule that chooses nothing is refused before any weight is read
+            # a rule that chooses nothing is refused before any weight is read
+            region_modules = region_names(model, regions) if regions is not None else []
             sequence = None
             if (ulysses, ring) != (1, 1):
                 sequence = sequence_plan(model, rules)
@@ -334,7 +334,7 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
             checkpoint.close()
     stats.checkpoint_bytes += sum(e.end - e.start for e in checkpoint.entries.values())
     if compile_with is not None:  # after fully_shard, before the sequence-parallel hooks (see loader/compiled.py)
-        stats.compiled = compile_units(model, shard_plan, compile_with, regions)
+        stats.compiled = compile_units(model, shard_plan, compile_with, regions, region_modules)
     if (ulysses, ring) != (1, 1):
         apply_sequence_parallel(model, sequence, ulysses, ring)
     stats.seconds = time.perf_counter() - began
