@@ -15,11 +15,16 @@ from shardrules.launch import RankFailure, RankResult, run_on_ranks
 TESTS = str(Path(__file__).parent)
 
 
-def run_ranks(target: str, world_size: int = 2, timeout: float = 240, **kwargs) -> list[RankResult]:
-    """Run ``target`` on ``world_size`` ranks; every rank's result, failed or not. Fails on a hang."""
+def ready_for_ranks() -> None:
+    """One thread per rank, and the checks of tests/ importable by the ranks spawned from here."""
     os.environ["OMP_NUM_THREADS"] = "1"
     if TESTS not in sys.path:
         sys.path.insert(0, TESTS)
+
+
+def run_ranks(target: str, world_size: int = 2, timeout: float = 240, **kwargs) -> list[RankResult]:
+    """Run ``target`` on ``world_size`` ranks; every rank's result, failed or not. Fails on a hang."""
+    ready_for_ranks()
     try:
         results = run_on_ranks(target, world_size, kwargs, timeout=timeout, threads=1)
     except RankFailure as failure:

@@ -110,16 +110,11 @@ def test_backend_counts_the_ranks_of_this_node_under_torchrun(monkeypatch):
 def test_a_frozen_rank_is_named_as_the_cause():
     """Rank 1 is SIGSTOPped; rank 0's collective times out. The report blames rank 1, and the launcher does not wait
     out its grace period for a rank that cannot fail on its own."""
-    import os
-    import sys
-
-    from multirank import TESTS
+    from multirank import ready_for_ranks
 
     from shardrules.launch import RankFailure, run_on_ranks
 
-    os.environ["OMP_NUM_THREADS"] = "1"
-    if TESTS not in sys.path:
-        sys.path.insert(0, TESTS)
+    ready_for_ranks()
     began = time.monotonic()
     with pytest.raises(RankFailure) as failure:
         run_on_ranks("rank_checks:freeze_one", 2, {}, timeout=120, threads=1, collective_timeout=5)
@@ -130,17 +125,12 @@ def test_a_frozen_rank_is_named_as_the_cause():
 
 @pytest.mark.multirank
 def test_a_library_error_names_where_it_was_raised_and_verbose_gives_the_traceback():
-    import os
-    import sys
-
-    from multirank import TESTS
+    from multirank import ready_for_ranks
 
     from shardrules.cli import describe_failure
     from shardrules.launch import RankFailure, run_on_ranks
 
-    os.environ["OMP_NUM_THREADS"] = "1"
-    if TESTS not in sys.path:
-        sys.path.insert(0, TESTS)
+    ready_for_ranks()
     import rank_checks
 
     with pytest.raises(RankFailure) as failure:  # the target as a function object: spawned ranks import it by name
@@ -159,16 +149,11 @@ def test_a_rank_that_never_finishes_is_named_and_stopped_at_the_collective_timeo
     """Rank 0 hangs after its last collective; rank 1 finishes and waits for it at the end. Rank 1's wait times out
     after the collective timeout (--timeout), so the run fails naming rank 0, instead of rank 1 exiting 0 and the
     launcher waiting for rank 0 forever."""
-    import os
-    import sys
-
-    from multirank import TESTS
+    from multirank import ready_for_ranks
 
     from shardrules.launch import UNFINISHED, WAITED, RankFailure, run_on_ranks
 
-    os.environ["OMP_NUM_THREADS"] = "1"
-    if TESTS not in sys.path:
-        sys.path.insert(0, TESTS)
+    ready_for_ranks()
     began = time.monotonic()
     with pytest.raises(RankFailure) as failure:
         run_on_ranks("rank_checks:hang_one", 2, {}, timeout=120, threads=1, collective_timeout=5)
