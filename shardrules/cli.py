@@ -297,6 +297,17 @@ def pipeline_keywords(folder) -> set[str]:
     return set(accepted_keywords(cls.__call__))
 
 
+def pipeline_defaults(folder) -> dict:
+    """The default values of the ``__call__`` keyword arguments of the pipeline class of ``folder``."""
+    import inspect
+
+    import diffusers
+
+    call = getattr(diffusers, folder.class_name).__call__
+    return {name: p.default for name, p in inspect.signature(call).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
 def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
     """What a prompt-driven run needs, checked before any rank starts."""
     from pathlib import Path
@@ -319,6 +330,21 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
             raise InputError(f"--call {key}=...: run sets {key} itself ({RUN_SETS[key]})")
         if key not in keywords:
             raise InputError(f"--call {key}=...: {folder.class_name}.__call__ takes no {key!r}")
+    from .runner.pipeline import binning_shortfall
+
+    why = binning_shortfall(folder, dict(args.call or []))
+    if why:
+        raise InputError(f"{args.model_dir}: {why}")
+    if video:
+        from .runner.pipeline import rotary_table_shortfall
+
+        defaults = pipeline_defaults(folder)
+        size = [given if given is not None else defaults.get(key)
+                for given, key in ((args.height, "height"), (args.width, "width"), (args.frames, "num_frames"))]
+        if all(type(v) is int for v in size):
+            why = rotary_table_shortfall(folder, *size)
+            if why:
+                raise InputError(f"{args.model_dir}: {why}")
     suffix = Path(args.out).suffix.lower()
     if not video and args.frames is not None:
         raise InputError(f"--frames: {folder.class_name} makes images, not videos")

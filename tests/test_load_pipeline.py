@@ -170,6 +170,12 @@ def test_a_video_to_mp4_when_out_says_so(tmp_path):
     ("wan", ["--prompt", "a cat"], "--prompt needs --out FILE"),
     ("wan", ["--prompt", "a cat", "--out", "cat.png"], "WanPipeline makes a video; name a .mp4 or .gif file"),
     ("wan", ["--prompt", "a cat", "--out", "cat"], "makes a video"),
+    # the rotary table (1,024 positions per axis): torch's "shape '[1, 1, 1040, -1]' is invalid" on every rank
+    ("wan", ["--prompt", "a cat", "--out", "cat.gif", "--width", "16640"],
+     "WanTransformer3DModel's rotary table has 1024 positions per axis (rope_max_seq_len in "),
+    ("wan", ["--prompt", "a cat", "--out", "cat.gif", "--width", "16640"],
+     "16640 px make 1040 latent columns after patching; ask for at most 16384 px on that axis"),
+    ("wan", ["--prompt", "a cat", "--out", "cat.gif", "--frames", "4097"], "4097 frames make 1025 latent frames"),
     ("flux", ["--prompt", "a cat", "--out", "cat.gif", "--frames", "3"], "--frames: FluxPipeline makes images"),
     ("flux", ["--prompt", "a cat", "--out", "cat.mp4"], "FluxPipeline makes an image; name a .png"),
     ("flux", ["--prompt", "a cat", "--out", "folder"], "--out folder is a folder"),
@@ -179,6 +185,10 @@ def test_a_video_to_mp4_when_out_says_so(tmp_path):
      "PixArtSigmaPipeline.__call__ takes no 'steps'"),
     ("pixart", ["--prompt", "a", "--out", "a.png", "--call", "num_inference_steps=3"], "run sets num_inference_steps"),
     ("pixart", ["--call", "use_resolution_binning=false"], "--call needs --prompt"),
+    # "ValueError: Invalid sample size" on every rank after loading
+    ("pixart", ["--prompt", "a", "--out", "a.png"], "PixArtSigmaPipeline bins resolutions only for a transformer "
+     "sample_size of 256, 128, 64, 32 (diffusers' pipeline_pixart_sigma.py:"),
+    ("pixart", ["--prompt", "a", "--out", "a.png"], "says 8; run it with --call use_resolution_binning=false"),
     ("pixart", ["--out", "a.safetensors"], "run drives seeded latents through CosmosTransformer3DModel, "),
 ])
 def test_out_is_checked_before_any_rank_starts(tmp_path, monkeypatch, pipeline, args, words):

@@ -17,8 +17,7 @@ FLUX_TRANSFORMER = dict(patch_size=1, in_channels=16, num_layers=2, num_single_l
                         num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=False,
                         axes_dims_rope=[4, 6, 6])  # in_channels 16: 4 latent channels x 2x2
 WAN_TRANSFORMER = dict(patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12, in_channels=4,
-                       out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64, num_layers=2, cross_attn_norm=True,
-                       rope_max_seq_len=32)
+                       out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64, num_layers=2, cross_attn_norm=True)
 
 
 def randomize_zeros(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 from ..loader.paths import regular_files
-from ..loader.pipeline import SCHEDULER, TEXT_ENCODER, PipelineFolder, is_pipeline, scheduler_config
+from ..loader.pipeline import SCHEDULER, TEXT_ENCODER, TRANSFORMER, PipelineFolder, is_pipeline, scheduler_config
 from .splits import PIPELINE_SPLITS
 
 SPLITS = PIPELINE_SPLITS
@@ -73,6 +73,86 @@ def progress_bars_off(*libraries):
         for library, enabled in zip(libraries, before, strict=True):
             if enabled:
                 library.utils.logging.enable_progress_bar()
+
+
+def _whole(value, default: int) -> int:
+    return value if type(value) is int and value > 0 else default
+
+
+def binning_shortfall(folder: PipelineFolder, call: dict) -> str | None:
+    """Why the pipeline's resolution binning would refuse its transformer, or None. PixArt and Sana pipelines bin
+    the asked size to an aspect-ratio table chosen by the transformer's ``sample_size``, and raise "Invalid sample
+    size" inside ``__call__``, on every rank after loading, for any other; the sizes they know are read off
+    ``__call__``'s own source (``self.transformer.config.sample_size == N``)."""
+    import inspect
+    import re
+
+    import diffusers
+
+    from ..loader.paths import read_json
+
+    cls = getattr(diffusers, folder.class_name or "", None)
+    try:
+        parameter = inspect.signature(cls.__call__).parameters.get("use_resolution_binning")
+        call_function = inspect.unwrap(cls.__call__)  # under torch.no_grad()
+        lines, first = inspect.getsourcelines(call_function)
+    except (TypeError, ValueError, OSError):
+        return None
+    if parameter is None or not call.get("use_resolution_binning", parameter.default):
+        return None
+    known = {int(m.group(1)): first + i for i, line in enumerate(lines)
+             for m in re.finditer(r"self\.transformer\.config\.sample_size == (\d+)", line)}
+    part = folder.get("transformer")
+    if not known or part is None:
+        return None
+    path = part.folder / "config.json"
+    config = read_json(path, "the model config")
+    size = config.get("sample_size") if isinstance(config, dict) else None
+    if size in known:
+        return None
+    where = f"{Path(inspect.getsourcefile(call_function)).name}:{min(known.values())}"
+    return (f"{folder.class_name} bins resolutions only for a transformer sample_size of "
+            f"{', '.join(map(str, known))} (diffusers' {where}), and {path} says {size!r}; run it with --call "
+            f"use_resolution_binning=false")
+
+
+def rotary_table_shortfall(folder: PipelineFolder, height: int, width: int, frames: int) -> str | None:
+    """Why a video of ``height`` x ``width`` pixels and ``frames`` frames cannot go through the pipeline's
+    transformers, or None. Wan-family transformers (Wan, SkyReels V2, AnyFlow, ...) hold a rotary table of
+    ``rope_max_seq_len`` positions per axis of the patched latent grid; a longer axis fails inside the first forward
+    on every rank with torch's "shape '[1, 1, 52, -1]' is invalid". The grid is worked out as diffusers' Wan pipelines
+    do: the VAE's ``scale_factor_spatial`` / ``scale_factor_temporal`` (8 and 4 when the config has none), sizes
+    rounded down to a whole number of patches, ``(frames - 1) // temporal + 1`` latent frames."""
+    from ..loader.paths import read_json
+
+    vae = folder.get("vae")
+    vae_config = read_json(vae.folder / "config.json", "the VAE config") if vae else {}
+    vae_config = vae_config if isinstance(vae_config, dict) else {}
+    spatial = _whole(vae_config.get("scale_factor_spatial"), 8)
+    temporal = _whole(vae_config.get("scale_factor_temporal"), 4)
+    for part in folder.components:
+        if part.role != TRANSFORMER:
+            continue
+        path = part.folder / "config.json"
+        config = read_json(path, "the model config")
+        if not isinstance(config, dict) or "rope_max_seq_len" not in config:
+            continue
+        table, patch = config["rope_max_seq_len"], config.get("patch_size")
+        if type(table) is not int or not (isinstance(patch, list) and len(patch) == 3
+                                          and all(_whole(p, 0) for p in patch)):
+            continue
+        latent_frames = (max(frames, 1) - 1) // temporal + 1
+        axes = {"frames": (latent_frames // patch[0], frames, temporal * patch[0]),
+                "rows": ((height // (spatial * patch[1])), height, spatial * patch[1]),
+                "columns": ((width // (spatial * patch[2])), width, spatial * patch[2])}
+        for axis, (length, asked, per_position) in axes.items():
+            if length > table:
+                unit = "frames" if axis == "frames" else "px"
+                return (f"{part.name}: {part.class_name}'s rotary table has {table} positions per axis "
+                        f"(rope_max_seq_len in {path}), and {asked} {unit} make {length} latent {axis} after "
+                        f"patching; ask for at most {table * per_position} {unit} on that axis, or use a model "
+                        f"whose table is longer")
+    return None
 
 
 def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dtype=None, *, split: str = "none",
