@@ -268,6 +268,9 @@ def launch(tmp_path_factory):
               # the joint mask built inside forward, split segment by segment
               _saved(root, "hunyuanvideo padded text", "HunyuanVideoTransformer3DModel", "padded"),
               _saved(root, "flux five text tokens", "FluxTransformer2DModel", "odd"),
+              # two prompts padded to 32 tokens each, masked; the omni (edit) mode's per-token noise mask
+              _saved(root, "z-image padded text", "ZImageTransformer2DModel", "padded"),
+              _saved(root, "z-image omni", "ZImageTransformer2DModel", "omni"),
               # optional reference-image tokens, split like the image's (else counted once per rank)
               _saved(root, "flux3 with reference images", "Flux3Transformer2DModel", "reference", suite="fallback")]
     # the runner's reference: the same loop over the unsharded model
@@ -336,7 +339,8 @@ def launched(launched_forward_plans):
 
 @pytest.mark.multirank
 @pytest.mark.parametrize("label", [*PLANNED, "wan from a rule file", "qwen padded text",
-                                   "hunyuanvideo padded text", "flux3 with reference images"])
+                                   "hunyuanvideo padded text", "flux3 with reference images",
+                                   "z-image padded text", "z-image omni"])
 def test_ulysses_2_equals_unsharded(launched, label):
     cases, results = launched
     case = cases[label]

@@ -63,6 +63,7 @@ CONFIGS: dict[str, dict] = {
     "ZImageTransformer2DModel": dict(
         all_patch_size=(2,), all_f_patch_size=(1,), in_channels=4, dim=32, n_layers=2, n_refiner_layers=1,
         n_heads=2, n_kv_heads=2, cap_feat_dim=16, axes_dims=[4, 6, 6], axes_lens=[64, 32, 32],
+        siglip_feat_dim=8,  # the omni mode's SigLIP image features and refiner
     ),
 }
 
@@ -85,7 +86,7 @@ EXPECTED_UNITS: dict[str, list[str]] = {
                                          "context_embedder.token_refiner.refiner_blocks.0"],
     "HunyuanImageTransformer2DModel": ["single_transformer_blocks.0", "transformer_blocks.0",
                                        "context_embedder.token_refiner.refiner_blocks.0"],
-    "ZImageTransformer2DModel": ["layers.1", "layers.0", "context_refiner.0", "noise_refiner.0"],
+    "ZImageTransformer2DModel": ["layers.1", "layers.0", "siglip_refiner.0", "context_refiner.0", "noise_refiner.0"],
     "CosmosTransformer3DModel": ["transformer_blocks.1", "transformer_blocks.0"],
 }
 
@@ -135,7 +136,7 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "MiniMaxH3Transformer3DModel": "diffusers", "BriaTransformer2DModel": "rules",
                    "LongCatImageTransformer2DModel": "rules", "OvisImageTransformer2DModel": "rules",
                    "SkyReelsV2Transformer3DModel": "rules", "HunyuanVideoTransformer3DModel": "rules",
-                   "Flux3Transformer2DModel": "rules"}
+                   "Flux3Transformer2DModel": "rules", "ZImageTransformer2DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1}
 
@@ -168,6 +169,18 @@ def sequence_inputs(class_name: str, variant: str = "even") -> dict:
     than a rank's share of the text: a mask split as one tensor instead of by segments then masks other tokens)."""
     if variant == "odd":
         return inputs(class_name)
+    if class_name == "ZImageTransformer2DModel" and variant == "padded":
+        # two prompts of 6 and 30 tokens, each padded to 32 with masked pad tokens (as is the image: 16 + 16)
+        g = torch.Generator().manual_seed(3)
+        return dict(x=[torch.randn(4, 1, 8, 8, generator=g) for _ in range(2)], t=torch.full((2,), 0.5),
+                    cap_feats=[torch.randn(n, 16, generator=g) for n in (6, 30)])
+    if class_name == "ZImageTransformer2DModel" and variant == "omni":
+        # edit mode: a clean reference image and the noisy one, a caption each, SigLIP features of the reference;
+        # per-token modulation by the noise mask
+        g = torch.Generator().manual_seed(4)
+        return dict(x=[[torch.randn(4, 1, 8, 8, generator=g), torch.randn(4, 1, 8, 8, generator=g)]],
+                    t=torch.full((1,), 0.5), cap_feats=[[torch.randn(n, 16, generator=g) for n in (6, 5)]],
+                    siglip_feats=[[torch.randn(4, 4, 8, generator=g), None]], image_noise_mask=[[0, 1]])
     kwargs = even_text_inputs(class_name)
     if variant == "padded":
         mask = next(k for k in MASKS if k in kwargs)
