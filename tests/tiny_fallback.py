@@ -101,7 +101,7 @@ def _inputs(class_name: str, seed: int = 0) -> dict:
                                                           encoder_hidden_states_mask=torch.ones(1, 6), timestep=thalf),
         "BriaFiboTransformer2DModel": lambda: dict(hidden_states=r(1, 16, 16), encoder_hidden_states=r(1, 5, 32),
                                                    text_encoder_layers=[r(1, 5, 16), r(1, 5, 16)], timestep=thalf,
-                                                   img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(5, 3)),
+                                                   img_ids=r(16, 3), txt_ids=r(5, 3)),
         "MiniMaxMusic3Transformer1DModel": lambda: dict(hidden_states=r(1, 8, 12), timestep=thalf,
                                                         encoder_hidden_states=r(1, 12, 16)),
         "Kandinsky5Transformer3DModel": lambda: dict(
@@ -271,7 +271,8 @@ def _positions(text: int, height: int, width: int) -> torch.Tensor:
 # Classes here that need an explicit rule: DiT reuses a block's submodule outside the block (see diffusers.toml).
 # T5FilmDecoder: its blocks sit in 'decoders'; the others have explicit entries for their sequence-parallel plans
 EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", "LongCatImageTransformer2DModel",
-            "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel", "Flux3Transformer2DModel"}
+            "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel", "Flux3Transformer2DModel",
+            "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -537,6 +538,10 @@ VARIANTS = {
     ("Flux3Transformer2DModel", "reference"): lambda: dict(
         image_cond_hidden_states=torch.randn(1, 8, 16, generator=torch.Generator().manual_seed(5)),
         image_cond_ids=torch.rand(8, 4, generator=torch.Generator().manual_seed(6))),
+    # two samples packed in one sequence (attending only within their segment), a timestep per token
+    ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
+        segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),
+        timestep=torch.rand(1, 8, generator=torch.Generator().manual_seed(7))),
 }
 
 

@@ -136,9 +136,11 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "MiniMaxH3Transformer3DModel": "diffusers", "BriaTransformer2DModel": "rules",
                    "LongCatImageTransformer2DModel": "rules", "OvisImageTransformer2DModel": "rules",
                    "SkyReelsV2Transformer3DModel": "rules", "HunyuanVideoTransformer3DModel": "rules",
-                   "Flux3Transformer2DModel": "rules", "ZImageTransformer2DModel": "rules"}
+                   "Flux3Transformer2DModel": "rules", "ZImageTransformer2DModel": "rules",
+                   "BriaFiboTransformer2DModel": "rules", "Ideogram4Transformer2DModel": "rules"}
 
-TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1}
+TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1,
+             "text_encoder_layers": 1}
 
 
 def even_text_inputs(class_name: str, batch: int = 1) -> dict:
@@ -152,11 +154,16 @@ def pad_text(kwargs: dict) -> dict:
     text = kwargs.get("encoder_hidden_states")
     if text is None or text.shape[1] % 2 == 0:
         return kwargs
+    def padded(value: torch.Tensor, dim: int) -> torch.Tensor:
+        dim = dim % value.dim()
+        return torch.cat([value, value.narrow(dim, value.shape[dim] - 1, 1)], dim=dim)
+
     for key, dim in TEXT_DIMS.items():
         value = kwargs.get(key)
         if isinstance(value, torch.Tensor):
-            dim = dim % value.dim()
-            kwargs[key] = torch.cat([value, value.narrow(dim, value.shape[dim] - 1, 1)], dim=dim)
+            kwargs[key] = padded(value, dim)
+        elif isinstance(value, list):  # per-block text features (Bria FIBO's text_encoder_layers)
+            kwargs[key] = [padded(v, dim) for v in value]
     return kwargs
 
 
