@@ -105,6 +105,31 @@ def test_model_facts_equal_per_module_facts():
         assert tuple(facts.value(f, i) for f in FIELDS) == row(name, module)
 
 
+def test_rindex_counts_back_from_the_last_entry():
+    """rindex is len(container) - 1 - index for every entry of a ModuleList or Sequential (checked against the
+    containers' own lengths), nothing elsewhere, and nothing for a module evaluated alone."""
+    import tiny_models
+
+    model = tiny_models.build("HunyuanVideoTransformer3DModel", device="meta")
+    facts = ModuleFacts.of_model(model)
+    named = dict(model.named_modules())
+    checked = 0
+    for i, name in enumerate(facts.names):
+        parent = named[name.rpartition(".")[0]] if name else None
+        leaf = name.rpartition(".")[2]
+        if isinstance(parent, (nn.ModuleList, nn.Sequential)):
+            assert facts.value("rindex", i) == len(parent) - 1 - int(leaf), name
+            checked += 1
+        elif not leaf.isdigit():
+            assert facts.value("rindex", i) is None, name
+    assert checked > 10
+    last = len(model.transformer_blocks) - 1
+    assert compile_rule("container == transformer_blocks and rindex == 0").select(facts) == {
+        facts.names.index(f"transformer_blocks.{last}")}
+    assert ModuleFacts.of(f"transformer_blocks.{last}", MODULE).value("rindex", 0) is None
+    assert not compile_rule("rindex == 0")(f"transformer_blocks.{last}", MODULE)
+
+
 RULES = ["container in [transformer_blocks, refiner_blocks] and index is digit", "index is digit",
          "not (leaf is digit) and depth >= 3", "name == proj_out or class == Linear", "container == ''",
          "index in [0, 1] and params > 100", 'name matches "*.attn.*" and leaf != to_q', "index not in [0]",

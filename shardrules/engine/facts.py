@@ -129,6 +129,19 @@ class ModuleFacts:
         return [int(leaf) if is_digits(leaf) else None for leaf in self.leaves]
 
     @cached_property
+    def rindexes(self) -> list[int | None]:
+        """The index counted back from the container's last numbered entry (0 for the last, as ``blocks[-1]``); none
+        for a leaf that is not a number, and for a module evaluated alone (:meth:`of`), whose siblings are unknown."""
+        indexes, parents = self.indexes, self.parents
+        if parents is None:
+            return [None] * self.size
+        last: dict[int, int] = {}
+        for i in range(1, self.size):
+            if indexes[i] is not None:
+                last[parents[i]] = max(last.get(parents[i], 0), indexes[i])
+        return [last[parents[i]] - indexes[i] if i and indexes[i] is not None else None for i in range(self.size)]
+
+    @cached_property
     def class_names(self) -> list[str]:
         return [class_name(m) for m in self.modules]
 
@@ -174,6 +187,8 @@ class ModuleFacts:
             return self.depths
         if field == "index":
             return self.indexes
+        if field == "rindex":
+            return self.rindexes
         if field == "class":
             return self.class_names
         if field == "params":

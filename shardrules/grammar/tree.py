@@ -22,6 +22,7 @@ FIELDS: dict[str, str] = {
     "leaf": STR,
     "container": STR,
     "index": INT,
+    "rindex": INT,
     "depth": INT,
     "class": STR,
     "params": INT,

@@ -25,7 +25,7 @@ NAME = "never-holds"
 SEVERITY = "error"
 
 
-_NON_NEGATIVE = ("depth", "params", "index")
+_NON_NEGATIVE = ("depth", "params", "index", "rindex")
 
 
 class _Field:
