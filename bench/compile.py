@@ -44,9 +44,35 @@ def bench_rank(rank, world_size, folder: str, repeats: int, compile: bool, out: 
             began = time.perf_counter()
             result = model(**kwargs)[0]
             times.append(time.perf_counter() - began)
+        kernels = kernel_share(model, kwargs) if not compile else None
     if rank == 0 and out:
         save_file({"out": result.contiguous()}, out)
-    return {"first_s": first, "step_s": min(times), "graphs": dict(counters["stats"]).get("unique_graphs", 0)}
+    return {"first_s": first, "step_s": min(times), "graphs": dict(counters["stats"]).get("unique_graphs", 0),
+            "kernels": kernels}
+
+
+# The kernels inductor calls as they are (it does not generate its own matrix multiplies or attention on the CPU)
+KERNELS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::_scaled_dot_product_flash_attention_for_cpu")
+
+
+# FSDP2's all-gathers and the copies into and out of their buffers, which stay eager around the compiled forward
+COLLECTIVE = ("allgather", "all_gather", "gloo", "c10d", "wait", "split_with_sizes_copy", "foreach_copy", "chunk_cat")
+
+
+def kernel_share(model, kwargs) -> dict[str, float]:
+    """Shares of one eager forward's operator time: :data:`KERNELS`, FSDP2's collectives and their copies, and the
+    rest (elementwise work, norms, ...). Compiling can only shrink the rest, so compiled / eager cannot go below
+    the first two together."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        model(**kwargs)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    kernels = sum(e.self_cpu_time_total for e in events if e.key in KERNELS)
+    collective = sum(e.self_cpu_time_total for e in events
+                     if e.key not in KERNELS and any(word in e.key.lower() for word in COLLECTIVE))
+    return {"kernels": kernels / total, "collective": collective / total}
 
 
 def main() -> None:
@@ -83,6 +109,12 @@ def main() -> None:
         print(f"{eager.rank:>4} {e['step_s']:>13.3f} {c['step_s']:>16.3f} {c['step_s'] / e['step_s']:>5.2f}x "
               f"{c['first_s']:>25.1f} {t['first_s']:>25.1f} {c['graphs']:>7} / {t['graphs']}")
     print(f"outputs (8 layers): max |eager - compiled| = {diff:.2e}")
+    for r in results["eager"]:
+        share = r.value["kernels"]
+        print(f"rank {r.rank}, eager operator time: matrix multiplies and attention {share['kernels']:.0%}, FSDP2 "
+              f"collectives and their copies {share['collective']:.0%}, the rest "
+              f"{1 - share['kernels'] - share['collective']:.0%} (compiling can only shrink the rest: compiled / "
+              f"eager cannot go below {share['kernels'] + share['collective']:.2f}x)")
 
 
 if __name__ == "__main__":

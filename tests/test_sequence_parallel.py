@@ -24,7 +24,7 @@ PLANNED = tiny_models.SEQUENCE_PROVEN
 FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel", "BriaTransformer2DModel",
             "LongCatImageTransformer2DModel", "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel",
             "Flux3Transformer2DModel", "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel",
-            "PRXTransformer2DModel")
+            "PRXTransformer2DModel", "Krea2Transformer2DModel")
 
 WAN_AS_RULES = """\
 schema = 1
@@ -275,6 +275,7 @@ def launch(tmp_path_factory):
               # two samples packed in one sequence (a query x key mask built from segment_ids), per-token timesteps
               _saved(root, "ideogram4 packed", "Ideogram4Transformer2DModel", "packed", suite="fallback"),
               _saved(root, "prx padded text", "PRXTransformer2DModel", "padded", suite="fallback"),
+              _saved(root, "krea2 padded text", "Krea2Transformer2DModel", "padded", suite="fallback"),
               # optional reference-image tokens, split like the image's (else counted once per rank)
               _saved(root, "flux3 with reference images", "Flux3Transformer2DModel", "reference", suite="fallback")]
     # the runner's reference: the same loop over the unsharded model
@@ -345,7 +346,7 @@ def launched(launched_forward_plans):
 @pytest.mark.parametrize("label", [*PLANNED, "wan from a rule file", "qwen padded text",
                                    "hunyuanvideo padded text", "flux3 with reference images",
                                    "z-image padded text", "z-image omni", "ideogram4 packed",
-                                   "prx padded text"])
+                                   "prx padded text", "krea2 padded text"])
 def test_ulysses_2_equals_unsharded(launched, label):
     cases, results = launched
     case = cases[label]

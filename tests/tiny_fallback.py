@@ -272,7 +272,8 @@ def _positions(text: int, height: int, width: int) -> torch.Tensor:
 # T5FilmDecoder: its blocks sit in 'decoders'; the others have explicit entries for their sequence-parallel plans
 EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", "LongCatImageTransformer2DModel",
             "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel", "Flux3Transformer2DModel",
-            "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel", "PRXTransformer2DModel"}
+            "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel", "PRXTransformer2DModel",
+            "Krea2Transformer2DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -540,6 +541,7 @@ VARIANTS = {
         image_cond_ids=torch.rand(8, 4, generator=torch.Generator().manual_seed(6))),
     # a short prompt padded: two text tokens of six valid
     ("PRXTransformer2DModel", "padded"): lambda: dict(attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]])),
+    ("Krea2Transformer2DModel", "padded"): lambda: dict(encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]]).bool()),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),
