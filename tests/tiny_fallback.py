@@ -541,7 +541,8 @@ VARIANTS = {
         image_cond_ids=torch.rand(8, 4, generator=torch.Generator().manual_seed(6))),
     # a short prompt padded: two text tokens of six valid
     ("PRXTransformer2DModel", "padded"): lambda: dict(attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]])),
-    ("Krea2Transformer2DModel", "padded"): lambda: dict(encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]]).bool()),
+    ("Krea2Transformer2DModel", "padded"): lambda: dict(
+        encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]]).bool()),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),
