@@ -24,7 +24,7 @@ PLANNED = tiny_models.SEQUENCE_PROVEN
 FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel", "BriaTransformer2DModel",
             "LongCatImageTransformer2DModel", "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel",
             "Flux3Transformer2DModel", "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel",
-            "PRXTransformer2DModel", "Krea2Transformer2DModel")
+            "PRXTransformer2DModel", "Krea2Transformer2DModel", "LongCatAudioDiTTransformer")
 
 WAN_AS_RULES = """\
 schema = 1
@@ -276,6 +276,8 @@ def launch(tmp_path_factory):
               _saved(root, "ideogram4 packed", "Ideogram4Transformer2DModel", "packed", suite="fallback"),
               _saved(root, "prx padded text", "PRXTransformer2DModel", "padded", suite="fallback"),
               _saved(root, "krea2 padded text", "Krea2Transformer2DModel", "padded", suite="fallback"),
+              # padded audio and text; the rotary table a (cos, sin) tuple, split element by element
+              _saved(root, "longcat audio padded", "LongCatAudioDiTTransformer", "padded", suite="fallback"),
               # optional reference-image tokens, split like the image's (else counted once per rank)
               _saved(root, "flux3 with reference images", "Flux3Transformer2DModel", "reference", suite="fallback")]
     # the runner's reference: the same loop over the unsharded model
@@ -346,7 +348,8 @@ def launched(launched_forward_plans):
 @pytest.mark.parametrize("label", [*PLANNED, "wan from a rule file", "qwen padded text",
                                    "hunyuanvideo padded text", "flux3 with reference images",
                                    "z-image padded text", "z-image omni", "ideogram4 packed",
-                                   "prx padded text", "krea2 padded text"])
+                                   "prx padded text", "krea2 padded text",
+                                   "longcat audio padded"])
 def test_ulysses_2_equals_unsharded(launched, label):
     cases, results = launched
     case = cases[label]

@@ -273,7 +273,7 @@ def _positions(text: int, height: int, width: int) -> torch.Tensor:
 EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", "LongCatImageTransformer2DModel",
             "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel", "Flux3Transformer2DModel",
             "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel", "PRXTransformer2DModel",
-            "Krea2Transformer2DModel"}
+            "Krea2Transformer2DModel", "LongCatAudioDiTTransformer"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -542,6 +542,10 @@ VARIANTS = {
     # a short prompt padded: two text tokens of six valid
     ("PRXTransformer2DModel", "padded"): lambda: dict(attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]])),
     ("Krea2Transformer2DModel", "padded"): lambda: dict(
+        encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]]).bool()),
+    # audio padded at the end (the last two frames masked), a short prompt padded
+    ("LongCatAudioDiTTransformer", "padded"): lambda: dict(
+        attention_mask=torch.tensor([[1] * 8 + [0] * 2]).bool(),
         encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]]).bool()),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(

@@ -110,6 +110,34 @@ def _checked_split_hook():
             self.module_forward_metadata = OptionalArguments(_cls=self.module_forward_metadata._cls)
             return module
 
+        def pre_forward(self, module, *args, **kwargs):
+            """diffusers' split, except that one split of an argument that is a tuple or list of tensors (a rotary
+            table passed as ``(cos, sin)``) splits each of its tensors the same way, and a tuple stays a tuple
+            (diffusers wants a plan entry per element, and returns a list)."""
+            lookup = self.module_forward_metadata._get_parameter_from_args_kwargs
+            plan, tuples = self.metadata, {}
+            for name, spec in plan.items():
+                if isinstance(name, str) and not isinstance(spec, (list, tuple)) and not spec.split_output:
+                    value = lookup(name, list(args), kwargs)[0]
+                    if isinstance(value, (list, tuple)):
+                        tuples[name] = (tuple([spec] * len(value)), isinstance(value, tuple))
+            if not tuples:
+                return super().pre_forward(module, *args, **kwargs)
+            self.metadata = {**plan, **{name: specs for name, (specs, _) in tuples.items()}}
+            try:
+                args, kwargs = super().pre_forward(module, *args, **kwargs)
+            finally:
+                self.metadata = plan
+            args = list(args)
+            for name, (_, was_tuple) in tuples.items():
+                value, is_kwarg, index = lookup(name, args, kwargs)
+                if was_tuple and isinstance(value, list):
+                    if is_kwarg:
+                        kwargs[name] = tuple(value)
+                    else:
+                        args[index] = tuple(value)
+            return tuple(args), kwargs
+
         def _prepare_cp_input(self, x: torch.Tensor, cp_input):
             if cp_input.expected_dims is not None and x.dim() != cp_input.expected_dims:
                 return x  # not this form of the argument (diffusers' meaning), without diffusers' warning
