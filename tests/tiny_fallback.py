@@ -273,7 +273,7 @@ def _positions(text: int, height: int, width: int) -> torch.Tensor:
 EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", "LongCatImageTransformer2DModel",
             "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel", "Flux3Transformer2DModel",
             "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel", "PRXTransformer2DModel",
-            "Krea2Transformer2DModel", "LongCatAudioDiTTransformer"}
+            "Krea2Transformer2DModel", "LongCatAudioDiTTransformer", "WanAnimateTransformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -547,6 +547,11 @@ VARIANTS = {
     ("LongCatAudioDiTTransformer", "padded"): lambda: dict(
         attention_mask=torch.tensor([[1] * 8 + [0] * 2]).bool(),
         encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]]).bool()),
+    # an even number of latent frames (20), so that each rank holds whole frames for the per-frame face attention
+    ("WanAnimateTransformer3DModel", "even frames"): lambda: dict(
+        hidden_states=torch.randn(1, 12, 20, 16, 16, generator=torch.Generator().manual_seed(8)),
+        pose_hidden_states=torch.randn(1, 4, 19, 16, 16, generator=torch.Generator().manual_seed(9)),
+        face_pixel_values=torch.randn(1, 3, 73, 16, 16, generator=torch.Generator().manual_seed(10))),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),
