@@ -25,11 +25,11 @@ FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel", "Bria
             "LongCatImageTransformer2DModel", "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel",
             "Flux3Transformer2DModel", "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel",
             "PRXTransformer2DModel", "Krea2Transformer2DModel", "LongCatAudioDiTTransformer",
-            "WanAnimateTransformer3DModel")
+            "WanAnimateTransformer3DModel", "AnyFlowTransformer3DModel")
 
 # Inputs a class is proven on when not the default ones: Wan Animate's tiny inputs have 21 latent frames, which a
 # split of 2 cannot give each rank whole (a typed error; its face attention works frame by frame)
-VARIANT = {"WanAnimateTransformer3DModel": "even frames"}
+VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DModel": "per-frame timesteps"}
 
 WAN_AS_RULES = """\
 schema = 1

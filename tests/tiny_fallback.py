@@ -273,7 +273,8 @@ def _positions(text: int, height: int, width: int) -> torch.Tensor:
 EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", "LongCatImageTransformer2DModel",
             "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel", "Flux3Transformer2DModel",
             "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel", "PRXTransformer2DModel",
-            "Krea2Transformer2DModel", "LongCatAudioDiTTransformer", "WanAnimateTransformer3DModel"}
+            "Krea2Transformer2DModel", "LongCatAudioDiTTransformer", "WanAnimateTransformer3DModel",
+            "AnyFlowTransformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -552,6 +553,9 @@ VARIANTS = {
         hidden_states=torch.randn(1, 12, 20, 16, 16, generator=torch.Generator().manual_seed(8)),
         pose_hidden_states=torch.randn(1, 4, 19, 16, 16, generator=torch.Generator().manual_seed(9)),
         face_pixel_values=torch.randn(1, 3, 73, 16, 16, generator=torch.Generator().manual_seed(10))),
+    # a timestep per frame (AnyFlow's flow map), each frame's tokens modulated by their own
+    ("AnyFlowTransformer3DModel", "per-frame timesteps"): lambda: dict(
+        timestep=torch.tensor([[500.0, 300.0]]), r_timestep=torch.tensor([[400.0, 100.0]])),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),

@@ -139,7 +139,8 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "Flux3Transformer2DModel": "rules", "ZImageTransformer2DModel": "rules",
                    "BriaFiboTransformer2DModel": "rules", "Ideogram4Transformer2DModel": "rules",
                    "PRXTransformer2DModel": "rules", "Krea2Transformer2DModel": "rules",
-                   "LongCatAudioDiTTransformer": "rules", "WanAnimateTransformer3DModel": "rules"}
+                   "LongCatAudioDiTTransformer": "rules", "WanAnimateTransformer3DModel": "rules",
+                   "AnyFlowTransformer3DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1,
              "text_encoder_layers": 1}

@@ -111,32 +111,43 @@ def _checked_split_hook():
             return module
 
         def pre_forward(self, module, *args, **kwargs):
-            """diffusers' split, except that one split of an argument that is a tuple or list of tensors (a rotary
-            table passed as ``(cos, sin)``) splits each of its tensors the same way, and a tuple stays a tuple
-            (diffusers wants a plan entry per element, and returns a list)."""
+            """diffusers' split, except that one split of an argument that is a tuple, list or dict of tensors (a
+            rotary table passed as ``(cos, sin)`` or ``{"query": ..., "key": ...}``) splits each of its tensors the
+            same way and keeps its type (diffusers wants a plan entry per element, returns a list, and refuses a
+            dict)."""
             lookup = self.module_forward_metadata._get_parameter_from_args_kwargs
-            plan, tuples = self.metadata, {}
+            args, plan, each = list(args), self.metadata, {}
             for name, spec in plan.items():
                 if isinstance(name, str) and not isinstance(spec, (list, tuple)) and not spec.split_output:
-                    value = lookup(name, list(args), kwargs)[0]
-                    if isinstance(value, (list, tuple)):
-                        tuples[name] = (tuple([spec] * len(value)), isinstance(value, tuple))
-            if not tuples:
+                    value, is_kwarg, index = lookup(name, args, kwargs)
+                    if isinstance(value, (list, tuple, dict)):
+                        each[name] = spec
+                        items = value.items() if isinstance(value, dict) else enumerate(value)
+                        split = {k: self._prepare_cp_input(v, spec) if torch.is_tensor(v) else v for k, v in items}
+                        value = split if isinstance(value, dict) else type(value)(split.values())
+                        if is_kwarg:
+                            kwargs[name] = value
+                        else:
+                            args[index] = value
+            if not each:
                 return super().pre_forward(module, *args, **kwargs)
-            self.metadata = {**plan, **{name: specs for name, (specs, _) in tuples.items()}}
+            self.metadata = {name: spec for name, spec in plan.items() if name not in each}
             try:
-                args, kwargs = super().pre_forward(module, *args, **kwargs)
+                return super().pre_forward(module, *args, **kwargs)
             finally:
                 self.metadata = plan
-            args = list(args)
-            for name, (_, was_tuple) in tuples.items():
-                value, is_kwarg, index = lookup(name, args, kwargs)
-                if was_tuple and isinstance(value, list):
-                    if is_kwarg:
-                        kwargs[name] = tuple(value)
-                    else:
-                        args[index] = tuple(value)
-            return tuple(args), kwargs
+
+        def post_forward(self, module, output):
+            """diffusers' split of outputs, except that an output tuple may hold None where the plan splits nothing
+            (Wan-style condition embedders return the image embedding as None without an image)."""
+            if isinstance(output, (list, tuple)) and any(x is None for x in output):
+                missing = [i for i, x in enumerate(output) if x is None]
+                filled = type(output)(torch.empty(0) if x is None else x for x in output)
+                result = list(super().post_forward(module, filled))
+                for i in missing:
+                    result[i] = None
+                return type(output)(result)
+            return super().post_forward(module, output)
 
         def _prepare_cp_input(self, x: torch.Tensor, cp_input):
             if cp_input.expected_dims is not None and x.dim() != cp_input.expected_dims:
