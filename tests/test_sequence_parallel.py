@@ -25,11 +25,12 @@ FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel", "Bria
             "LongCatImageTransformer2DModel", "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel",
             "Flux3Transformer2DModel", "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel",
             "PRXTransformer2DModel", "Krea2Transformer2DModel", "LongCatAudioDiTTransformer",
-            "WanAnimateTransformer3DModel", "AnyFlowTransformer3DModel")
+            "WanAnimateTransformer3DModel", "AnyFlowTransformer3DModel", "LTXVideoTransformer3DModel")
 
 # Inputs a class is proven on when not the default ones: Wan Animate's tiny inputs have 21 latent frames, which a
 # split of 2 cannot give each rank whole (a typed error; its face attention works frame by frame)
-VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DModel": "per-frame timesteps"}
+VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DModel": "per-frame timesteps",
+           "LTXVideoTransformer3DModel": "no mask"}
 
 WAN_AS_RULES = """\
 schema = 1
@@ -185,6 +186,16 @@ def test_classes_without_a_plan_are_refused_by_name(class_name, processor):
         check_sequence(model, plan, 2, 1, world=2)
 
 
+def test_a_diffusers_plan_measured_to_fail_is_refused_with_why():
+    """LTX-2's own _cp_plan leaves the audio stream whole: torch's shape error in the first block on every rank."""
+    import tiny_fallback
+
+    model = tiny_fallback.build("LTX2VideoTransformer3DModel")
+    with pytest.raises(SequenceParallelError, match=r"LTX2VideoTransformer3DModel._cp_plan \(diffusers\) splits the "
+                                                    r"video tokens but leaves the audio tokens .* whole"):
+        sequence_plan(model, load_rules())
+
+
 def test_a_processor_that_takes_no_split_is_named(tmp_path):
     """SD3 given a plan by a rule file still cannot run split: its processor attends over local tokens only."""
     rules, _ = rules_with("""\
@@ -282,6 +293,9 @@ def launch(tmp_path_factory):
               _saved(root, "ideogram4 packed", "Ideogram4Transformer2DModel", "packed", suite="fallback"),
               _saved(root, "prx padded text", "PRXTransformer2DModel", "padded", suite="fallback"),
               _saved(root, "krea2 padded text", "Krea2Transformer2DModel", "padded", suite="fallback"),
+              # LTX's processors repeat the text mask per head: with a mask it is a typed error (torch's shape error
+              # inside attention before); without one diffusers' plan holds (VARIANT)
+              _saved(root, "ltx with a mask", "LTXVideoTransformer3DModel", "even", suite="fallback"),
               # padded audio and text; the rotary table a (cos, sin) tuple, split element by element
               _saved(root, "longcat audio padded", "LongCatAudioDiTTransformer", "padded", suite="fallback"),
               # optional reference-image tokens, split like the image's (else counted once per rank)
@@ -375,6 +389,17 @@ def test_text_the_degree_does_not_divide_is_a_typed_error_on_every_rank(launched
         assert result["flux five text tokens"] == {
             "error": "SequenceParallelError: '(root)' 'encoder_hidden_states' has 5 tokens along dim 1, which "
                      "sequence parallel of degree 2 cannot split evenly"}, rank
+
+
+@pytest.mark.multirank
+def test_a_mask_a_processor_repeats_per_head_is_a_typed_error_on_every_rank(launched):
+    _, results = launched
+    for rank, result in enumerate(checked(results["models"])):
+        assert result["ltx with a mask"] == {
+            "error": "SequenceParallelError: LTXVideoTransformer3DModel cannot take an attention mask under Ulysses 2: "
+                     "the processor LTXVideoAttnProcessor of 'transformer_blocks.0.attn2' repeats the mask for each of "
+                     "its 2 heads, and Ulysses gives each rank 2 / 2 of them (diffusers' own _cp_plan has the same "
+                     "fault); call it without the mask (an unpadded prompt) or without ulysses"}, rank
 
 
 @pytest.mark.multirank

@@ -556,6 +556,9 @@ VARIANTS = {
     # a timestep per frame (AnyFlow's flow map), each frame's tokens modulated by their own
     ("AnyFlowTransformer3DModel", "per-frame timesteps"): lambda: dict(
         timestep=torch.tensor([[500.0, 300.0]]), r_timestep=torch.tensor([[400.0, 100.0]])),
+    # no text mask: LTX's processors repeat a mask per head, which Ulysses cannot take (a typed error); without one
+    # they attend correctly
+    ("LTXVideoTransformer3DModel", "no mask"): lambda: dict(encoder_attention_mask=None),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),

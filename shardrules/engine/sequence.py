@@ -131,10 +131,22 @@ def _expand(facts: ModuleFacts, key: str) -> list[str]:
     return found
 
 
+# diffusers' own plans measured on 2 gloo ranks to fail: refused with what is wrong, instead of torch's shape error
+# inside the first block on every rank. A [model.sequence-parallel] table in a rule file replaces the class's plan.
+FAULTY_CP_PLANS = {
+    "LTX2VideoTransformer3DModel": "splits the video tokens but leaves the audio tokens and the audio-video "
+                                   "cross-attention's rotary tables whole, so the first block's audio-to-video "
+                                   "attention fails",
+}
+
+
 def _from_diffusers(model: nn.Module, facts: ModuleFacts, class_plan: dict) -> SequencePlan:
     from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelOutput
 
     name = type(model).__name__.removeprefix("FSDP")
+    if name in FAULTY_CP_PLANS:
+        raise SequenceParallelError(f"{name}._cp_plan (diffusers) {FAULTY_CP_PLANS[name]}; a [model.sequence-"
+                                    f"parallel] table in a rule file would replace it")
     entries = []
     for key, value in class_plan.items():
         modules = _expand(facts, key)

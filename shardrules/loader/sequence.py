@@ -258,6 +258,11 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     for name, module in model.named_modules():
         if name in wanted:
             module.processor._parallel_config = config
+    if ulysses > 1:
+        model_name = type(model).__name__.removeprefix("FSDP")
+        for name, module in model.named_modules():
+            if name in wanted and repeats_mask_per_head(module.processor):
+                module.register_forward_pre_hook(_refuse_masks(model_name, name, ulysses), with_kwargs=True)
     split_hook = _checked_split_hook()
     for name, spec in plan.cp_plan().items():
         module = model.get_submodule(name)
@@ -278,6 +283,37 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     info = SequenceParallel(ulysses, ring, mesh, plan)
     model.sequence_parallel = info
     return info
+
+
+# The line of a processor that makes the attention mask per head (diffusers' LTX, LTX-2 and older processors)
+_PER_HEAD_MASK = "attention_mask.view(batch_size, attn.heads, -1, attention_mask.shape[-1])"
+
+
+def repeats_mask_per_head(processor) -> bool:
+    """Whether ``processor`` repeats the attention mask for each of its heads before attending (read off its source):
+    under Ulysses each rank attends with heads / U of the query, and the mask's head dimension no longer fits."""
+    import inspect
+
+    try:
+        return _PER_HEAD_MASK in inspect.getsource(type(processor).__call__)
+    except (OSError, TypeError):
+        return False
+
+
+def _refuse_masks(model_name: str, name: str, ulysses: int):
+    """A forward pre-hook refusing a call with an attention mask, with a typed error (torch's shape error inside
+    attention otherwise, on every rank). Without a mask the processor attends correctly."""
+
+    def hook(module, args, kwargs):
+        mask = kwargs.get("attention_mask", args[2] if len(args) > 2 else None)
+        if mask is not None:
+            raise SequenceParallelError(
+                f"{model_name} cannot take an attention mask under Ulysses {ulysses}: the processor "
+                f"{type(module.processor).__name__} of '{name}' repeats the mask for each of its {module.heads} "
+                f"heads, and Ulysses gives each rank {module.heads} / {ulysses} of them (diffusers' own _cp_plan has "
+                f"the same fault); call it without the mask (an unpadded prompt) or without ulysses")
+
+    return hook
 
 
 def _check_ring(model: nn.Module) -> None:
