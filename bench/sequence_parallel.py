@@ -48,9 +48,33 @@ def bench_rank(rank, world_size, folder: str, frames: int, repeats: int, ulysses
             began = time.perf_counter()
             result = model(**kwargs)[0]
             times.append(time.perf_counter() - began)
+        breakdown = time_breakdown(model, kwargs)
     if rank == 0:
         save_file({"out": result.contiguous()}, os.path.join(folder, "..", f"out-{ulysses}.safetensors"))
-    return {"step_s": min(times), "peak_rise_mib": _peak_mib() - before, "tokens": frames * 64 * 64 // 4}
+    return {"step_s": min(times), "peak_rise_mib": _peak_mib() - before, "tokens": frames * 64 * 64 // 4,
+            "breakdown": breakdown}
+
+
+# Operator names, lower case, of the collectives: FSDP2's all-gathers (and the copies into and out of their buffers),
+# Ulysses' all-to-alls, the output gather
+COLLECTIVE = ("allgather", "all_gather", "all_to_all", "alltoall", "gloo", "c10d", "wait", "split_with_sizes_copy",
+              "foreach_copy", "chunk_cat")
+KERNELS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::_scaled_dot_product_flash_attention_for_cpu")
+
+
+def time_breakdown(model, kwargs) -> dict[str, float]:
+    """Seconds of one forward's operator time (profiled apart from the timed forwards) in matrix multiplies and
+    attention, in collectives, and in the rest."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        model(**kwargs)
+    events = prof.key_averages()
+    kernels = sum(e.self_cpu_time_total for e in events if e.key in KERNELS) / 1e6
+    collective = sum(e.self_cpu_time_total for e in events
+                     if e.key not in KERNELS and any(word in e.key.lower() for word in COLLECTIVE)) / 1e6
+    total = sum(e.self_cpu_time_total for e in events) / 1e6
+    return {"kernels": kernels, "collective": collective, "rest": total - kernels - collective}
 
 
 def main() -> None:
@@ -85,6 +109,12 @@ def main() -> None:
         print(f"{fsdp.rank:>4} {a['step_s']:>13.3f} {b['step_s']:>17.3f} {a['step_s'] / b['step_s']:>8.2f}x "
               f"{a['peak_rise_mib']:>20.1f} {b['peak_rise_mib']:>24.1f}")
     print(f"outputs: max |FSDP2 - Ulysses 2| = {diff:.2e}")
+    print("where a forward's operator time goes (one profiled forward, seconds): matrix multiplies and attention / "
+          "collectives / the rest")
+    for fsdp, split in zip(results[1], results[2], strict=True):
+        a, b = fsdp.value["breakdown"], split.value["breakdown"]
+        print(f"  rank {fsdp.rank}: FSDP2 {a['kernels']:.3f} / {a['collective']:.3f} / {a['rest']:.3f}; "
+              f"Ulysses 2 {b['kernels']:.3f} / {b['collective']:.3f} / {b['rest']:.3f}")
 
 
 if __name__ == "__main__":
