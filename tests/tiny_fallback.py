@@ -274,7 +274,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel", "Flux3Transformer2DModel",
             "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel", "PRXTransformer2DModel",
             "Krea2Transformer2DModel", "LongCatAudioDiTTransformer", "WanAnimateTransformer3DModel",
-            "AnyFlowTransformer3DModel"}
+            "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -559,6 +559,8 @@ VARIANTS = {
     # no text mask: LTX's processors repeat a mask per head, which Ulysses cannot take (a typed error); without one
     # they attend correctly
     ("LTXVideoTransformer3DModel", "no mask"): lambda: dict(encoder_attention_mask=None),
+    # two of six text tokens valid (the mask ERNIE-Image builds from text_lens)
+    ("ErnieImageTransformer2DModel", "padded"): lambda: dict(text_lens=torch.tensor([2])),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),
