@@ -435,6 +435,9 @@ def sequence_matches(rank, world_size, cases: list[dict], ulysses: int = 2, ring
 
                 got = tiny_fallback.output(model, case["class"], even_text=case.get("variant") in ("even", "reference"),
                                            variant=case.get("variant"))
+            elif case.get("return_dict"):  # the model's default call: its output dataclass
+                with torch.no_grad():
+                    got = model(**tiny_models.sequence_inputs(case["class"], case.get("variant", "even"))).sample
             else:
                 with torch.no_grad():
                     kwargs = tiny_models.sequence_inputs(case["class"], case.get("variant", "even"))

@@ -138,8 +138,12 @@ def _checked_split_hook():
                 self.metadata = plan
 
         def post_forward(self, module, output):
-            """diffusers' split of outputs, except that an output tuple may hold None where the plan splits nothing
-            (Wan-style condition embedders return the image embedding as None without an image)."""
+            """diffusers' split of outputs, except that an output the plan splits nothing of passes as it is (diffusers
+            refuses anything but tensors: a model split at its root failed when called with return_dict=True), and
+            an output tuple may hold None where the plan splits nothing (Wan-style condition embedders return the
+            image embedding as None without an image)."""
+            if not any(getattr(spec, "split_output", False) for spec in self.metadata.values()):
+                return output
             if isinstance(output, (list, tuple)) and any(x is None for x in output):
                 missing = [i for i, x in enumerate(output) if x is None]
                 filled = type(output)(torch.empty(0) if x is None else x for x in output)
