@@ -274,7 +274,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel", "Flux3Transformer2DModel",
             "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel", "PRXTransformer2DModel",
             "Krea2Transformer2DModel", "LongCatAudioDiTTransformer", "WanAnimateTransformer3DModel",
-            "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel"}
+            "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -405,7 +405,7 @@ CONFIGS: dict[str, dict] = {
                                         num_layers=2, norm_num_groups=4, cross_attention_dim=16),
     "BriaFibo2Transformer2DModel": dict(in_channels=4, patch_size=2, dim=32, n_layers=2, n_refiner_layers=1, n_heads=2,
                                         cap_feat_dim=16, injection_layer_ids=(1,), perceiver_num_layers=1,
-                                        min_num_gist_tokens=4, max_num_gist_tokens=4, gist_step=4,
+                                        min_num_gist_tokens=4, max_num_gist_tokens=8, gist_step=4,
                                         gist_min_text_len=4, gist_max_text_len=8, axes_dims=(4, 6, 6),
                                         axes_lens=(64, 32, 32)),
     "AnyFlowTransformer3DModel": _WAN_STYLE,
@@ -561,6 +561,12 @@ VARIANTS = {
     ("LTXVideoTransformer3DModel", "no mask"): lambda: dict(encoder_attention_mask=None),
     # two of six text tokens valid (the mask ERNIE-Image builds from text_lens)
     ("ErnieImageTransformer2DModel", "padded"): lambda: dict(text_lens=torch.tensor([2])),
+    # two prompts of 2 and 6 valid tokens: different gist counts, so the gist tokens are masked
+    ("BriaFibo2Transformer2DModel", "padded"): lambda: dict(
+        encoder_hidden_states=torch.randn(2, 2, 6, 16, generator=torch.Generator().manual_seed(11)),
+        hidden_states=torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(12)),
+        timestep=torch.tensor([0.5, 0.5]),
+        encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1]]).bool()),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),

@@ -81,32 +81,42 @@ class SequencePlan:
                              "dim": e.dim, "expected_dims": e.expected_dims, "segments": list(e.segments)}
                             for e in self.entries]}
 
-    def cp_plan(self) -> dict:
-        """The plan as diffusers' ``ContextParallelModelPlan``, keyed by concrete module names."""
+    def hook_specs(self) -> list[tuple[str, dict | list]]:
+        """diffusers' hook specs, module by module: the splits (``ContextParallelInput`` by argument name or output
+        index) of every module that splits, then the gathers (``ContextParallelOutput`` by output index) of every
+        module that gathers. A module may do both: its arguments split before it runs and its output gathered after
+        (the last block of a model that slices its output after the blocks, which also takes a table at every
+        block)."""
         from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelOutput
 
-        plan: dict = {}
+        splits: dict = {}
         gathers: dict[str, dict[int, SequenceEntry]] = {}
         for entry in self.entries:
             if entry.segments:  # shardrules' own hook (loader/sequence.py): diffusers' has no segments
                 continue
             if entry.kind == "split":
                 key = entry.input if entry.input is not None else entry.output
-                if key in plan.get(entry.module, {}):  # diffusers' hooks take one split per argument or output
+                if key in splits.get(entry.module, {}):  # diffusers' hooks take one split per argument or output
                     raise SequenceParallelError(f"{entry.where or self.origin}: '{entry.module or '(root)'}' "
                                                 f"{entry.what} is split twice; a module splits each argument or "
                                                 f"output once")
-                plan.setdefault(entry.module, {})[key] = ContextParallelInput(
+                splits.setdefault(entry.module, {})[key] = ContextParallelInput(
                     split_dim=entry.dim, expected_dims=entry.expected_dims, split_output=entry.input is None)
             else:
                 gathers.setdefault(entry.module, {})[entry.output] = entry
-        for module, by_index in gathers.items():
+        return [*splits.items(), *((module, [None if i not in by_index else ContextParallelOutput(
+            gather_dim=by_index[i].dim, expected_dims=by_index[i].expected_dims) for i in range(max(by_index) + 1)])
+            for module, by_index in gathers.items())]
+
+    def cp_plan(self) -> dict:
+        """The plan as diffusers' ``ContextParallelModelPlan``, keyed by concrete module names. That format has one
+        entry per module, so a module that both splits and gathers cannot be written in it."""
+        plan: dict = {}
+        for module, spec in self.hook_specs():
             if module in plan:
-                raise SequenceParallelError(f"module '{module or '(root)'}' both splits and gathers; diffusers' "
-                                            f"hooks take one or the other per module")
-            plan[module] = [None if i not in by_index else ContextParallelOutput(
-                gather_dim=by_index[i].dim, expected_dims=by_index[i].expected_dims)
-                for i in range(max(by_index) + 1)]
+                raise SequenceParallelError(f"module '{module or '(root)'}' both splits and gathers, which diffusers' "
+                                            f"_cp_plan format cannot say (one entry per module)")
+            plan[module] = spec
         return plan
 
 
@@ -276,7 +286,7 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
             if a.heads is not None and a.heads % ulysses:
                 raise SequenceParallelError(f"{name}: '{a.name}' has {a.heads} attention heads, which Ulysses "
                                             f"{ulysses} cannot divide (each rank takes heads / {ulysses})")
-    plan.cp_plan()  # an argument split twice, a module that splits and gathers: refused before anything runs
+    plan.hook_specs()  # an argument split twice: refused before anything runs
     for entry in plan.splits:
         if entry.input is None:
             continue

@@ -268,13 +268,13 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
             if name in wanted and repeats_mask_per_head(module.processor):
                 module.register_forward_pre_hook(_refuse_masks(model_name, name, ulysses), with_kwargs=True)
     split_hook = _checked_split_hook()
-    for name, spec in plan.cp_plan().items():
+    for name, spec in plan.hook_specs():  # a module that splits and gathers gets both hooks, under two names
         module = model.get_submodule(name)
         if isinstance(spec, dict):
-            hook = split_hook(name, spec, cp)
+            hook, hook_name = split_hook(name, spec, cp), _HOOK.format(name)
         else:
-            hook = ContextParallelGatherHook(spec, cp)
-        HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, _HOOK.format(name))
+            hook, hook_name = ContextParallelGatherHook(spec, cp), _HOOK.format(name) + "---gather"
+        HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, hook_name)
     segment_hook = _segment_split_hook()
     for entry in plan.segmented:  # registered last: each runs before diffusers' split of the same module's arguments
         hook = segment_hook(entry.module, entry, cp)
