@@ -26,7 +26,7 @@ FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel", "Bria
             "Flux3Transformer2DModel", "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel",
             "PRXTransformer2DModel", "Krea2Transformer2DModel", "LongCatAudioDiTTransformer",
             "WanAnimateTransformer3DModel", "AnyFlowTransformer3DModel", "LTXVideoTransformer3DModel",
-            "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel")
+            "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel", "Kandinsky5Transformer3DModel")
 
 # Inputs a class is proven on when not the default ones: Wan Animate's tiny inputs have 21 latent frames, which a
 # split of 2 cannot give each rank whole (a typed error; its face attention works frame by frame)
@@ -127,6 +127,35 @@ split = [
     assert info.value.path == "sp.toml" and info.value.line == 11, str(info.value)
     line = body.splitlines()[10]
     assert line[info.value.column - 1:].startswith(token), str(info.value)
+
+
+@pytest.mark.parametrize("text, error, token", [
+    ('{ match = "is root", input = "x" }', "refuse table has no 'why'", "{"),
+    ('{ match = "is root", input = "x", why = " " }', "'why' says why", '" "'),
+    ('{ match = "is root", input = "x y", why = "w" }', "forward argument's name", '"x y"'),
+    ('{ match = "is root", input = "x", why = "w", dim = 1 }', "dim", "dim"),
+])
+def test_bad_refusals_are_positioned(text, error, token):
+    body = f"""\
+schema = 1
+
+[[model]]
+name = "m"
+applies-to = "class == M"
+shard = ["name == a"]
+
+[model.sequence-parallel]
+gather = [{{ match = "name == proj_out", dim = 1 }}]
+split = [{{ match = "is root", input = "x", dim = 1 }}]
+refuse = [
+  {text},
+]
+"""
+    with pytest.raises(Exception) as info:
+        read_rule_file(body, "sp.toml")
+    assert error in str(info.value), str(info.value)
+    assert info.value.path == "sp.toml" and info.value.line == 12, str(info.value)
+    assert body.splitlines()[11][info.value.column - 1:].startswith(token), str(info.value)
 
 
 def test_unknown_sequence_key_names_the_closest():
@@ -305,6 +334,9 @@ def launch(tmp_path_factory):
               _saved(root, "longcat audio padded", "LongCatAudioDiTTransformer", "padded", suite="fallback"),
               # optional reference-image tokens, split like the image's (else counted once per rank)
               _saved(root, "flux3 with reference images", "Flux3Transformer2DModel", "reference", suite="fallback")]
+    # an argument the plan refuses (no reference: it must not run)
+    kandinsky = next(c for c in cases if c["label"] == "Kandinsky5Transformer3DModel")
+    cases.append(dict(kandinsky, label="kandinsky5 with sparse attention", variant="sparse"))
     # the runner's reference: the same loop over the unsharded model
     torch.manual_seed(0)
     wan = tiny_models.build("WanTransformer3DModel")
@@ -394,6 +426,20 @@ def test_text_the_degree_does_not_divide_is_a_typed_error_on_every_rank(launched
         assert result["flux five text tokens"] == {
             "error": "SequenceParallelError: '(root)' 'encoder_hidden_states' has 5 tokens along dim 1, which "
                      "sequence parallel of degree 2 cannot split evenly"}, rank
+
+
+@pytest.mark.multirank
+def test_an_argument_the_plan_refuses_is_a_typed_error_on_every_rank(launched):
+    """Kandinsky 5's NABLA sparse attention would build its block mask from each rank's own tokens."""
+    import re
+
+    _, results = launched
+    for rank, result in enumerate(checked(results["models"])):
+        error = result["kandinsky5 with sparse attention"]["error"]
+        assert re.fullmatch(r"SequenceParallelError: Kandinsky5Transformer3DModel: '\(root\)' was given "
+                            r"'sparse_params', which sequence parallel cannot take: NABLA sparse attention builds "
+                            r"its block mask from each rank's own queries and keys \(.*diffusers\.toml:\d+:\d+\)",
+                            error), (rank, error)
 
 
 @pytest.mark.multirank

@@ -274,7 +274,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel", "Flux3Transformer2DModel",
             "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel", "PRXTransformer2DModel",
             "Krea2Transformer2DModel", "LongCatAudioDiTTransformer", "WanAnimateTransformer3DModel",
-            "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel"}
+            "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel",
+            "Kandinsky5Transformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -567,6 +568,9 @@ VARIANTS = {
         hidden_states=torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(12)),
         timestep=torch.tensor([0.5, 0.5]),
         encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1]]).bool()),
+    # NABLA sparse attention's parameters (a sequence-parallel run refuses them before the model runs)
+    ("Kandinsky5Transformer3DModel", "sparse"): lambda: dict(
+        sparse_params={"to_fractal": False, "sta_mask": torch.ones(1, 1), "P": 0.9}),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),

@@ -35,6 +35,7 @@ class SequenceEntry:
     origin: str  # the rule text, or the _cp_plan key it came from
     where: Location | None  # where that rule is written (none for a _cp_plan)
     segments: tuple[str, ...] = ()  # the input concatenates these arguments' tokens: split segment by segment
+    why: str = ""  # kind "refuse": why a split run cannot take ``input``
 
     @property
     def what(self) -> str:
@@ -42,6 +43,8 @@ class SequenceEntry:
         return self.input if self.input is not None else f"output {self.output}"
 
     def describe(self) -> str:
+        if self.kind == "refuse":
+            return f"refuse {self.module or '(root)'} {self.input}: {self.why}"
         dims = f", {self.expected_dims}-d" if self.expected_dims is not None else ""
         parts = f" by segments {' + '.join(self.segments)}" if self.segments else ""
         return f"{self.kind} {self.module or '(root)'} {self.what} along dim {self.dim}{dims}{parts}"
@@ -64,6 +67,11 @@ class SequencePlan:
         return tuple(e for e in self.entries if e.kind == "gather")
 
     @property
+    def refusals(self) -> tuple[SequenceEntry, ...]:
+        """Arguments a split run cannot take: a call that passes one is refused (loader/sequence.py)."""
+        return tuple(e for e in self.entries if e.kind == "refuse")
+
+    @property
     def segmented(self) -> tuple[SequenceEntry, ...]:
         """Splits of a tensor that concatenates several arguments' tokens (applied by shardrules' own hook)."""
         return tuple(e for e in self.entries if e.segments)
@@ -78,7 +86,8 @@ class SequencePlan:
     def as_dict(self) -> dict:
         return {"source": self.source, "origin": self.origin, "whole": list(self.whole),
                 "entries": [{"module": e.module, "kind": e.kind, "input": e.input, "output": e.output,
-                             "dim": e.dim, "expected_dims": e.expected_dims, "segments": list(e.segments)}
+                             "dim": e.dim, "expected_dims": e.expected_dims, "segments": list(e.segments),
+                             **({"why": e.why} if e.kind == "refuse" else {})}
                             for e in self.entries]}
 
     def hook_specs(self) -> list[tuple[str, dict | list]]:
@@ -92,7 +101,7 @@ class SequencePlan:
         splits: dict = {}
         gathers: dict[str, dict[int, SequenceEntry]] = {}
         for entry in self.entries:
-            if entry.segments:  # shardrules' own hook (loader/sequence.py): diffusers' has no segments
+            if entry.segments or entry.kind == "refuse":  # shardrules' own hooks (loader/sequence.py)
                 continue
             if entry.kind == "split":
                 key = entry.input if entry.input is not None else entry.output
@@ -189,7 +198,7 @@ def _from_diffusers(model: nn.Module, facts: ModuleFacts, class_plan: dict) -> S
 
 def _from_rules(facts: ModuleFacts, model_name: str, table) -> SequencePlan:
     entries = []
-    rules: tuple[SequenceRule, ...] = (*table.split, *table.gather)
+    rules: tuple[SequenceRule, ...] = (*table.split, *table.gather, *table.refuse)
     for rule in rules:
         chosen = sorted(compile_rule(rule.match.expr).select(facts))
         if not chosen:
@@ -197,7 +206,7 @@ def _from_rules(facts: ModuleFacts, model_name: str, table) -> SequencePlan:
                                         f"of model '{model_name}' matches no module")
         for i in chosen:
             entries.append(SequenceEntry(facts.name(i), rule.kind, rule.input, rule.output, rule.dim,
-                                         rule.expected_dims, rule.match.text, rule.where, rule.segments))
+                                         rule.expected_dims, rule.match.text, rule.where, rule.segments, rule.why))
     whole = ()
     if table.whole is not None:
         whole = tuple(facts.name(i) for i in sorted(compile_rule(table.whole.expr).select(facts)))
@@ -287,7 +296,7 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
                 raise SequenceParallelError(f"{name}: '{a.name}' has {a.heads} attention heads, which Ulysses "
                                             f"{ulysses} cannot divide (each rank takes heads / {ulysses})")
     plan.hook_specs()  # an argument split twice: refused before anything runs
-    for entry in plan.splits:
+    for entry in (*plan.splits, *plan.refusals):
         if entry.input is None:
             continue
         module = model.get_submodule(entry.module)

@@ -275,6 +275,10 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
         else:
             hook, hook_name = ContextParallelGatherHook(spec, cp), _HOOK.format(name) + "---gather"
         HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, hook_name)
+    for entry in plan.refusals:
+        module = model.get_submodule(entry.module)
+        module.register_forward_pre_hook(_refuse_argument(type(model).__name__.removeprefix("FSDP"), entry, module),
+                                         with_kwargs=True)
     segment_hook = _segment_split_hook()
     for entry in plan.segmented:  # registered last: each runs before diffusers' split of the same module's arguments
         hook = segment_hook(entry.module, entry, cp)
@@ -302,6 +306,23 @@ def repeats_mask_per_head(processor) -> bool:
         return _PER_HEAD_MASK in inspect.getsource(type(processor).__call__)
     except (OSError, TypeError):
         return False
+
+
+def _refuse_argument(model_name: str, entry, module: nn.Module):
+    """A forward pre-hook refusing a call that passes ``entry.input`` (not None), with the plan's reason: a typed
+    error on every rank instead of a wrong answer or torch's error inside the model."""
+    import inspect
+
+    names = list(inspect.signature(module.forward).parameters)
+    index = names.index(entry.input) if entry.input in names else None  # checked to exist before applying
+
+    def hook(module, args, kwargs):
+        value = kwargs.get(entry.input, args[index] if index is not None and index < len(args) else None)
+        if value is not None:
+            raise SequenceParallelError(f"{model_name}: '{entry.module or '(root)'}' was given '{entry.input}', which "
+                                        f"sequence parallel cannot take: {entry.why} ({entry.where})")
+
+    return hook
 
 
 def _refuse_masks(model_name: str, name: str, ulysses: int):

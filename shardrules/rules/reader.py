@@ -49,9 +49,10 @@ _STRINGS_AND_COMMENTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"
 
 _TOP_KEYS = ("schema", "resolution", "strategy", "model")
 _MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description", "sequence-parallel", "compile")
-_SEQUENCE_KEYS = ("split", "gather", "whole")
+_SEQUENCE_KEYS = ("split", "gather", "whole", "refuse")
 _SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims", "segments")
 _GATHER_KEYS = ("match", "output", "dim", "expected-dims")
+_REFUSE_KEYS = ("match", "input", "why")
 _SHARD_TABLE_KEYS = ("match", "reshard-after-forward", "one-unit", "compile")
 _RENAME_KEYS = ("pattern", "replace", "fuse")
 _STRATEGY_KEYS = {"block-class": ("from",), "common-numbered-block": ("shard",)}
@@ -343,7 +344,27 @@ class _FileReader:
                 raise self.value_error(WrongValueError, f"'{_dotted(path + (kind,))}' is empty", path + (kind,))
             lists[kind] = tuple(self.sequence_item(kind, item, path + (kind, i)) for i, item in enumerate(items))
         whole = self.rule(table["whole"], path + ("whole",)) if "whole" in table else None
-        return SequencePlanRules(lists["split"], lists["gather"], self.where(path), whole)
+        refuse: tuple[SequenceRule, ...] = ()
+        if "refuse" in table:
+            items = self.typed(table["refuse"], list, path + ("refuse",), "an array of tables")
+            refuse = tuple(self.refusal(item, path + ("refuse", i)) for i, item in enumerate(items))
+        return SequencePlanRules(lists["split"], lists["gather"], self.where(path), whole, refuse)
+
+    def refusal(self, item: Any, path: tuple) -> SequenceRule:
+        """A ``refuse`` entry: a forward argument that a split run cannot take, and why (all three keys required)."""
+        self.typed(item, dict, path, "a table")
+        what = "a sequence-parallel refuse table"
+        self.check_keys(item, _REFUSE_KEYS, path, what)
+        match = self.rule(self.require(item, "match", path, what), path + ("match",))
+        name = self.typed(self.require(item, "input", path, what), str, path + ("input",), "a forward argument's name")
+        if not name.isidentifier():
+            raise self.value_error(WrongValueError, f"'input' must be a forward argument's name, not {name!r}",
+                                   path + ("input",))
+        why = self.typed(self.require(item, "why", path, what), str, path + ("why",), "a sentence")
+        if not why.strip():
+            raise self.value_error(WrongValueError, "'why' says why a split run cannot take the argument",
+                                   path + ("why",))
+        return SequenceRule("refuse", match, name, None, 0, None, self.where(path + ("match",)), why=why.strip())
 
     def sequence_item(self, kind: str, item: Any, path: tuple) -> SequenceRule:
         self.typed(item, dict, path, "a table")

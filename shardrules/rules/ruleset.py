@@ -65,6 +65,7 @@ class SequenceRule:
     # the tensor is these arguments' tokens concatenated along ``dim`` (a joint mask built inside forward): each
     # segment is split on its own, as the arguments it stands for are
     segments: tuple[str, ...] = ()
+    why: str = ""  # a ``refuse`` entry: why a call that passes ``input`` cannot run split
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +77,7 @@ class SequencePlanRules:
     where: Location
     whole: Rule | None = None  # modules that always see the whole sequence (before any split): their attention
     # needs no parallel config (HunyuanVideo's token refiner, on the text alone)
+    refuse: tuple[SequenceRule, ...] = ()  # arguments a split run cannot take: a call passing one is a typed error
 
 
 @dataclass(frozen=True, eq=False)

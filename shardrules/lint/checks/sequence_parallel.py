@@ -45,7 +45,7 @@ def check(ctx):
             continue
         table, facts, model = entry.sequence_parallel, analysis.facts, analysis.model
         name = facts.value("class", 0)
-        for rule in (*table.split, *table.gather):
+        for rule in (*table.split, *table.gather, *table.refuse):
             source, text = rule.match.source, rule.match.text
             chosen = sorted(compiled_rule(rule.match).select(facts))
             if not chosen:
