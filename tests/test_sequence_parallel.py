@@ -26,7 +26,8 @@ FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel", "Bria
             "Flux3Transformer2DModel", "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel",
             "PRXTransformer2DModel", "Krea2Transformer2DModel", "LongCatAudioDiTTransformer",
             "WanAnimateTransformer3DModel", "AnyFlowTransformer3DModel", "LTXVideoTransformer3DModel",
-            "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel", "Kandinsky5Transformer3DModel")
+            "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel", "Kandinsky5Transformer3DModel",
+            "JoyImageEditTransformer3DModel")
 
 # Inputs a class is proven on when not the default ones: Wan Animate's tiny inputs have 21 latent frames, which a
 # split of 2 cannot give each rank whole (a typed error; its face attention works frame by frame)

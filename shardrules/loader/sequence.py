@@ -111,10 +111,10 @@ def _checked_split_hook():
             return module
 
         def pre_forward(self, module, *args, **kwargs):
-            """diffusers' split, except that one split of an argument that is a tuple, list or dict of tensors (a
-            rotary table passed as ``(cos, sin)`` or ``{"query": ..., "key": ...}``) splits each of its tensors the
-            same way and keeps its type (diffusers wants a plan entry per element, returns a list, and refuses a
-            dict)."""
+            """diffusers' split, except that one split of an argument that is a tuple, list or dict of tensors,
+            nested or not (a rotary table passed as ``(cos, sin)`` or ``{"query": ..., "key": ...}``), splits each of
+            its tensors the same way and keeps its types (diffusers wants a plan entry per element, returns a list,
+            and refuses a dict)."""
             lookup = self.module_forward_metadata._get_parameter_from_args_kwargs
             args, plan, each = list(args), self.metadata, {}
             for name, spec in plan.items():
@@ -122,9 +122,7 @@ def _checked_split_hook():
                     value, is_kwarg, index = lookup(name, args, kwargs)
                     if isinstance(value, (list, tuple, dict)):
                         each[name] = spec
-                        items = value.items() if isinstance(value, dict) else enumerate(value)
-                        split = {k: self._prepare_cp_input(v, spec) if torch.is_tensor(v) else v for k, v in items}
-                        value = split if isinstance(value, dict) else type(value)(split.values())
+                        value = self._split_each(value, spec)
                         if is_kwarg:
                             kwargs[name] = value
                         else:
@@ -136,6 +134,17 @@ def _checked_split_hook():
                 return super().pre_forward(module, *args, **kwargs)
             finally:
                 self.metadata = plan
+
+        def _split_each(self, value, spec):
+            """Every tensor in ``value`` (nested tuples, lists and dicts: JoyImage's rotary tables are
+            ``((cos, sin), (cos, sin))``) split by ``spec``; anything else, None included, as it is."""
+            if torch.is_tensor(value):
+                return self._prepare_cp_input(value, spec)
+            if isinstance(value, dict):
+                return {k: self._split_each(v, spec) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return type(value)(self._split_each(v, spec) for v in value)
+            return value
 
         def post_forward(self, module, output):
             """diffusers' split of outputs, except that an output the plan splits nothing of passes as it is (diffusers
