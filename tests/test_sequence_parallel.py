@@ -27,13 +27,13 @@ FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel", "Bria
             "PRXTransformer2DModel", "Krea2Transformer2DModel", "LongCatAudioDiTTransformer",
             "WanAnimateTransformer3DModel", "AnyFlowTransformer3DModel", "LTXVideoTransformer3DModel",
             "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel", "Kandinsky5Transformer3DModel",
-            "JoyImageEditTransformer3DModel")
+            "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel")
 
 # Inputs a class is proven on when not the default ones: Wan Animate's tiny inputs have 21 latent frames, which a
 # split of 2 cannot give each rank whole (a typed error; its face attention works frame by frame)
 VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DModel": "per-frame timesteps",
            "LTXVideoTransformer3DModel": "no mask", "ErnieImageTransformer2DModel": "padded",
-           "BriaFibo2Transformer2DModel": "padded"}
+           "BriaFibo2Transformer2DModel": "padded", "ChromaTransformer2DModel": "padded"}
 
 WAN_AS_RULES = """\
 schema = 1
@@ -105,6 +105,10 @@ def test_every_cp_plan_translates_to_its_own_modules():
     ('{ match = "nme == rope", input = "x", dim = 1 }', "unknown field 'nme'", "nme"),
     ('{ match = "name == rope", output = 0, dim = 1, segments = ["a", "b"] }', "'segments' names two or more", '["a"'),
     ('{ match = "name == rope", input = "m", dim = 1, segments = ["a"] }', "'segments' names two or more", '["a"'),
+    ('{ match = "name == rope", input = "m", dim = 1, layout = "gathered" }', "'layout' goes with 'segments'",
+     '"gathered"'),
+    ('{ match = "name == rope", input = "m", dim = 1, segments = ["a", "b"], layout = "ranks" }',
+     "'layout' goes with 'segments'", '"ranks"'),
 ])
 def test_bad_sequence_entries_are_positioned(text, error, token):
     """Each error names sp.toml, line 11 and the column of the offending token (inside the expression for 'nme')."""

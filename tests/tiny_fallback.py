@@ -275,7 +275,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel", "PRXTransformer2DModel",
             "Krea2Transformer2DModel", "LongCatAudioDiTTransformer", "WanAnimateTransformer3DModel",
             "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel",
-            "Kandinsky5Transformer3DModel", "JoyImageEditTransformer3DModel"}
+            "Kandinsky5Transformer3DModel", "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -571,6 +571,13 @@ VARIANTS = {
     # NABLA sparse attention's parameters (a sequence-parallel run refuses them before the model runs)
     ("Kandinsky5Transformer3DModel", "sparse"): lambda: dict(
         sparse_params={"to_fractal": False, "sta_mask": torch.ones(1, 1), "P": 0.9}),
+    # Chroma's [text | image] padding mask, from which every block builds a query x key mask: two of six text
+    # tokens valid; random positions, so that a misplaced rotary split shows
+    ("ChromaTransformer2DModel", "padded"): lambda: dict(
+        encoder_hidden_states=torch.randn(1, 6, 32, generator=torch.Generator().manual_seed(13)),
+        txt_ids=torch.rand(6, 3, generator=torch.Generator().manual_seed(14)),
+        img_ids=torch.rand(16, 3, generator=torch.Generator().manual_seed(15)),
+        attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0] + [1] * 16]).bool()),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),

@@ -36,6 +36,7 @@ class SequenceEntry:
     where: Location | None  # where that rule is written (none for a _cp_plan)
     segments: tuple[str, ...] = ()  # the input concatenates these arguments' tokens: split segment by segment
     why: str = ""  # kind "refuse": why a split run cannot take ``input``
+    layout: str = "local"  # with segments: "local" or "gathered" (whole, in the all-to-all's token order)
 
     @property
     def what(self) -> str:
@@ -47,6 +48,7 @@ class SequenceEntry:
             return f"refuse {self.module or '(root)'} {self.input}: {self.why}"
         dims = f", {self.expected_dims}-d" if self.expected_dims is not None else ""
         parts = f" by segments {' + '.join(self.segments)}" if self.segments else ""
+        parts += ", whole in the order of the gathered tokens" if self.layout == "gathered" else ""
         return f"{self.kind} {self.module or '(root)'} {self.what} along dim {self.dim}{dims}{parts}"
 
 
@@ -87,6 +89,7 @@ class SequencePlan:
         return {"source": self.source, "origin": self.origin, "whole": list(self.whole),
                 "entries": [{"module": e.module, "kind": e.kind, "input": e.input, "output": e.output,
                              "dim": e.dim, "expected_dims": e.expected_dims, "segments": list(e.segments),
+                             **({"layout": e.layout} if e.segments else {}),
                              **({"why": e.why} if e.kind == "refuse" else {})}
                             for e in self.entries]}
 
@@ -206,7 +209,8 @@ def _from_rules(facts: ModuleFacts, model_name: str, table) -> SequencePlan:
                                         f"of model '{model_name}' matches no module")
         for i in chosen:
             entries.append(SequenceEntry(facts.name(i), rule.kind, rule.input, rule.output, rule.dim,
-                                         rule.expected_dims, rule.match.text, rule.where, rule.segments, rule.why))
+                                         rule.expected_dims, rule.match.text, rule.where, rule.segments, rule.why,
+                                         rule.layout))
     whole = ()
     if table.whole is not None:
         whole = tuple(facts.name(i) for i in sorted(compile_rule(table.whole.expr).select(facts)))

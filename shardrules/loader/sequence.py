@@ -233,16 +233,21 @@ def _segment_split_hook():
                 raise SequenceParallelError(
                     f"'{self.module_name}' '{entry.input}' has {total} tokens along dim {entry.dim}, not the "
                     f"{' + '.join(entry.segments)} it concatenates ({' + '.join(map(str, lengths))})")
-            pieces, offset = [], 0
             for name, length in zip(entry.segments, lengths, strict=True):
                 if length % degree:
                     raise SequenceParallelError(
                         f"'{self.module_name}' '{entry.input}': its {name} segment has {length} tokens, which "
                         f"sequence parallel of degree {degree} cannot split evenly")
-                share = length // degree
-                pieces.append(value.narrow(entry.dim, offset + rank * share, share))
-                offset += length
-            split = torch.cat(pieces, dim=entry.dim)
+            starts = [sum(lengths[:i]) for i in range(len(lengths))]
+
+            def pieces_of(r: int) -> list[torch.Tensor]:  # rank r's share of each segment, side by side
+                return [value.narrow(entry.dim, start + r * (length // degree), length // degree)
+                        for start, length in zip(starts, lengths, strict=True)]
+
+            # "gathered": the whole tensor in the order Ulysses' all-to-all gives the tokens (rank 0's pieces, then
+            # rank 1's, ...), for a query x key mask the blocks build from it (Chroma); else this rank's pieces
+            ranks = range(degree) if entry.layout == "gathered" else [rank]
+            split = torch.cat([piece for r in ranks for piece in pieces_of(r)], dim=entry.dim)
             if entry.input in kwargs:
                 kwargs[entry.input] = split
             else:

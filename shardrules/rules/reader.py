@@ -50,7 +50,7 @@ _STRINGS_AND_COMMENTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"
 _TOP_KEYS = ("schema", "resolution", "strategy", "model")
 _MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description", "sequence-parallel", "compile")
 _SEQUENCE_KEYS = ("split", "gather", "whole", "refuse")
-_SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims", "segments")
+_SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims", "segments", "layout")
 _GATHER_KEYS = ("match", "output", "dim", "expected-dims")
 _REFUSE_KEYS = ("match", "input", "why")
 _SHARD_TABLE_KEYS = ("match", "reshard-after-forward", "one-unit", "compile")
@@ -400,7 +400,15 @@ class _FileReader:
             if name is None or len(segments) < 2 or not all(s.isidentifier() for s in segments):
                 raise self.value_error(WrongValueError, "'segments' names two or more forward arguments whose "
                                        "tokens the 'input' concatenates", path + ("segments",))
-        return SequenceRule(kind, match, name, output, dim, expected, self.where(path + ("match",)), segments)
+        layout = "local"
+        if "layout" in item:
+            layout = self.typed(item["layout"], str, path + ("layout",), "'local' or 'gathered'")
+            if layout not in ("local", "gathered") or not segments:
+                raise self.value_error(WrongValueError, "'layout' goes with 'segments': \"local\" (each rank keeps "
+                                       "its pieces) or \"gathered\" (the whole tensor, in the order the attention "
+                                       "sees the tokens after Ulysses' exchange)", path + ("layout",))
+        return SequenceRule(kind, match, name, output, dim, expected, self.where(path + ("match",)), segments,
+                            layout=layout)
 
     def rename(self, item: Any, path: tuple) -> Rename:
         self.typed(item, dict, path, "a table")

@@ -66,6 +66,9 @@ class SequenceRule:
     # segment is split on its own, as the arguments it stands for are
     segments: tuple[str, ...] = ()
     why: str = ""  # a ``refuse`` entry: why a call that passes ``input`` cannot run split
+    # with ``segments``: "local" (each rank keeps its own pieces) or "gathered" (every rank keeps the whole tensor,
+    # its pieces in the order Ulysses' all-to-all gives the tokens: rank by rank, each rank's segments side by side)
+    layout: str = "local"
 
 
 @dataclass(frozen=True, eq=False)
