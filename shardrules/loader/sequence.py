@@ -280,7 +280,7 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
         model_name = type(model).__name__.removeprefix("FSDP")
         for name, module in model.named_modules():
             if name in wanted and repeats_mask_per_head(module.processor):
-                module.register_forward_pre_hook(_refuse_masks(model_name, name, ulysses), with_kwargs=True)
+                module.register_forward_pre_hook(_refuse_masks(model_name, name, module, ulysses), with_kwargs=True)
     split_hook = _checked_split_hook()
     for name, spec in plan.hook_specs():  # a module that splits and gathers gets both hooks, under two names
         module = model.get_submodule(name)
@@ -322,30 +322,36 @@ def repeats_mask_per_head(processor) -> bool:
         return False
 
 
-def _refuse_argument(model_name: str, entry, module: nn.Module):
-    """A forward pre-hook refusing a call that passes ``entry.input`` (not None), with the plan's reason: a typed
-    error on every rank instead of a wrong answer or torch's error inside the model."""
+def _argument(module: nn.Module, name: str):
+    """A function of a forward pre-hook's ``(args, kwargs)`` giving the argument ``name`` of ``module.forward``, None
+    when the call does not pass it."""
     import inspect
 
     names = list(inspect.signature(module.forward).parameters)
-    index = names.index(entry.input) if entry.input in names else None  # checked to exist before applying
+    index = names.index(name) if name in names else None
+    return lambda args, kwargs: kwargs.get(name, args[index] if index is not None and index < len(args) else None)
+
+
+def _refuse_argument(model_name: str, entry, module: nn.Module):
+    """A forward pre-hook refusing a call that passes ``entry.input`` (not None), with the plan's reason: a typed
+    error on every rank instead of a wrong answer or torch's error inside the model."""
+    given = _argument(module, entry.input)  # checked to be an argument before applying
 
     def hook(module, args, kwargs):
-        value = kwargs.get(entry.input, args[index] if index is not None and index < len(args) else None)
-        if value is not None:
+        if given(args, kwargs) is not None:
             raise SequenceParallelError(f"{model_name}: '{entry.module or '(root)'}' was given '{entry.input}', which "
                                         f"sequence parallel cannot take: {entry.why} ({entry.where})")
 
     return hook
 
 
-def _refuse_masks(model_name: str, name: str, ulysses: int):
+def _refuse_masks(model_name: str, name: str, module: nn.Module, ulysses: int):
     """A forward pre-hook refusing a call with an attention mask, with a typed error (torch's shape error inside
     attention otherwise, on every rank). Without a mask the processor attends correctly."""
+    given = _argument(module, "attention_mask")
 
     def hook(module, args, kwargs):
-        mask = kwargs.get("attention_mask", args[2] if len(args) > 2 else None)
-        if mask is not None:
+        if given(args, kwargs) is not None:
             raise SequenceParallelError(
                 f"{model_name} cannot take an attention mask under Ulysses {ulysses}: the processor "
                 f"{type(module.processor).__name__} of '{name}' repeats the mask for each of its {module.heads} "
