@@ -275,7 +275,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel", "PRXTransformer2DModel",
             "Krea2Transformer2DModel", "LongCatAudioDiTTransformer", "WanAnimateTransformer3DModel",
             "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel",
-            "Kandinsky5Transformer3DModel", "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel"}
+            "Kandinsky5Transformer3DModel", "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel",
+            "StableAudio3DiTModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
