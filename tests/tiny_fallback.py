@@ -276,7 +276,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "Krea2Transformer2DModel", "LongCatAudioDiTTransformer", "WanAnimateTransformer3DModel",
             "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel",
             "Kandinsky5Transformer3DModel", "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel",
-            "StableAudio3DiTModel"}
+            "StableAudio3DiTModel", "MiniMaxMusic3Transformer1DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -579,6 +579,10 @@ VARIANTS = {
         txt_ids=torch.rand(6, 3, generator=torch.Generator().manual_seed(14)),
         img_ids=torch.rand(16, 3, generator=torch.Generator().manual_seed(15)),
         attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0] + [1] * 16]).bool()),
+    # 11 frames: with the timestep token in front, 12 tokens, which 2 ranks share evenly
+    ("MiniMaxMusic3Transformer1DModel", "odd frames"): lambda: dict(
+        hidden_states=torch.randn(1, 8, 11, generator=torch.Generator().manual_seed(16)),
+        encoder_hidden_states=torch.randn(1, 11, 16, generator=torch.Generator().manual_seed(17))),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),
