@@ -534,6 +534,13 @@ def test_rule_lint_checks_a_plan_against_the_model(tmp_path, capsys):
     good = tmp_path / "good.toml"
     good.write_text(WAN_AS_RULES)
     assert main([str(good), "--model", str(tmp_path / "wan"), "--ulysses", "2", "--select", "SR310"]) == 0
+    # a refusal names a forward argument too
+    refusing = tmp_path / "refusing.toml"
+    refusing.write_text(WAN_AS_RULES + 'refuse = [{ match = "is root", input = "sparse_params", why = "w" }]\n')
+    assert main([str(refusing), "--model", str(tmp_path / "wan"), "--select", "SR310"]) == 1
+    assert "WanTransformer3DModel.forward of '(root)' takes no argument 'sparse_params'" in capsys.readouterr().out
+    refusing.write_text(WAN_AS_RULES + 'refuse = [{ match = "is root", input = "attention_kwargs", why = "w" }]\n')
+    assert main([str(refusing), "--model", str(tmp_path / "wan"), "--select", "SR310"]) == 0
 
 
 @pytest.mark.multirank
