@@ -204,6 +204,43 @@ def test_out_is_checked_before_any_rank_starts(tmp_path, monkeypatch, pipeline, 
     assert "backend:" not in result.stdout
 
 
+@pytest.mark.multirank
+def test_seeded_run_of_a_two_encoder_pipeline_conditions_on_the_encoder_that_fits(tmp_path):
+    """Flux's sequence comes from T5 (text_encoder_2), CLIP (text_encoder) gives only a pooled vector: seeded `run`
+    encoded with CLIP (on a released Flux, 768 wide against the transformer's 4,096). Its packed latents are written,
+    with no image, and equal the same loop in one process with T5's states."""
+    import torch
+    import transformers
+    from commands import cli
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from safetensors.torch import load_file
+
+    from shardrules import DenoisingRunner
+    from shardrules.loader.build import load_plain
+    from shardrules.runner.inputs import example_inputs
+    from shardrules.runner.job import _encode
+
+    folder = tiny_pipelines.flux(tmp_path)
+    out = tmp_path / "latents.safetensors"
+    result = cli("run", str(folder), "--steps", "2", "--seed", "3", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "conditioning: text_encoder_2 (T5EncoderModel) on seeded token ids" in result.stdout
+    assert "no image: FluxTransformer2DModel's latents are packed tokens" in result.stdout
+    assert not (tmp_path / "latents.png").exists()
+
+    transformer = load_plain(folder / "transformer")
+    example = example_inputs(transformer, seed=3)
+    length = example.model_kwargs["encoder_hidden_states"].shape[1]
+    t5 = transformers.T5EncoderModel.from_pretrained(folder / "text_encoder_2").eval()  # transformers' own loading
+    example.model_kwargs["encoder_hidden_states"] = _encode(t5, length, 1, 3)
+    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(folder / "scheduler")
+    want = DenoisingRunner(transformer, scheduler, progress=False, timestep_scale=example.timestep_scale,
+                           cast_timestep=example.cast_timestep).run(
+        example.latents, num_inference_steps=2, model_kwargs=example.model_kwargs)
+    got = load_file(str(out))["latents"]
+    assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+
+
 def test_a_class_run_cannot_drive_is_refused_before_any_rank_starts(tmp_path):
     from commands import cli
 

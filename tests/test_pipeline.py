@@ -60,7 +60,7 @@ def test_run_on_two_ranks(pipeline, tmp_path):
     result = cli("run", str(pipeline), "--nproc", "2", "--steps", "3", "--guidance", "4.0", "--seed", "3",
                         "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert "conditioning: the text encoder on seeded token ids" in result.stdout
+    assert "conditioning: text_encoder (Gemma2Model) on seeded token ids" in result.stdout
     assert f"image written to {tmp_path / 'latents.png'}" in result.stdout
     image = Image.open(tmp_path / "latents.png")
     assert image.size == (8, 8) and image.mode == "RGB"

@@ -15,7 +15,7 @@ from ..engine.facts import class_name
 from ..engine.wrapped import get_wrapped_attr
 from ..errors import ShardRulesError
 from ..loader.load import LoadStats, load_sharded
-from ..loader.pipeline import TRANSFORMER, PipelineFolder, read_folder, scheduler_config, sharded_parts
+from ..loader.pipeline import TEXT_ENCODER, TRANSFORMER, PipelineFolder, read_folder, scheduler_config, sharded_parts
 from ..rules import load_rules
 from .denoise import DenoisingRunner
 from .inputs import example_inputs
@@ -67,6 +67,26 @@ def _encode(encoder, length: int, batch: int, seed: int) -> torch.Tensor:
         return encoder(input_ids=ids.to(device))[0]
 
 
+def _conditioning(encoders: dict, length: int, width: int, batch: int, seed: int) -> tuple[str, torch.Tensor]:
+    """The text encoder whose hidden states the transformer takes, and its states on seeded token ids: of the
+    pipeline's text encoders (every rank runs each once, collectively), the first whose width fits the transformer's
+    ``encoder_hidden_states``, a CLIP text model only when no other fits (Flux, SD3 and HunyuanVideo take their
+    sequence from T5 or Llama and only a pooled vector from CLIP: Flux-dev's CLIP is 768 wide, its transformer
+    takes 4,096)."""
+    widths = {}
+    fitting = []
+    for name, encoder in encoders.items():
+        states = _encode(encoder, length, batch, seed)
+        widths[name] = states.shape[-1]
+        if states.shape[-1] == width:
+            fitting.append((name, states, class_name(encoder).startswith("CLIPText")))
+    if not fitting:
+        found = ", ".join(f"{name} {w}" for name, w in widths.items())
+        raise ShardRulesError(f"no text encoder fits the transformer's encoder_hidden_states width {width} ({found})")
+    name, states, _ = min(fitting, key=lambda item: item[2])  # stable: index order among equals
+    return name, states
+
+
 def _save_image(vae_folder: Path, latents: torch.Tensor, path: str) -> None:
     from PIL import Image
 
@@ -92,7 +112,8 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
     ``ulysses`` / ``ring``: the transformers' sequence split across that many ranks.
 
     For a pipeline folder every transformer and text encoder is sharded, as :func:`load_pipeline` shards them; the
-    runner drives ``transformer``, the first text encoder encodes seeded token ids into the conditioning, and the
+    runner drives ``transformer``, the text encoder whose width fits it (a CLIP one only when no other does)
+    encodes seeded token ids into the conditioning, and the
     VAE (on rank 0) decodes the result into a PNG.
     """
     pipeline = model_dir if isinstance(model_dir, PipelineFolder) else read_folder(model_dir)
@@ -102,7 +123,8 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
     torch_dtype = getattr(torch, dtype) if dtype else None
     rule_set = load_rules(*(rules or []))
     notes = []
-    encoder = vae_folder = None
+    encoders: dict = {}
+    vae_folder = None
     transformer_options = dict(ulysses=ulysses, ring=ring, compile=compile)
     if pipeline is not None:
         if pipeline.get("transformer") is None:
@@ -112,8 +134,9 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
                                        progress=c.name == "transformer",
                                        **(transformer_options if c.role == TRANSFORMER else {}))
                   for c in pipeline.sharded}
-        model, encoder = loaded["transformer"], loaded.get("text_encoder")
-        others = sorted(set(loaded) - {"transformer", "text_encoder"})
+        model = loaded["transformer"]
+        encoders = {c.name: loaded[c.name] for c in pipeline.sharded if c.role == TEXT_ENCODER}
+        others = sorted(set(loaded) - {"transformer"} - set(encoders))
         if others:
             notes.append(f"also loaded sharded: {', '.join(others)} (the runner drives 'transformer')")
         if (vae := pipeline.get("vae")) is not None:
@@ -124,15 +147,13 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
         notes.append(f"sequence parallel: ulysses {ulysses} x ring {ring}, plan from "
                      f"{model.sequence_parallel.plan.origin}")
     example = example_inputs(model, batch=batch, seed=seed)
-    if encoder is not None:
+    if encoders:
         random_states = example.model_kwargs["encoder_hidden_states"]
-        states = _encode(encoder, random_states.shape[1], batch, seed)
-        if states.shape[-1] != random_states.shape[-1]:
-            raise ShardRulesError(f"text encoder width {states.shape[-1]} does not fit the transformer's "
-                                  f"{random_states.shape[-1]}")
+        name, states = _conditioning(encoders, random_states.shape[1], random_states.shape[-1], batch, seed)
         example.model_kwargs["encoder_hidden_states"] = states
-        example.negative_model_kwargs["encoder_hidden_states"] = _encode(encoder, states.shape[1], batch, seed + 1)
-        notes.append("conditioning: the text encoder on seeded token ids")
+        example.negative_model_kwargs["encoder_hidden_states"] = _encode(encoders[name], states.shape[1], batch,
+                                                                         seed + 1)
+        notes.append(f"conditioning: {name} ({class_name(encoders[name])}) on seeded token ids")
     else:
         notes.append("conditioning: seeded random tensors (no text encoder)")
     runner = DenoisingRunner(model, _scheduler(pipeline), split=split, timestep_scale=example.timestep_scale,
