@@ -140,7 +140,7 @@ def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
         return [np.asarray(f.convert("RGB"), dtype=np.int16) for f in ImageSequence.Iterator(Image.open(path))]
 
     got, expected = frames(tmp_path / "cat.gif"), frames(tmp_path / "plain.gif")
-    assert len(got) == len(expected) == 2
+    assert len(got) == len(expected) == 5 and got[0].shape == (16, 16, 3)  # the video asked for
     assert max(int(np.abs(a - b).max()) for a, b in zip(got, expected, strict=True)) <= 1
 
 

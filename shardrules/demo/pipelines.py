@@ -73,8 +73,10 @@ def wan(root: Path) -> Path:
         "transformer": tiny_transformer("WanTransformer3DModel", WAN_TRANSFORMER),
         "text_encoder": randomize_zeros(transformers.UMT5EncoderModel(config)).eval(),
         "tokenizer": umt5_tokenizer(),
-        "vae": diffusers.AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1], num_res_blocks=1,
-                                          temperal_downsample=[False], latents_mean=[0.0] * 4,
+        # Wan's own scale factors (8 in space, 4 in time), which its config states and the pipeline sizes latents by:
+        # a video comes back at the size asked
+        "vae": diffusers.AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                          temperal_downsample=[False, True, True], latents_mean=[0.0] * 4,
                                           latents_std=[1.0] * 4),
         "scheduler": diffusers.UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
                                                        flow_shift=3.0)})
