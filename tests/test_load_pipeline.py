@@ -147,7 +147,7 @@ def test_shardrules_run_with_a_prompt_writes_the_pipelines_video(tmp_path):
 @pytest.mark.multirank
 def test_a_video_to_mp4_when_out_says_so(tmp_path):
     """--out *.mp4 writes the video itself (diffusers' export_to_video; the video extra installs imageio-ffmpeg).
-    Frames of 64x64 with strong patterns: the tiny pipelines' 4x4 frames would not survive a codec's chroma."""
+    Frames of 64x64 with strong patterns: the tiny pipelines' 16x16 frames would not survive a codec's chroma."""
     import imageio.v3 as iio
     import numpy as np
     from diffusers.pipelines.wan.pipeline_output import WanPipelineOutput
