@@ -28,14 +28,14 @@ FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel", "Bria
             "WanAnimateTransformer3DModel", "AnyFlowTransformer3DModel", "LTXVideoTransformer3DModel",
             "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel", "Kandinsky5Transformer3DModel",
             "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel", "StableAudio3DiTModel",
-            "MiniMaxMusic3Transformer1DModel")
+            "MiniMaxMusic3Transformer1DModel", "JoyImageEditPlusTransformer3DModel")
 
 # Inputs a class is proven on when not the default ones: Wan Animate's tiny inputs have 21 latent frames, which a
 # split of 2 cannot give each rank whole (a typed error; its face attention works frame by frame)
 VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DModel": "per-frame timesteps",
            "LTXVideoTransformer3DModel": "no mask", "ErnieImageTransformer2DModel": "padded",
            "BriaFibo2Transformer2DModel": "padded", "ChromaTransformer2DModel": "padded",
-           "MiniMaxMusic3Transformer1DModel": "odd frames"}
+           "MiniMaxMusic3Transformer1DModel": "odd frames", "JoyImageEditPlusTransformer3DModel": "padded"}
 
 WAN_AS_RULES = """\
 schema = 1

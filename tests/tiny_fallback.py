@@ -276,7 +276,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "Krea2Transformer2DModel", "LongCatAudioDiTTransformer", "WanAnimateTransformer3DModel",
             "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel",
             "Kandinsky5Transformer3DModel", "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel",
-            "StableAudio3DiTModel", "MiniMaxMusic3Transformer1DModel"}
+            "StableAudio3DiTModel", "MiniMaxMusic3Transformer1DModel", "JoyImageEditPlusTransformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -583,6 +583,9 @@ VARIANTS = {
     ("MiniMaxMusic3Transformer1DModel", "odd frames"): lambda: dict(
         hidden_states=torch.randn(1, 8, 11, generator=torch.Generator().manual_seed(16)),
         encoder_hidden_states=torch.randn(1, 11, 16, generator=torch.Generator().manual_seed(17))),
+    # a short prompt (two of six tokens) and 12 of 16 patch slots used: both masked in the [image | text] mask
+    ("JoyImageEditPlusTransformer3DModel", "padded"): lambda: dict(
+        encoder_hidden_states_mask=torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0, 0.0]]), shape_list=[[(1, 3, 4)]]),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),
