@@ -69,22 +69,18 @@ def _encode(encoder, length: int, batch: int, seed: int) -> torch.Tensor:
 
 def _conditioning(encoders: dict, length: int, width: int, batch: int, seed: int) -> tuple[str, torch.Tensor]:
     """The text encoder whose hidden states the transformer takes, and its states on seeded token ids: of the
-    pipeline's text encoders (every rank runs each once, collectively), the first whose width fits the transformer's
-    ``encoder_hidden_states``, a CLIP text model only when no other fits (Flux, SD3 and HunyuanVideo take their
-    sequence from T5 or Llama and only a pooled vector from CLIP: Flux-dev's CLIP is 768 wide, its transformer
-    takes 4,096)."""
+    pipeline's text encoders in index order, CLIP text models last, the first whose width fits the transformer's
+    ``encoder_hidden_states`` (Flux, SD3 and HunyuanVideo take their sequence from T5 or Llama and only a pooled
+    vector from CLIP: Flux-dev's CLIP is 768 wide, its transformer takes 4,096). Every rank runs the encoders in
+    the same order, collectively, until one fits."""
     widths = {}
-    fitting = []
-    for name, encoder in encoders.items():
+    for name, encoder in sorted(encoders.items(), key=lambda item: class_name(item[1]).startswith("CLIPText")):
         states = _encode(encoder, length, batch, seed)
-        widths[name] = states.shape[-1]
         if states.shape[-1] == width:
-            fitting.append((name, states, class_name(encoder).startswith("CLIPText")))
-    if not fitting:
-        found = ", ".join(f"{name} {w}" for name, w in widths.items())
-        raise ShardRulesError(f"no text encoder fits the transformer's encoder_hidden_states width {width} ({found})")
-    name, states, _ = min(fitting, key=lambda item: item[2])  # stable: index order among equals
-    return name, states
+            return name, states
+        widths[name] = states.shape[-1]
+    found = ", ".join(f"{name} {w}" for name, w in widths.items())
+    raise ShardRulesError(f"no text encoder fits the transformer's encoder_hidden_states width {width} ({found})")
 
 
 def _save_image(vae_folder: Path, latents: torch.Tensor, path: str) -> None:

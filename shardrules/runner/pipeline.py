@@ -130,6 +130,7 @@ def rotary_table_shortfall(folder: PipelineFolder, height: int, width: int, fram
     vae_config = vae_config if isinstance(vae_config, dict) else {}
     spatial = _whole(vae_config.get("scale_factor_spatial"), 8)
     temporal = _whole(vae_config.get("scale_factor_temporal"), 4)
+    latent_frames = (max(frames, 1) - 1) // temporal + 1
     for part in folder.components:
         if part.role != TRANSFORMER:
             continue
@@ -141,7 +142,6 @@ def rotary_table_shortfall(folder: PipelineFolder, height: int, width: int, fram
         if type(table) is not int or not (isinstance(patch, list) and len(patch) == 3
                                           and all(_whole(p, 0) for p in patch)):
             continue
-        latent_frames = (max(frames, 1) - 1) // temporal + 1
         axes = {"frames": (latent_frames // patch[0], frames, temporal * patch[0]),
                 "rows": ((height // (spatial * patch[1])), height, spatial * patch[1]),
                 "columns": ((width // (spatial * patch[2])), width, spatial * patch[2])}
