@@ -20,18 +20,12 @@ from shardrules.rules import read_rule_file
 
 # Every class of the tiny set whose plan comes from diffusers' _cp_plan or from the embedded rules.
 PLANNED = tiny_models.SEQUENCE_PROVEN
-# built and called by tiny_fallback (with an even number of text tokens)
-FALLBACK = ("ChronoEditTransformer3DModel", "MiniMaxH3Transformer3DModel", "BriaTransformer2DModel",
-            "LongCatImageTransformer2DModel", "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel",
-            "Flux3Transformer2DModel", "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel",
-            "PRXTransformer2DModel", "Krea2Transformer2DModel", "LongCatAudioDiTTransformer",
-            "WanAnimateTransformer3DModel", "AnyFlowTransformer3DModel", "LTXVideoTransformer3DModel",
-            "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel", "Kandinsky5Transformer3DModel",
-            "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel", "StableAudio3DiTModel",
-            "MiniMaxMusic3Transformer1DModel", "JoyImageEditPlusTransformer3DModel")
+# built and called by tiny_fallback (with an even number of text tokens): the planned classes tiny_models lacks
+FALLBACK = tuple(name for name in PLANNED if name not in tiny_models.CONFIGS)
 
-# Inputs a class is proven on when not the default ones: Wan Animate's tiny inputs have 21 latent frames, which a
-# split of 2 cannot give each rank whole (a typed error; its face attention works frame by frame)
+# Inputs a class is proven on when not the default ones (tiny_fallback.VARIANTS): a padded prompt where the model
+# takes a mask; Wan Animate's tiny inputs have 21 latent frames, which a split of 2 cannot give each rank whole (a
+# typed error; its face attention works frame by frame)
 VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DModel": "per-frame timesteps",
            "LTXVideoTransformer3DModel": "no mask", "ErnieImageTransformer2DModel": "padded",
            "BriaFibo2Transformer2DModel": "padded", "ChromaTransformer2DModel": "padded",
@@ -98,6 +92,30 @@ def test_every_cp_plan_translates_to_its_own_modules():
                                                        "modulate_index", "encoder_hidden_states_mask"}
 
 
+def _positioned(tables: str, text: str, error: str, token: str, line: int) -> None:
+    """A [model.sequence-parallel] table whose last array holds ``text`` on its own line, ``line``: reading it fails
+    with ``error`` at that line of sp.toml, at the column of ``token``."""
+    body = f"""\
+schema = 1
+
+[[model]]
+name = "m"
+applies-to = "class == M"
+shard = ["name == a"]
+
+[model.sequence-parallel]
+gather = [{{ match = "name == proj_out", dim = 1 }}]
+{tables}
+  {text},
+]
+"""
+    with pytest.raises(Exception) as info:
+        read_rule_file(body, "sp.toml")
+    assert error in str(info.value), str(info.value)
+    assert info.value.path == "sp.toml" and info.value.line == line, str(info.value)
+    assert body.splitlines()[line - 1][info.value.column - 1:].startswith(token), str(info.value)
+
+
 @pytest.mark.parametrize("text, error, token", [
     ('{ match = "name == rope", dim = 1 }', "either 'input'", "{"),
     ('{ match = "name == rope", input = "x", output = 0, dim = 1 }', "not both or neither", "{"),
@@ -114,26 +132,7 @@ def test_every_cp_plan_translates_to_its_own_modules():
 ])
 def test_bad_sequence_entries_are_positioned(text, error, token):
     """Each error names sp.toml, line 11 and the column of the offending token (inside the expression for 'nme')."""
-    body = f"""\
-schema = 1
-
-[[model]]
-name = "m"
-applies-to = "class == M"
-shard = ["name == a"]
-
-[model.sequence-parallel]
-gather = [{{ match = "name == proj_out", dim = 1 }}]
-split = [
-  {text},
-]
-"""
-    with pytest.raises(Exception) as info:
-        read_rule_file(body, "sp.toml")
-    assert error in str(info.value)
-    assert info.value.path == "sp.toml" and info.value.line == 11, str(info.value)
-    line = body.splitlines()[10]
-    assert line[info.value.column - 1:].startswith(token), str(info.value)
+    _positioned("split = [", text, error, token, line=11)
 
 
 @pytest.mark.parametrize("text, error, token", [
@@ -143,26 +142,7 @@ split = [
     ('{ match = "is root", input = "x", why = "w", dim = 1 }', "dim", "dim"),
 ])
 def test_bad_refusals_are_positioned(text, error, token):
-    body = f"""\
-schema = 1
-
-[[model]]
-name = "m"
-applies-to = "class == M"
-shard = ["name == a"]
-
-[model.sequence-parallel]
-gather = [{{ match = "name == proj_out", dim = 1 }}]
-split = [{{ match = "is root", input = "x", dim = 1 }}]
-refuse = [
-  {text},
-]
-"""
-    with pytest.raises(Exception) as info:
-        read_rule_file(body, "sp.toml")
-    assert error in str(info.value), str(info.value)
-    assert info.value.path == "sp.toml" and info.value.line == 12, str(info.value)
-    assert body.splitlines()[11][info.value.column - 1:].startswith(token), str(info.value)
+    _positioned('split = [{ match = "is root", input = "x", dim = 1 }]\nrefuse = [', text, error, token, line=12)
 
 
 def test_unknown_sequence_key_names_the_closest():
