@@ -15,3 +15,18 @@ def test_models_table_is_current():
     spec.loader.exec_module(generator)
     stale = "docs/models.md is stale: run python docs/generate_models.py"
     assert generator.OUT.read_text() == generator.render(), stale
+
+
+def test_the_summary_counts_the_table():
+    """The summary line's counts are those of the table's own columns, read off the page as a reader would."""
+    import re
+
+    text = (ROOT / "docs" / "models.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| class |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("| class |")]
+    rows = [r for r in rows if len(r) == len(columns)]  # the skipped classes' table has three
+    summary = re.search(r"(\d+) classes planned .*?; (\d+) proven sharded == unsharded", text)
+    assert int(summary.group(1)) == len(rows)
+    assert int(summary.group(2)) == sum(r[columns.index("sharded == unsharded")] == "yes" for r in rows)
