@@ -290,7 +290,10 @@ def pipeline_keywords(folder) -> set[str]:
 
     from .runner.denoise import accepted_keywords
 
-    cls = getattr(diffusers, folder.class_name or "", None)
+    try:
+        cls = getattr(diffusers, folder.class_name or "", None)
+    except ImportError as exc:  # diffusers' placeholder for a pipeline whose own dependency is missing
+        raise InputError(f"{folder.index_path}: {folder.class_name}: {' '.join(str(exc).split())}") from None
     if not (isinstance(cls, type) and issubclass(cls, diffusers.DiffusionPipeline)):
         raise InputError(f"{folder.index_path}: diffusers {diffusers.__version__} has no pipeline class "
                          f"{folder.class_name!r}")
@@ -330,9 +333,18 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
             raise InputError(f"--call {key}=...: run sets {key} itself ({RUN_SETS[key]})")
         if key not in keywords:
             raise InputError(f"--call {key}=...: {folder.class_name}.__call__ takes no {key!r}")
-    from .runner.pipeline import binning_shortfall
+    args.call = [(key, read_media(key, value[1:]) if isinstance(value, str) and value.startswith("@") else value)
+                 for key, value in args.call or []]
+    from .runner.pipeline import binning_shortfall, input_shortfall
 
-    why = binning_shortfall(folder, dict(args.call or []))
+    given = dict(prompt=args.prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.steps,
+                 guidance_scale=args.guidance, height=args.height, width=args.width, num_frames=args.frames,
+                 output_type="pil", generator="seeded")
+    given = {k: v for k, v in given.items() if v is not None and k in keywords} | dict(args.call)
+    why = input_shortfall(folder.class_name, given)
+    if why:
+        raise InputError(f"{args.model_dir}: {why}")
+    why = binning_shortfall(folder, dict(args.call))
     if why:
         raise InputError(f"{args.model_dir}: {why}")
     if video:
@@ -360,6 +372,25 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
         if not can_write_mp4():
             raise InputError(f"--out {args.out}: writing MP4 needs imageio and imageio-ffmpeg (pip install "
                              f"'shardrules[video]'); or give a .gif to write an animated GIF")
+
+
+def read_media(key: str, path: str):
+    """The picture (PIL, RGB) or, for an argument named for a video, the frames (a list of PIL images) of the file
+    that ``--call KEY=@PATH`` names, read with diffusers' own ``load_image`` / ``load_video``."""
+    from pathlib import Path
+
+    from diffusers.utils import load_image, load_video
+
+    kind = "video" if "video" in key else "image"
+    if not Path(path).is_file():
+        raise InputError(f"--call {key}=@{path}: no such file")
+    try:
+        if kind == "video":  # a GIF's frames come palettized; the pipelines' video processors take RGB
+            return load_video(path, convert_method=lambda frames: [frame.convert("RGB") for frame in frames])
+        return load_image(path)
+    except Exception as exc:  # PIL's and imageio's errors for a file that is not a picture or a video
+        raise InputError(f"--call {key}=@{path}: cannot read it as {'a' if kind == 'video' else 'an'} {kind}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
 
 def call_argument(text: str) -> tuple[str, object]:
@@ -526,8 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--frames", type=positive_int, metavar="N", help="with --prompt, video pipelines: frames")
     r.add_argument("--call", type=call_argument, action="append", metavar="KEY=VALUE",
                    help="with --prompt: another keyword argument of the pipeline's __call__, VALUE read as JSON when "
-                        "it is JSON (true, 0.5, [1, 2]) else as text; repeat for more "
-                        "(--call use_resolution_binning=false)")
+                        "it is JSON (true, 0.5, [1, 2]) else as text, @FILE an image (a video for an argument "
+                        "named *video*); repeat for more (--call use_resolution_binning=false, --call image=@cat.png)")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="shard an embedded tiny model over 2 ranks, denoise, check against unsharded")
@@ -551,9 +582,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        from .extras import require_fsdp
+        from .extras import quiet_library_notices, require_fsdp
 
         require_fsdp(f"shardrules {args.command}")
+        quiet_library_notices()
         code = args.func(args)
         if args.command in ("run", "demo"):
             end_torchrun_rank(code)

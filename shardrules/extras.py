@@ -29,3 +29,20 @@ def require_encoders(what: str) -> None:
     if importlib.util.find_spec("transformers") is None:
         raise MissingExtraError(f"{what} needs transformers, which this install lacks: "
                                 f"pip install 'shardrules[encoders]'")
+
+
+class _TorchvisionNotice:
+    """Drops transformers' notice that an image processor falls back to its PIL twin without torchvision: the
+    pipelines' image processors work the same either way, and it came once per rank and per class on every run."""
+
+    def filter(self, record) -> bool:
+        return "requires torchvision (not installed)" not in record.getMessage()
+
+
+def quiet_library_notices() -> None:
+    """Keep the libraries' notices that say nothing about this run out of the commands' output."""
+    import logging
+
+    logger = logging.getLogger("transformers.utils.import_utils")
+    if not any(isinstance(f, _TorchvisionNotice) for f in logger.filters):
+        logger.addFilter(_TorchvisionNotice())

@@ -173,6 +173,9 @@ def _rank_main(rank: int, world_size: int, target: Target, kwargs: dict, workdir
     from tqdm import tqdm
 
     tqdm.set_lock(threading.RLock())
+    from .extras import quiet_library_notices
+
+    quiet_library_notices()
     try:
         if backend == "nccl":
             torch.cuda.set_device(rank)

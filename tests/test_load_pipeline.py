@@ -315,3 +315,124 @@ def test_prompt_arguments_are_checked_before_any_rank_starts(tmp_path, monkeypat
     assert "backend:" not in result.stdout  # refused before choosing a backend or starting ranks
     result = cli("run", str(tmp_path), "--height", "64")
     assert result.returncode == 2 and "--height needs --prompt" in result.stderr
+
+
+def relabel(folder, class_name: str):
+    """The same pipeline folder read as another diffusers pipeline class with the same components."""
+    import json
+
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps(dict(index, _class_name=class_name)))
+    return folder
+
+
+def pattern_picture(path, size: int = 32):
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:size, 0:size]
+    Image.fromarray(np.stack([x * 8 % 256, y * 8 % 256, (x + y) * 4 % 256], -1).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("pipeline, class_name, args, words", [
+    # an argument without a default
+    ("wan", "WanImageToVideoPipeline", [], "WanImageToVideoPipeline.__call__ needs image (no default); give --call "
+                                          "image=@FILE (an image file)"),
+    # a picture-driven class by its name, with its picture arguments all left at None
+    ("flux", "FluxImg2ImgPipeline", [], "FluxImg2ImgPipeline works from image, and none is given; give --call "
+                                        "image=@FILE (an image file)"),
+    ("flux", "FluxFillPipeline", [], "works from image, mask_image, and none is given; give --call image=@FILE (an "
+                                     "image file); --call mask_image=@FILE (an image file)"),
+    ("wan", "WanVideoToVideoPipeline", [], "works from video, and none is given; give --call video=@FILE (a video"),
+    # what a tensor argument takes: Python, not the command line
+    ("flux", "KandinskyV22Pipeline", [], "needs image_embeds, negative_image_embeds (no default); give image_embeds, "
+                                         "negative_image_embeds from Python (shardrules.load_pipeline"),
+    # the files named with @
+    ("flux", "FluxImg2ImgPipeline", ["--call", "image=@missing.png"], "--call image=@missing.png: no such file"),
+    ("flux", "FluxImg2ImgPipeline", ["--call", "image=@notes.txt"], "--call image=@notes.txt: cannot read it as an "
+                                                                    "image"),
+])
+def test_a_pipeline_missing_an_input_is_refused_before_any_rank_starts(tmp_path, monkeypatch, pipeline, class_name,
+                                                                       args, words):
+    """Image-to-image, inpainting, image-to-video, video-to-video ... pipelines failed inside every rank after
+    loading (or ran without the picture they work from); each is refused here saying what to give and how."""
+    from commands import cli
+
+    folder = relabel(getattr(tiny_pipelines, pipeline)(tmp_path), class_name)
+    (tmp_path / "notes.txt").write_text("not a picture")
+    monkeypatch.chdir(tmp_path)
+    out = "v.gif" if pipeline == "wan" else "a.png"
+    result = cli("run", str(folder), "--prompt", "a cat", "--out", out, *args)
+    assert result.returncode == 2 and words in result.stderr, result.stderr
+    assert "backend:" not in result.stdout
+
+
+def test_what_a_pipeline_raises_on_is_read_off_its_own_code():
+    """A class whose own code raises when an argument is None (here at the top of its __call__ or check_inputs) is
+    refused with the place: that place is diffusers' raise, read back from diffusers' file."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    import diffusers
+
+    from shardrules.runner.pipeline import input_shortfall
+
+    why = input_shortfall("Flux2KleinInpaintPipeline", {"prompt": "a cat", "num_inference_steps": 4})
+    where = re.search(r"raises when image is None \(diffusers' (\S+):(\d+)\)", why)
+    assert where, why
+    source = Path(inspect.getsourcefile(diffusers.Flux2KleinInpaintPipeline))
+    assert source.name == where.group(1)
+    lines = source.read_text().splitlines()[int(where.group(2)) - 1:int(where.group(2)) + 2]
+    assert re.match(r"\s*if image is None:", lines[0]) and "raise" in lines[1], lines
+    assert input_shortfall("Flux2KleinInpaintPipeline", {"prompt": "a", "image": object(), "mask_image": object()}) \
+        is None
+    # text-to-image and text-to-video classes, and one whose picture is optional, are not refused
+    for name in ("FluxPipeline", "WanPipeline", "PixArtSigmaPipeline", "FluxKontextPipeline", "WanVACEPipeline"):
+        assert input_shortfall(name, {"prompt": "a cat", "num_inference_steps": 4}) is None, name
+
+
+def test_a_video_argument_reads_the_frames_of_a_file(tmp_path):
+    from PIL import Image
+
+    from shardrules.cli import read_media
+
+    frames = [Image.new("RGB", (8, 8), (40 * i, 0, 0)) for i in range(3)]
+    frames[0].save(tmp_path / "in.gif", save_all=True, append_images=frames[1:], duration=100)
+    video = read_media("video", str(tmp_path / "in.gif"))
+    assert [f.getpixel((0, 0))[0] for f in video] == [0, 40, 80]
+    assert read_media("image", str(pattern_picture(tmp_path / "p.png"))).size == (32, 32)
+
+
+@pytest.mark.multirank
+def test_an_image_to_image_pipeline_runs_from_a_picture_file(tmp_path):
+    """--call image=@FILE: FluxImg2ImgPipeline on 2 ranks from a PNG equals diffusers' own pipeline given the same
+    picture (read with diffusers' load_image)."""
+    import diffusers
+    import numpy as np
+    import torch
+    from commands import cli
+    from diffusers.utils import load_image
+    from PIL import Image
+
+    folder = relabel(tiny_pipelines.flux(tmp_path), "FluxImg2ImgPipeline")
+    picture = pattern_picture(tmp_path / "cat.png")
+    result = cli("run", str(folder), "--nproc", "2", "--prompt", "a red cat", "--steps", "4", "--seed", "5",
+                 "--height", "32", "--width", "32", "--call", f"image=@{picture}", "--call", "strength=0.5",
+                 "--out", str(tmp_path / "out.png"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "FluxImg2ImgPipeline: sharded transformer" in result.stdout
+    plain = diffusers.DiffusionPipeline.from_pretrained(folder)
+    assert type(plain).__name__ == "FluxImg2ImgPipeline"
+
+    def call(image):
+        return np.asarray(plain(prompt="a red cat", image=image, strength=0.5, num_inference_steps=4, height=32,
+                                width=32, output_type="pil", generator=torch.Generator().manual_seed(5)).images[0],
+                          dtype=np.int16)
+
+    want = call(load_image(str(picture)))
+    got = np.asarray(Image.open(tmp_path / "out.png"), dtype=np.int16)
+    assert np.abs(got - want).max() <= 1
+    # the picture is used: another picture gives another image
+    assert np.abs(call(Image.new("RGB", (32, 32), (128, 128, 128))) - want).max() > 10

@@ -141,7 +141,8 @@ def flux(root: Path) -> Path:
     transformer = tiny_transformer("FluxTransformer2DModel", FLUX_TRANSFORMER)
     clip = transformers.CLIPTextConfig(vocab_size=len(clip_tokenizer().get_vocab()), hidden_size=32,
                                        intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                       max_position_embeddings=8, projection_dim=32, architectures=["CLIPTextModel"])
+                                       max_position_embeddings=8, projection_dim=32, architectures=["CLIPTextModel"],
+                                       bos_token_id=0, eos_token_id=1, pad_token_id=1)  # the tokenizer's own
     text_encoder = randomize_zeros(transformers.CLIPTextModel(clip)).eval()
     t5 = transformers.T5Config(vocab_size=64, d_model=32, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
                                architectures=["T5EncoderModel"])  # d_model = the transformer's joint_attention_dim

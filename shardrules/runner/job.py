@@ -24,8 +24,17 @@ from .report import RunResult
 
 def import_classes(folder: Path | PipelineFolder) -> None:
     """Import the model classes of ``folder`` (each sharded component's for a pipeline) before the load is timed:
-    importing diffusers' model modules takes seconds, and is not loading."""
+    importing diffusers' model modules takes seconds, and is not loading. The libraries' warnings come from rank 0
+    alone from here on: every rank runs the same calls with the same arguments, so the others' are the same
+    warnings again (PixArt's missing Beautiful Soup came once per rank)."""
     from ..loader.build import model_class, read_config
+
+    if dist.get_rank() != 0:
+        import importlib
+
+        for library in ("diffusers", "transformers"):  # transformers: the encoders extra
+            if importlib.util.find_spec(library) is not None:
+                importlib.import_module(library).utils.logging.set_verbosity_error()
 
     for _, part in sharded_parts(folder):
         model_class(read_config(part), str(part / "config.json"))

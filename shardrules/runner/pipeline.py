@@ -4,6 +4,7 @@ sharded, so the pipeline's own ``__call__`` (tokenizers, prompts, guidance, VAE)
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -236,3 +237,111 @@ def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dt
         if part.name not in sharded and hasattr(module, "to") and hasattr(module, "parameters"):
             module.to(device)
     return pipe
+
+
+# __call__ arguments that take a picture, a video or a sound: `run` reads them from a file (--call NAME=@FILE)
+MEDIA_ARGUMENTS = ("image", "mask_image", "control_image", "video", "control_video", "pose_video", "face_video",
+                   "reference_image", "example_image", "audio")
+# Pipeline classes whose name says they transform or are steered by a picture, a video or a sound: they need one
+CONDITIONED = re.compile(r"Img2Img|Inpaint|ImageToVideo|Image2Video|I2V|I2I|VideoToVideo|VideoToWorld|Control|Fill|"
+                         r"Edit|Redux|Refiner|Upscale|Variation|AudioToAudio|Depth2Img|Pix2Pix|Animate")
+
+
+def _none_tested(test) -> list[str] | None:
+    """The names of ``a is None`` or ``a is None and b is None ...``; None for any other test."""
+    import ast
+
+    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
+    names = []
+    for part in parts:
+        if not (isinstance(part, ast.Compare) and isinstance(part.left, ast.Name) and len(part.ops) == 1
+                and isinstance(part.ops[0], ast.Is) and isinstance(part.comparators[0], ast.Constant)
+                and part.comparators[0].value is None):
+            return None
+        names.append(part.left.id)
+    return names
+
+
+def _raised_when_none(cls) -> list[tuple[list[str], str]]:
+    """What the pipeline class raises on by its own code: each ``if a is None [and b is None ...]: raise`` at the
+    top level of its ``__call__`` or ``check_inputs`` (not under another condition), with its file:line."""
+    import ast
+    import inspect
+    import textwrap
+
+    found = []
+    for name in ("__call__", "check_inputs"):
+        function = inspect.unwrap(getattr(cls, name, None) or (lambda: None))
+        try:
+            lines, first = inspect.getsourcelines(function)
+            where = Path(inspect.getsourcefile(function)).name
+        except (OSError, TypeError):
+            continue
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+        if not tree.body or not isinstance(tree.body[0], ast.FunctionDef):
+            continue
+        statements = list(tree.body[0].body)
+        while statements:
+            statement = statements.pop(0)
+            if isinstance(statement, (ast.With, ast.Try)):
+                statements[:0] = statement.body
+            elif isinstance(statement, ast.If) and any(isinstance(s, ast.Raise) for s in statement.body):
+                names = _none_tested(statement.test)
+                if names:
+                    found.append((names, f"{where}:{first + statement.lineno - 1}"))
+    return found
+
+
+def _takes_tensor(parameter) -> bool:
+    """An argument annotated as tensors and not as pictures: nothing on a command line can say it."""
+    text = str(parameter.annotation)
+    return parameter.annotation is not parameter.empty and ("Tensor" in text or "ndarray" in text) \
+        and "Image" not in text
+
+
+def input_shortfall(class_name: str, given: dict) -> str | None:
+    """Why the pipeline class would refuse a call with ``given`` (keyword: value, what ``run`` passes), before
+    anything loads, or None: ``__call__`` arguments without a default; arguments its own code raises on when
+    they are None (read off its ``__call__`` and ``check_inputs``); or, for a class that transforms or is steered
+    by a picture, video or sound (an image-to-image, inpainting, control, edit, image-to-video ... pipeline, by its
+    name), none of its picture, video or sound arguments."""
+    import inspect
+
+    import diffusers
+
+    cls = getattr(diffusers, class_name)
+    parameters = {name: p for name, p in inspect.signature(cls.__call__).parameters.items()
+                  if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+    def how(names):
+        """How each of ``names`` is given: a picture or video from a file, text or JSON on the command line; a
+        tensor or a sound only from Python."""
+        ways, python = [], []
+        for name in names:
+            if name == "audio" or (name not in MEDIA_ARGUMENTS and _takes_tensor(parameters[name])):
+                python.append(name)
+            elif name in MEDIA_ARGUMENTS:
+                ways.append(f"--call {name}=@FILE ({'a video' if 'video' in name else 'an image'} file)")
+            else:
+                ways.append(f"--call {name}=VALUE (JSON or text)")
+        if python:
+            ways.append(f"{', '.join(python)} from Python (shardrules.load_pipeline; run reads no "
+                        f"{'sound' if python == ['audio'] else 'tensor'} from the command line)")
+        return ways
+
+    missing = [name for name, p in parameters.items() if p.default is inspect.Parameter.empty and name not in given]
+    if missing:
+        return (f"{class_name}.__call__ needs {', '.join(missing)} (no default); give "
+                f"{'; '.join(how(missing))}")
+
+    def value(name):
+        return given[name] if name in given else parameters[name].default
+
+    for names, where in _raised_when_none(cls):
+        if all(n in parameters for n in names) and all(value(n) is None for n in names):
+            return (f"{class_name} raises when {' and '.join(names)} {'is' if len(names) == 1 else 'are'} None "
+                    f"(diffusers' {where}); give {' or '.join(how(names))}")
+    media = [name for name in MEDIA_ARGUMENTS if name in parameters]
+    if media and CONDITIONED.search(class_name) and all(value(n) is None for n in media):
+        return f"{class_name} works from {', '.join(media)}, and none is given; give {'; '.join(how(media))}"
+    return None
