@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import tiny_pipelines
 from multirank import checked, run_several
@@ -42,7 +44,48 @@ def launched(tmp_path_factory):
         "encode": {"prompt_2": None}})
     for folder in broken:
         calls[folder] = ("rank_checks:expect_pipeline_error", {"folder": folder})
+    for name, (build, run) in tiny_pipelines.MORE.items():  # through `shardrules run`'s own rank code
+        folder = build(tmp_path_factory.mktemp(name))
+        calls[name] = ("shardrules.runner.job:run_pipeline", dict(
+            model_dir=str(folder), prompt=MORE_PROMPT, negative_prompt="dog", steps=2, height=8, width=8, seed=3,
+            out=str(folder / "out.png"), **run))
     return run_several(calls), broken
+
+
+MORE_PROMPT = "a red cat on the moon"
+
+
+@pytest.mark.parametrize("class_name", sorted(tiny_pipelines.MORE))
+def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched, class_name):
+    """Each class, on 2 ranks through `shardrules run`'s rank code, writes the picture diffusers' own pipeline makes
+    in one process from the same arguments (within one level of 255: the PNG rounds), and is not refused by run's
+    checks before the ranks start."""
+    import diffusers
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from shardrules.runner.pipeline import input_shortfall
+
+    results = checked(launched[0][class_name])
+    folder = Path(results[0]["image"]).parent
+    assert [r["split"] for r in results] == ["none", "none"] and results[1]["image"] is None
+    plain = diffusers.DiffusionPipeline.from_pretrained(folder)
+    assert type(plain).__name__ == class_name
+    run = tiny_pipelines.MORE[class_name][1]
+    kwargs = dict(negative_prompt="dog", num_inference_steps=2, height=8, width=8, output_type="pil",
+                  **({"guidance_scale": run["guidance"]} if "guidance" in run else {}), **run["call"])
+    assert input_shortfall(class_name, dict(kwargs, prompt=MORE_PROMPT)) is None
+
+    def picture(prompt):
+        out = plain(prompt=prompt, generator=torch.Generator().manual_seed(3), **kwargs).images[0]
+        return np.asarray(out, dtype=np.int16)
+
+    want = picture(MORE_PROMPT)
+    got = np.asarray(Image.open(results[0]["image"]), dtype=np.int16)
+    assert got.shape == want.shape == (8, 8, 3)
+    assert np.abs(got - want).max() <= 1
+    assert np.abs(picture("the blue sea in rain") - want).max() > 1  # the picture depends on the prompt
 
 
 @pytest.fixture

@@ -1,4 +1,15 @@
-"""Tiny diffusers pipeline folders built offline: the package's demo builders (shardrules/demo/pipelines.py)."""
+"""Tiny diffusers pipeline folders built offline: the package's demo builders (shardrules/demo/pipelines.py), and
+more pipeline classes built the same way from the suite's tiny transformers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import diffusers
+import tiny_fallback
+import tiny_models
+import transformers
 
 from shardrules.demo.pipelines import (  # noqa: F401
     FLUX_CALL,
@@ -9,7 +20,78 @@ from shardrules.demo.pipelines import (  # noqa: F401
     flux,
     one_block_vae,
     pixart,
+    randomize_zeros,
     save_pipeline,
     umt5_tokenizer,
     wan,
 )
+
+
+def relabel(folder: Path, class_name: str) -> Path:
+    """The same pipeline folder read as another diffusers pipeline class with the same components."""
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps(dict(index, _class_name=class_name)))
+    return folder
+
+
+def _t5(d_model: int, umt5: bool = False):
+    config = (transformers.UMT5Config if umt5 else transformers.T5Config)(
+        vocab_size=len(PIECES), d_model=d_model, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
+        architectures=["UMT5EncoderModel" if umt5 else "T5EncoderModel"])
+    return randomize_zeros((transformers.UMT5EncoderModel if umt5 else transformers.T5EncoderModel)(config)).eval()
+
+
+def _clip(hidden: int, projection: int):
+    config = transformers.CLIPTextConfig(vocab_size=len(clip_tokenizer().get_vocab()), hidden_size=hidden,
+                                         intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                         max_position_embeddings=8, projection_dim=projection,
+                                         architectures=["CLIPTextModelWithProjection"], bos_token_id=0,
+                                         eos_token_id=1, pad_token_id=1)
+    return randomize_zeros(transformers.CLIPTextModelWithProjection(config)).eval()
+
+
+def chroma(root: Path) -> Path:
+    """ChromaPipeline: one T5 encoder with its padding mask, Chroma's transformer (Flux-like, packed latents)."""
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "chroma-pipeline", "ChromaPipeline", {
+        "transformer": tiny_fallback.build("ChromaTransformer2DModel"),
+        "text_encoder": _t5(32), "tokenizer": umt5_tokenizer(),
+        "vae": one_block_vae(shift_factor=0.0, scaling_factor=1.0),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()}, absent=("image_encoder", "feature_extractor"))
+
+
+def sd3(root: Path) -> Path:
+    """StableDiffusion3Pipeline: two CLIP encoders with projections (their states side by side, pooled vectors
+    joined) and a T5 encoder (its states after CLIP's), SD3's MMDiT."""
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "sd3-pipeline", "StableDiffusion3Pipeline", {
+        "transformer": tiny_models.build("SD3Transformer2DModel"),
+        "text_encoder": _clip(8, 4), "tokenizer": clip_tokenizer(),
+        "text_encoder_2": _clip(8, 4), "tokenizer_2": clip_tokenizer(),
+        "text_encoder_3": _t5(16), "tokenizer_3": umt5_tokenizer(),
+        "vae": one_block_vae(shift_factor=0.0, scaling_factor=1.0),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()}, absent=("image_encoder", "feature_extractor"))
+
+
+def flux_kontext(root: Path) -> Path:
+    """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
+    return relabel(flux(root), "FluxKontextPipeline")
+
+
+def pixart_alpha(root: Path) -> Path:
+    """PixArtAlphaPipeline: PixArt-Sigma's components."""
+    return relabel(pixart(root), "PixArtAlphaPipeline")
+
+
+# More pipeline classes for `shardrules run --prompt`: each builder and the arguments of its run (small sizes)
+MORE = {
+    "ChromaPipeline": (chroma, dict(guidance=3.0, call={"max_sequence_length": 8})),
+    "StableDiffusion3Pipeline": (sd3, dict(guidance=3.0, call={"max_sequence_length": 8})),
+    "FluxKontextPipeline": (flux_kontext, dict(call={"max_sequence_length": 8, "max_area": 64})),  # else 1024²
+    "PixArtAlphaPipeline": (pixart_alpha, dict(guidance=4.5, call={"max_sequence_length": 8,
+                                                                    "use_resolution_binning": False})),
+}
