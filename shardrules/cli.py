@@ -335,13 +335,13 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
             raise InputError(f"--call {key}=...: {folder.class_name}.__call__ takes no {key!r}")
     args.call = [(key, read_media(key, value[1:]) if isinstance(value, str) and value.startswith("@") else value)
                  for key, value in args.call or []]
-    from .runner.pipeline import binning_shortfall, input_shortfall
+    from .runner.pipeline import binning_shortfall, input_shortfall, missing_library
 
     given = dict(prompt=args.prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.steps,
                  guidance_scale=args.guidance, height=args.height, width=args.width, num_frames=args.frames,
                  output_type="pil", generator="seeded")
     given = {k: v for k, v in given.items() if v is not None and k in keywords} | dict(args.call)
-    why = input_shortfall(folder.class_name, given)
+    why = input_shortfall(folder.class_name, given) or missing_library(folder.class_name)
     if why:
         raise InputError(f"{args.model_dir}: {why}")
     why = binning_shortfall(folder, dict(args.call))

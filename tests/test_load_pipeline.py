@@ -47,8 +47,8 @@ def launched(tmp_path_factory):
     for name, (build, run) in tiny_pipelines.MORE.items():  # through `shardrules run`'s own rank code
         folder = build(tmp_path_factory.mktemp(name))
         calls[name] = ("shardrules.runner.job:run_pipeline", dict(
-            model_dir=str(folder), prompt=MORE_PROMPT, negative_prompt="dog", steps=2, height=8, width=8, seed=3,
-            out=str(folder / "out.png"), **run))
+            {"height": 8, "width": 8, **run}, model_dir=str(folder), prompt=MORE_PROMPT, negative_prompt="dog",
+            steps=2, seed=3, out=str(folder / "out.png")))
     return run_several(calls), broken
 
 
@@ -60,6 +60,8 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     """Each class, on 2 ranks through `shardrules run`'s rank code, writes the picture diffusers' own pipeline makes
     in one process from the same arguments (within one level of 255: the PNG rounds), and is not refused by run's
     checks before the ranks start."""
+    import json
+
     import diffusers
     import numpy as np
     import torch
@@ -70,22 +72,29 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     results = checked(launched[0][class_name])
     folder = Path(results[0]["image"]).parent
     assert [r["split"] for r in results] == ["none", "none"] and results[1]["image"] is None
+    parts = json.loads((folder / "model_index.json").read_text())
+    sharded = [name for name in parts if name.startswith(("transformer", "text_encoder")) and parts[name][0]]
+    assert results[0]["plan"].startswith(f"{class_name.split()[0]}: sharded {', '.join(sharded)};"), results[0]["plan"]
     plain = diffusers.DiffusionPipeline.from_pretrained(folder)
-    assert type(plain).__name__ == class_name
+    assert type(plain).__name__ == class_name.split()[0]
     run = tiny_pipelines.MORE[class_name][1]
-    kwargs = dict(negative_prompt="dog", num_inference_steps=2, height=8, width=8, output_type="pil",
-                  **({"guidance_scale": run["guidance"]} if "guidance" in run else {}), **run["call"])
-    assert input_shortfall(class_name, dict(kwargs, prompt=MORE_PROMPT)) is None
+    size = (run.get("height", 8), run.get("width", 8))
+    kwargs = dict(negative_prompt="dog", num_inference_steps=2, height=size[0], width=size[1], output_type="pil",
+                  **({"guidance_scale": run["guidance"]} if "guidance" in run else {}),
+                  **({"num_frames": run["frames"]} if "frames" in run else {}), **run["call"])
+    assert input_shortfall(type(plain).__name__, dict(kwargs, prompt=MORE_PROMPT)) is None
 
-    def picture(prompt):
-        out = plain(prompt=prompt, generator=torch.Generator().manual_seed(3), **kwargs).images[0]
-        return np.asarray(out, dtype=np.int16)
+    def picture(prompt, output_type="pil"):
+        out = plain(prompt=prompt, generator=torch.Generator().manual_seed(3), **dict(kwargs, output_type=output_type))
+        return np.asarray(out.frames[0][0] if "frames" in run else out.images[0], dtype=np.float32 if
+                          output_type == "np" else np.int16)
 
     want = picture(MORE_PROMPT)
     got = np.asarray(Image.open(results[0]["image"]), dtype=np.int16)
-    assert got.shape == want.shape == (8, 8, 3)
+    assert got.shape == want.shape == (*size, 3)
     assert np.abs(got - want).max() <= 1
-    assert np.abs(picture("the blue sea in rain") - want).max() > 1  # the picture depends on the prompt
+    # the picture depends on the prompt
+    assert np.abs(picture("the blue sea in rain", "np") - picture(MORE_PROMPT, "np")).max() > 1e-3
 
 
 @pytest.fixture
@@ -479,3 +488,25 @@ def test_an_image_to_image_pipeline_runs_from_a_picture_file(tmp_path):
     assert np.abs(got - want).max() <= 1
     # the picture is used: another picture gives another image
     assert np.abs(call(Image.new("RGB", (32, 32), (128, 128, 128))) - want).max() > 10
+
+
+def test_a_pipeline_that_needs_ftfy_is_refused_before_any_rank_starts_without_it(tmp_path, monkeypatch):
+    """SkyReels V2 (and about a dozen more) clean every prompt with ftfy without checking for it: without ftfy it
+    failed inside every rank after loading ("name 'ftfy' is not defined"); WanPipeline checks, and runs without."""
+    import sys
+
+    import diffusers
+    from commands import cli
+
+    for name in ("SkyReelsV2Pipeline", "WanPipeline"):
+        monkeypatch.delattr(sys.modules[getattr(diffusers, name).__module__], "ftfy", raising=False)  # not installed
+    folder = tiny_pipelines.skyreels_v2(tmp_path)
+    result = cli("run", str(folder), "--prompt", "a cat", "--out", str(tmp_path / "a.gif"))
+    assert result.returncode == 2, result.stderr
+    assert "SkyReelsV2Pipeline cleans prompts with ftfy (pipeline_skyreels_v2.py:" in result.stderr
+    assert "which this install lacks: pip install ftfy" in result.stderr and "backend:" not in result.stdout
+
+    from shardrules.runner.pipeline import missing_library
+
+    assert missing_library("WanPipeline") is None and missing_library("FluxPipeline") is None
+    assert missing_library("PixArtSigmaPipeline") is None  # ftfy only under clean_caption, off without bs4

@@ -16,12 +16,14 @@ from shardrules.demo.pipelines import (  # noqa: F401
     PIECES,
     PIXART_CALL,
     WAN_CALL,
+    WAN_TRANSFORMER,
     clip_tokenizer,
     flux,
     one_block_vae,
     pixart,
     randomize_zeros,
     save_pipeline,
+    tiny_transformer,
     umt5_tokenizer,
     wan,
 )
@@ -87,6 +89,35 @@ def pixart_alpha(root: Path) -> Path:
     return relabel(pixart(root), "PixArtAlphaPipeline")
 
 
+def skyreels_v2(root: Path) -> Path:
+    """SkyReelsV2Pipeline: Wan's encoder, VAE and scheduler around a SkyReels V2 transformer."""
+    import shutil
+
+    folder = wan(root / "from")
+    transformer = tiny_fallback.build("SkyReelsV2Transformer3DModel")
+    shutil.rmtree(folder / "transformer")
+    transformer.save_pretrained(folder / "transformer")
+    index = json.loads((folder / "model_index.json").read_text())
+    index["transformer"] = ["diffusers", "SkyReelsV2Transformer3DModel"]
+    (folder / "model_index.json").write_text(json.dumps(dict(index, _class_name="SkyReelsV2Pipeline")))
+    return folder
+
+
+def wan22(root: Path) -> Path:
+    """WanPipeline as Wan 2.2 ships it: two transformers, the second for the low-noise steps below boundary_ratio
+    (both sharded)."""
+    import torch
+
+    folder = wan(root)
+    torch.manual_seed(1)
+    second = tiny_transformer("WanTransformer3DModel", WAN_TRANSFORMER)
+    second.save_pretrained(folder / "transformer_2")
+    index = json.loads((folder / "model_index.json").read_text())
+    index.update(transformer_2=["diffusers", "WanTransformer3DModel"], boundary_ratio=0.5)
+    (folder / "model_index.json").write_text(json.dumps(index))
+    return folder
+
+
 # More pipeline classes for `shardrules run --prompt`: each builder and the arguments of its run (small sizes)
 MORE = {
     "ChromaPipeline": (chroma, dict(guidance=3.0, call={"max_sequence_length": 8})),
@@ -94,4 +125,7 @@ MORE = {
     "FluxKontextPipeline": (flux_kontext, dict(call={"max_sequence_length": 8, "max_area": 64})),  # else 1024²
     "PixArtAlphaPipeline": (pixart_alpha, dict(guidance=4.5, call={"max_sequence_length": 8,
                                                                     "use_resolution_binning": False})),
+    # videos of one frame, 16 x 16 (Wan's VAE: 8 in space, then 2 x 2 patches), written as an image
+    "WanPipeline (Wan 2.2, two transformers)": (wan22, dict(guidance=4.0, height=16, width=16, frames=1,
+                                                            call={"max_sequence_length": 8})),
 }

@@ -345,3 +345,38 @@ def input_shortfall(class_name: str, given: dict) -> str | None:
     if media and CONDITIONED.search(class_name) and all(value(n) is None for n in media):
         return f"{class_name} works from {', '.join(media)}, and none is given; give {'; '.join(how(media))}"
     return None
+
+
+def missing_library(class_name: str) -> str | None:
+    """ftfy, when the pipeline's own module calls it without checking for it and this install lacks it, or None.
+    diffusers imports ftfy under ``if is_ftfy_available(): import ftfy``; Wan's pipeline then checks again before
+    ``ftfy.fix_text``, but SkyReels V2 and about thirty others clean every prompt with it unchecked, so a run without
+    ftfy failed with "name 'ftfy' is not defined" inside every rank after loading. (Other optional libraries are
+    checked by the pipelines' own code paths: Beautiful Soup only for ``clean_caption``, with a warning; XLA under a
+    flag.)"""
+    import ast
+    import inspect
+    import sys
+
+    import diffusers
+
+    module = sys.modules[getattr(diffusers, class_name).__module__]
+    if hasattr(module, "ftfy"):
+        return None
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    # the module's own functions (basic_clean, which every prompt goes through); the pipelines' _clean_caption
+    # methods call ftfy too, but only for clean_caption=True, which they turn off without Beautiful Soup
+    functions = [statement for statement in tree.body if isinstance(statement, ast.FunctionDef)]
+    guarded = set()
+    for node in (n for function in functions for n in ast.walk(function)):
+        if isinstance(node, ast.If) and any(isinstance(n, ast.Name) and n.id == "is_ftfy_available"
+                                            for n in ast.walk(node.test)):
+            guarded |= {id(n) for statement in node.body for n in ast.walk(statement)}
+    for node in (n for function in functions for n in ast.walk(function)):
+        if isinstance(node, ast.Name) and node.id == "ftfy" and id(node) not in guarded:
+            return (f"{class_name} cleans prompts with ftfy ({Path(module.__file__).name}:{node.lineno}, unchecked), "
+                    f"which this install lacks: pip install ftfy")
+    return None
