@@ -47,6 +47,7 @@ def _sequence(model, rules, name: str, proven: dict) -> str:
 
     attention = attention_modules(model)
     refused = sorted({a.processor for a in attention if not a.takes_split})
+    grouped = sorted({a.processor for a in attention if a.grouped})
     try:
         found = sequence_plan(model, rules)
     except SequenceParallelError as exc:
@@ -56,6 +57,8 @@ def _sequence(model, rules, name: str, proven: dict) -> str:
             return "none (no diffusers attention)"
         if refused:
             return f"none ({', '.join(refused)} take{'s' if len(refused) == 1 else ''} no split)"
+        if grouped:
+            return f"none (grouped-query attention in {', '.join(grouped)}: diffusers' split refuses it)"
         return "none (processors could take one)"
     where = "from diffusers" if found.source == "diffusers" else "from the rules"
     refused = sorted({a.processor for a in attention if not a.takes_split and not inside(a.name, found.whole)})

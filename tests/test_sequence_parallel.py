@@ -232,6 +232,37 @@ def test_a_processor_that_takes_no_split_is_named(tmp_path):
         check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
 
 
+def test_grouped_query_attention_is_refused_by_name(tmp_path):
+    """ACE-Step's processor passes enable_gqa when its key/value heads are fewer than its query heads (16 and 8 as
+    released), and diffusers' context-parallel attention raises on it inside the first block on every rank; refused
+    before anything runs. With as many key/value heads as query heads the same plan passes the check."""
+    import inspect
+
+    import diffusers
+    import diffusers.models.attention_dispatch as dispatch
+    import tiny_fallback
+
+    assert "GQA is not yet supported for templated attention" in inspect.getsource(dispatch)  # diffusers' refusal
+    rules, _ = rules_with("""\
+        schema = 1
+        [[model]]
+        name = "ace-step"
+        applies-to = "class == AceStepTransformer1DModel"
+        shard = ["container == layers and index is digit"]
+        [model.sequence-parallel]
+        split = [{ match = "name == layers.0", input = "hidden_states", dim = 1 }]
+        gather = [{ match = "name == norm_out", dim = 1 }]
+        """, tmp_path)
+    model = tiny_fallback.build("AceStepTransformer1DModel")  # 2 query heads, 1 key/value head
+    with pytest.raises(SequenceParallelError, match=r"AceStepTransformer1DModel cannot run sequence parallel: "
+                                                    r"'layers.0.self_attn' \(AceStepAttention\) is grouped-query "
+                                                    r"attention \(enable_gqa in AceStepAttnProcessor2_0\)"):
+        check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
+    config = dict(tiny_fallback.CONFIGS["AceStepTransformer1DModel"], num_key_value_heads=2)
+    model = diffusers.AceStepTransformer1DModel.from_config(config)
+    check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
+
+
 def test_heads_that_ulysses_cannot_divide_are_refused():
     model = tiny_models.build("WanTransformer3DModel", device="meta")  # 2 heads
     with pytest.raises(SequenceParallelError, match="has 2 attention heads, which Ulysses 4 cannot divide"):

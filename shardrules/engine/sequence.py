@@ -8,7 +8,9 @@ no process group; applying it is :mod:`shardrules.loader.sequence`.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import re
 from dataclasses import dataclass
 
 from torch import nn
@@ -254,6 +256,46 @@ class Attention:
     processor: str
     takes_split: bool  # its processor has diffusers' _parallel_config (dispatches through Ulysses / ring)
     heads: int | None
+    grouped: bool = False  # grouped-query attention passed as such (enable_gqa), which diffusers' split refuses
+
+
+@functools.cache
+def _gqa_source(processor_class: type) -> str:
+    """How the processor's ``__call__`` passes ``enable_gqa`` to diffusers' attention dispatch: "always", "by heads"
+    (an expression, such as ACE-Step's ``attn.heads != attn.kv_heads``), or ""."""
+    try:
+        source = inspect.getsource(processor_class.__call__)
+    except (OSError, TypeError):
+        return ""
+    if re.search(r"enable_gqa\s*=\s*True", source):
+        return "always"
+    return "by heads" if re.search(r"enable_gqa\s*=", source) else ""
+
+
+def _grouped(module: nn.Module, processor) -> bool:
+    """Whether the module's processor hands diffusers' dispatch grouped-query attention (``enable_gqa``): its
+    context-parallel attention raises "GQA is not yet supported for templated attention" (Cosmos 3 always passes
+    it; ACE-Step when its key/value heads are fewer than its query heads)."""
+    how = _gqa_source(type(processor))
+    if how == "always":
+        return True
+    kv_heads = getattr(module, "kv_heads", None)
+    return how == "by heads" and isinstance(kv_heads, int) and kv_heads != getattr(module, "heads", kv_heads)
+
+
+def split_refusal(attention: list[Attention]) -> str | None:
+    """Why these attention modules cannot run split, or None: a processor without diffusers' parallel config (it
+    would attend over its own share of the tokens only), or grouped-query attention."""
+    for a in attention:
+        if not a.takes_split:
+            return (f"its attention processor {a.processor} (on {a.class_name} '{a.name}') takes no parallel config, "
+                    f"so it would attend over its own share of the tokens only")
+    for a in attention:
+        if a.grouped:
+            return (f"'{a.name}' ({a.class_name}) is grouped-query attention (enable_gqa in {a.processor}), which "
+                    f"diffusers' context-parallel attention refuses (\"GQA is not yet supported for templated "
+                    f"attention\")")
+    return None
 
 
 def attention_modules(model: nn.Module) -> list[Attention]:
@@ -269,7 +311,8 @@ def attention_modules(model: nn.Module) -> list[Attention]:
         heads = getattr(module, "heads", None)
         found.append(Attention(name, type(module).__name__, type(processor).__name__,
                                processor is not None and hasattr(processor, "_parallel_config"),
-                               heads if isinstance(heads, int) else None))
+                               heads if isinstance(heads, int) else None,
+                               processor is not None and _grouped(module, processor)))
     return found
 
 
@@ -288,12 +331,9 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     attention = [a for a in attention_modules(model) if not inside(a.name, plan.whole)]
     if not attention:
         raise SequenceParallelError(f"{name} has no diffusers attention module, so nothing attends across the split")
-    refused = [a for a in attention if not a.takes_split]
-    if refused:
-        a = refused[0]
-        raise SequenceParallelError(f"{name} cannot run sequence parallel: its attention processor "
-                                    f"{a.processor} (on {a.class_name} '{a.name}') takes no parallel config, so "
-                                    f"it would attend over its own share of the tokens only")
+    why = split_refusal(attention)
+    if why:
+        raise SequenceParallelError(f"{name} cannot run sequence parallel: {why}")
     if ulysses > 1:
         for a in attention:
             if a.heads is not None and a.heads % ulysses:

@@ -37,7 +37,7 @@ def check(ctx):
     if not analyses(ctx):  # only with --model: rule-lint on files alone runs without torch
         return
     from ...engine.resolve import compiled_rule
-    from ...engine.sequence import attention_modules, forward_parameters, inside
+    from ...engine.sequence import attention_modules, forward_parameters, inside, split_refusal
 
     for analysis in analyses(ctx):
         entry = analysis.entry
@@ -61,10 +61,8 @@ def check(ctx):
         where = table.where
         whole = tuple(facts.name(i) for i in compiled_rule(table.whole).select(facts)) if table.whole else ()
         attention = [a for a in attention_modules(model) if not inside(a.name, whole)]
-        refused = [a for a in attention if not a.takes_split]
-        if not attention or refused:
-            why = (f"its attention processor {refused[0].processor} (on '{refused[0].name}') takes no parallel "
-                   f"config" if refused else "it has no diffusers attention module")
+        why = split_refusal(attention) if attention else "it has no diffusers attention module"
+        if why:
             yield Finding(where.path, where.line, where.column, where.line, where.column + 1, CODE,
                           f"{name} cannot run sequence parallel: {why} ({analysis.model_dir})", SEVERITY)
         if ctx.ulysses > 1:
