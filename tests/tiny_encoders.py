@@ -44,6 +44,8 @@ def inputs(seed: int = 0) -> dict:
 
 
 def output(model, seed: int = 0) -> torch.Tensor:
+    """The first output and every layer's hidden states (which pipelines take: Lumina 2 and SD3 the second-to-last),
+    flattened into one tensor."""
     with torch.no_grad():
-        out = model(**inputs(seed))
-    return out[0]
+        out = model(**inputs(seed), output_hidden_states=True)
+    return torch.cat([out[0].flatten(), *(states.flatten() for states in out.hidden_states)])

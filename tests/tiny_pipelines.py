@@ -79,6 +79,30 @@ def sd3(root: Path) -> Path:
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()}, absent=("image_encoder", "feature_extractor"))
 
 
+def gemma_tokenizer() -> transformers.PreTrainedTokenizerBase:
+    """A Gemma tokenizer (byte-pair, no merges: one token per character) over PIECES' characters."""
+    return transformers.GemmaTokenizer(vocab={p: i for i, p in enumerate(["<pad>", "<eos>", "<bos>", "<unk>",
+                                                                          *PIECES[3:]])}, merges=[])
+
+
+def lumina2(root: Path) -> Path:
+    """Lumina2Pipeline: a Gemma 2 encoder (its second-to-last hidden states, a system prompt in front), Lumina 2's
+    transformer with its caption refiner."""
+    import tiny_encoders
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "lumina2-pipeline", "Lumina2Pipeline", {
+        "transformer": tiny_fallback.build("Lumina2Transformer2DModel"),
+        "text_encoder": tiny_encoders.build("Gemma2Model"), "tokenizer": gemma_tokenizer(),
+        # four blocks: the pipeline sizes latents by 8 whatever its VAE
+        "vae": diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+                                       up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8,) * 4,
+                                       layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=32,
+                                       shift_factor=0.0, scaling_factor=1.0),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -125,6 +149,8 @@ MORE = {
     "FluxKontextPipeline": (flux_kontext, dict(call={"max_sequence_length": 8, "max_area": 64})),  # else 1024²
     "PixArtAlphaPipeline": (pixart_alpha, dict(guidance=4.5, call={"max_sequence_length": 8,
                                                                     "use_resolution_binning": False})),
+    "Lumina2Pipeline": (lumina2, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 24,
+                                                                                "system_prompt": ""})),
     # videos of one frame, 16 x 16 (Wan's VAE: 8 in space, then 2 x 2 patches), written as an image
     "WanPipeline (Wan 2.2, two transformers)": (wan22, dict(guidance=4.0, height=16, width=16, frames=1,
                                                             call={"max_sequence_length": 8})),

@@ -46,6 +46,7 @@ def shard(model: nn.Module, plan: ShardPlan, mesh: DeviceMesh | None = None,
                               "(torchrun sets its variables), or pass a DeviceMesh; plan() needs none")
     if mesh is None:
         mesh = default_mesh()
+    classes = {id(module): type(module) for module in model.modules()}
     common: dict[str, Any] = {"mesh": mesh, "offload_policy": offload_policy(offload)}
     if mp_policy is not None:
         common["mp_policy"] = mp_policy
@@ -59,4 +60,22 @@ def shard(model: nn.Module, plan: ShardPlan, mesh: DeviceMesh | None = None,
     if reshard_after_forward is not None:
         common["reshard_after_forward"] = reshard_after_forward
     fully_shard(model, **common)
+    keep_output_recording(model, classes)
     return model
+
+
+def keep_output_recording(model: nn.Module, classes: dict[int, type]) -> None:
+    """transformers (5.x) records ``output_hidden_states`` and ``output_attentions`` by hooks that it installs from a
+    registry keyed on the model's class name; ``fully_shard`` gives each sharded module a new class
+    (``FSDPGemma2Model``), which the registry does not know, so a sharded encoder returned ``hidden_states=None``
+    (Lumina 2's pipeline, which takes Gemma 2's second-to-last states, failed with "'NoneType' object is not
+    subscriptable"). Each sharded transformers model is registered again under its new class, with its own class's
+    entry; ``classes``: each module's class before sharding, by ``id``."""
+    try:
+        from transformers.utils.output_capturing import _CAN_RECORD_REGISTRY as registry
+    except ImportError:  # no transformers, or a release that does not record outputs by hooks
+        return
+    for module in model.modules():
+        before = classes.get(id(module))
+        if before is not None and type(module) is not before and str(before) in registry:
+            registry[module] = dict.get(registry, str(before))
