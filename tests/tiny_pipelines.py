@@ -103,6 +103,27 @@ def lumina2(root: Path) -> Path:
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def z_image(root: Path) -> Path:
+    """ZImagePipeline: a Qwen 3 encoder (its second-to-last states, the prompt in a chat template, padding
+    dropped per prompt), Z-Image's single-stream transformer."""
+    import torch
+
+    torch.manual_seed(0)
+    tokenizer = gemma_tokenizer()
+    tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}{% endfor %}"
+    config = transformers.Qwen3Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                      num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                                      architectures=["Qwen3Model"])  # hidden_size: the transformer's cap_feat_dim
+    return save_pipeline(root / "z-image-pipeline", "ZImagePipeline", {
+        "transformer": tiny_models.build("ZImageTransformer2DModel"),
+        "text_encoder": randomize_zeros(transformers.Qwen3Model(config)).eval(), "tokenizer": tokenizer,
+        "vae": diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                                       up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8,) * 2,
+                                       layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=16,
+                                       shift_factor=0.0, scaling_factor=1.0),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -151,6 +172,7 @@ MORE = {
                                                                     "use_resolution_binning": False})),
     "Lumina2Pipeline": (lumina2, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 24,
                                                                                 "system_prompt": ""})),
+    "ZImagePipeline": (z_image, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 32})),
     # videos of one frame, 16 x 16 (Wan's VAE: 8 in space, then 2 x 2 patches), written as an image
     "WanPipeline (Wan 2.2, two transformers)": (wan22, dict(guidance=4.0, height=16, width=16, frames=1,
                                                             call={"max_sequence_length": 8})),
