@@ -510,3 +510,13 @@ def test_a_pipeline_that_needs_ftfy_is_refused_before_any_rank_starts_without_it
 
     assert missing_library("WanPipeline") is None and missing_library("FluxPipeline") is None
     assert missing_library("PixArtSigmaPipeline") is None  # ftfy only under clean_caption, off without bs4
+
+
+def test_the_readme_lists_the_pipeline_classes_the_suite_runs_from_a_prompt():
+    import re
+
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    listed = re.search(r"checks the output against diffusers' own pipeline: (.*?); another class runs", readme)
+    proven = {name.split()[0] for name in tiny_pipelines.MORE} | {"FluxPipeline", "WanPipeline", "PixArtSigmaPipeline",
+                                                                  "FluxImg2ImgPipeline"}  # the tests above
+    assert sorted(set(re.findall(r"\w+Pipeline", listed.group(1)))) == sorted(proven)

@@ -124,6 +124,36 @@ def z_image(root: Path) -> Path:
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def sana(root: Path) -> Path:
+    """SanaPipeline: a Gemma 2 encoder (its last states; the prompt after a long instruction, of which the pipeline
+    keeps the first token and the last max_sequence_length - 1), Sana's linear-attention transformer, a deep
+    compression autoencoder (AutoencoderDC)."""
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "sana-pipeline", "SanaPipeline", {
+        "transformer": tiny_models.build("SanaTransformer2DModel"),
+        "text_encoder": randomize_zeros(transformers.Gemma2Model(transformers.Gemma2Config(
+            vocab_size=64, hidden_size=8, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,
+            num_key_value_heads=1, head_dim=4, architectures=["Gemma2Model"]))).eval(),  # 8: its caption_channels
+        "tokenizer": gemma_tokenizer(),
+        "vae": diffusers.AutoencoderDC(in_channels=3, latent_channels=4, attention_head_dim=2,
+                                       encoder_block_types="ResBlock", decoder_block_types="ResBlock",
+                                       encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
+                                       encoder_layers_per_block=(1, 1), decoder_layers_per_block=(1, 1),
+                                       encoder_qkv_multiscales=((), ()), decoder_qkv_multiscales=((), ()),
+                                       upsample_block_type="interpolate", downsample_block_type="Conv",
+                                       scaling_factor=1.0),
+        "scheduler": diffusers.DPMSolverMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                                           flow_shift=3.0)})
+
+
+def sana_pag(root: Path) -> Path:
+    """SanaPAGPipeline: Sana's components; perturbed-attention guidance swaps the attention processors of its first
+    block (sharded) for its own and runs a third, perturbed branch."""
+    return relabel(sana(root), "SanaPAGPipeline")
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -173,6 +203,10 @@ MORE = {
     "Lumina2Pipeline": (lumina2, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 24,
                                                                                 "system_prompt": ""})),
     "ZImagePipeline": (z_image, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 32})),
+    "SanaPipeline": (sana, dict(guidance=4.5, height=32, width=32, call={"max_sequence_length": 16,
+                                                                          "use_resolution_binning": False})),
+    "SanaPAGPipeline": (sana_pag, dict(guidance=4.5, height=32, width=32, call={
+        "max_sequence_length": 16, "use_resolution_binning": False, "pag_scale": 3.0})),
     # videos of one frame, 16 x 16 (Wan's VAE: 8 in space, then 2 x 2 patches), written as an image
     "WanPipeline (Wan 2.2, two transformers)": (wan22, dict(guidance=4.0, height=16, width=16, frames=1,
                                                             call={"max_sequence_length": 8})),
