@@ -19,6 +19,12 @@ CONFIGS = {
     "MistralModel": lambda: T.MistralConfig(**SMALL, num_key_value_heads=1),
     "Qwen2_5_VLTextModel": lambda: T.Qwen2_5_VLTextConfig(**SMALL, num_key_value_heads=1,
                                                           rope_scaling={"type": "default", "mrope_section": [2, 1, 1]}),
+    "Qwen3Model": lambda: T.Qwen3Config(**SMALL, num_key_value_heads=1, head_dim=8),
+    # the whole vision-language model, as Qwen-Image ships its text encoder: a one-block vision tower
+    "Qwen2_5_VLForConditionalGeneration": lambda: T.Qwen2_5_VLConfig(
+        text_config=dict(**SMALL, num_key_value_heads=1, rope_scaling={"type": "default", "mrope_section": [2, 1, 1]}),
+        vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=16, patch_size=2,
+                           temporal_patch_size=1, spatial_merge_size=1, window_size=4, fullatt_block_indexes=[0])),
 }
 EXPECTED_UNITS = {
     "T5EncoderModel": ["encoder.block.1", "encoder.block.0", "shared"],  # shared + encoder.embed_tokens: one unit
@@ -29,6 +35,9 @@ EXPECTED_UNITS = {
     "Gemma2Model": ["layers.1", "layers.0", "embed_tokens"],
     "MistralModel": ["layers.1", "layers.0", "embed_tokens"],
     "Qwen2_5_VLTextModel": ["layers.1", "layers.0", "embed_tokens"],
+    "Qwen3Model": ["layers.1", "layers.0", "embed_tokens"],
+    "Qwen2_5_VLForConditionalGeneration": ["model.language_model.layers.1", "model.language_model.layers.0",
+                                           "model.language_model.embed_tokens", "model.visual.blocks.0"],
 }
 
 
