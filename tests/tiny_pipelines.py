@@ -154,6 +154,22 @@ def sana_pag(root: Path) -> Path:
     return relabel(sana(root), "SanaPAGPipeline")
 
 
+def qwen_image(root: Path) -> Path:
+    """QwenImagePipeline: the whole Qwen2.5-VL model as its text encoder (the language model's last states after a
+    34-token template prefix), Qwen-Image's MMDiT, its video-style VAE, true CFG."""
+    import tiny_encoders
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "qwen-image-pipeline", "QwenImagePipeline", {
+        "transformer": tiny_models.build("QwenImageTransformer2DModel"),
+        "text_encoder": tiny_encoders.build("Qwen2_5_VLForConditionalGeneration"), "tokenizer": gemma_tokenizer(),
+        "vae": diffusers.AutoencoderKLQwenImage(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                                temperal_downsample=[False, True, True], latents_mean=[0.0] * 4,
+                                                latents_std=[1.0] * 4),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -207,6 +223,8 @@ MORE = {
                                                                           "use_resolution_binning": False})),
     "SanaPAGPipeline": (sana_pag, dict(guidance=4.5, height=32, width=32, call={
         "max_sequence_length": 16, "use_resolution_binning": False, "pag_scale": 3.0})),
+    "QwenImagePipeline": (qwen_image, dict(height=64, width=64, call={"max_sequence_length": 256,
+                                                                       "true_cfg_scale": 4.0})),
     # videos of one frame, 16 x 16 (Wan's VAE: 8 in space, then 2 x 2 patches), written as an image
     "WanPipeline (Wan 2.2, two transformers)": (wan22, dict(guidance=4.0, height=16, width=16, frames=1,
                                                             call={"max_sequence_length": 8})),
