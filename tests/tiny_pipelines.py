@@ -170,6 +170,28 @@ def qwen_image(root: Path) -> Path:
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def hunyuan_video(root: Path) -> Path:
+    """HunyuanVideoPipeline: a LLaMA encoder (its third-to-last states, after a 95-token template prefix) and a
+    CLIP one (its pooled vector), HunyuanVideo's dual- and single-stream transformer with its token refiner."""
+    import tiny_encoders
+    import torch
+
+    torch.manual_seed(0)
+    clip = transformers.CLIPTextConfig(vocab_size=len(clip_tokenizer().get_vocab()), hidden_size=8,
+                                       intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                       max_position_embeddings=77, architectures=["CLIPTextModel"], bos_token_id=0,
+                                       eos_token_id=1, pad_token_id=1)  # 8: the transformer's pooled_projection_dim
+    return save_pipeline(root / "hunyuan-video-pipeline", "HunyuanVideoPipeline", {
+        "transformer": tiny_models.build("HunyuanVideoTransformer3DModel"),
+        "text_encoder": tiny_encoders.build("LlamaModel"), "tokenizer": gemma_tokenizer(),
+        "text_encoder_2": randomize_zeros(transformers.CLIPTextModel(clip)).eval(),
+        "tokenizer_2": clip_tokenizer(max_length=77),
+        "vae": diffusers.AutoencoderKLHunyuanVideo(latent_channels=4, block_out_channels=(8, 8, 8, 8),
+                                                   layers_per_block=1, norm_num_groups=4,
+                                                   mid_block_add_attention=False),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler(shift=7.0)})
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -225,7 +247,9 @@ MORE = {
         "max_sequence_length": 16, "use_resolution_binning": False, "pag_scale": 3.0})),
     "QwenImagePipeline": (qwen_image, dict(height=64, width=64, call={"max_sequence_length": 256,
                                                                        "true_cfg_scale": 4.0})),
-    # videos of one frame, 16 x 16 (Wan's VAE: 8 in space, then 2 x 2 patches), written as an image
+    # videos of one frame, written as an image (Wan's VAE: 8 in space, then 2 x 2 patches)
+    "HunyuanVideoPipeline": (hunyuan_video, dict(guidance=6.0, height=32, width=32, frames=1,
+                                                 call={"max_sequence_length": 32})),
     "WanPipeline (Wan 2.2, two transformers)": (wan22, dict(guidance=4.0, height=16, width=16, frames=1,
                                                             call={"max_sequence_length": 8})),
 }
