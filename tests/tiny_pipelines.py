@@ -192,6 +192,20 @@ def hunyuan_video(root: Path) -> Path:
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler(shift=7.0)})
 
 
+def cogvideox(root: Path) -> Path:
+    """CogVideoXPipeline: a T5 encoder, CogVideoX's expert transformer (text and video in one sequence, fixed
+    positional embeddings), its causal video VAE, DDIM as CogVideoX-2b ships."""
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "cogvideox-pipeline", "CogVideoXPipeline", {
+        "transformer": tiny_fallback.build("CogVideoXTransformer3DModel"),
+        "text_encoder": _t5(16), "tokenizer": umt5_tokenizer(),
+        "vae": diffusers.AutoencoderKLCogVideoX(block_out_channels=(8, 8, 8, 8), latent_channels=4,
+                                                layers_per_block=1, norm_num_groups=4),
+        "scheduler": diffusers.CogVideoXDDIMScheduler(timestep_spacing="trailing")})
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -248,6 +262,8 @@ MORE = {
     "QwenImagePipeline": (qwen_image, dict(height=64, width=64, call={"max_sequence_length": 256,
                                                                        "true_cfg_scale": 4.0})),
     # videos of one frame, written as an image (Wan's VAE: 8 in space, then 2 x 2 patches)
+    "CogVideoXPipeline": (cogvideox, dict(guidance=6.0, height=64, width=64, frames=1,
+                                          call={"max_sequence_length": 6})),
     "HunyuanVideoPipeline": (hunyuan_video, dict(guidance=6.0, height=32, width=32, frames=1,
                                                  call={"max_sequence_length": 32})),
     "WanPipeline (Wan 2.2, two transformers)": (wan22, dict(guidance=4.0, height=16, width=16, frames=1,
