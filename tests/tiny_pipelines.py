@@ -206,6 +206,23 @@ def cogvideox(root: Path) -> Path:
         "scheduler": diffusers.CogVideoXDDIMScheduler(timestep_spacing="trailing")})
 
 
+def ltx(root: Path) -> Path:
+    """LTXPipeline: a T5 encoder with its padding mask, LTX-Video's transformer, its causal video VAE."""
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "ltx-pipeline", "LTXPipeline", {
+        "transformer": tiny_fallback.build("LTXVideoTransformer3DModel"),
+        "text_encoder": _t5(8), "tokenizer": umt5_tokenizer(),
+        "vae": diffusers.AutoencoderKLLTXVideo(
+            latent_channels=8, block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
+            layers_per_block=(1, 1, 1), decoder_layers_per_block=(1, 1, 1), spatio_temporal_scaling=(True, False),
+            decoder_spatio_temporal_scaling=(True, False), decoder_inject_noise=(False, False, False),
+            downsample_type=("conv", "conv"), upsample_residual=(False, False), upsample_factor=(1, 1), patch_size=1,
+            patch_size_t=1),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -264,6 +281,7 @@ MORE = {
     # videos of one frame, written as an image (Wan's VAE: 8 in space, then 2 x 2 patches)
     "CogVideoXPipeline": (cogvideox, dict(guidance=6.0, height=64, width=64, frames=1,
                                           call={"max_sequence_length": 6})),
+    "LTXPipeline": (ltx, dict(guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
     "HunyuanVideoPipeline": (hunyuan_video, dict(guidance=6.0, height=32, width=32, frames=1,
                                                  call={"max_sequence_length": 32})),
     "WanPipeline (Wan 2.2, two transformers)": (wan22, dict(guidance=4.0, height=16, width=16, frames=1,
