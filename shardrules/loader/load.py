@@ -36,7 +36,7 @@ from .checkpoint import Checkpoint
 from .compiled import compile_options, compile_units, region_names
 from .dtypes import cast_like_library
 from .local import Early, Reader, materialise, plan_early, rows_of
-from .rename import Source, map_keys
+from .rename import Source, library_renames, map_keys
 from .sequence import apply_sequence_parallel, check_sequence
 from .shard import default_device, default_mesh, offload_policy, shard
 from .staging import Staging
@@ -309,7 +309,13 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
             shard_plan = plan(model, rules)
             entry = rules.model(shard_plan.model_rule) if shard_plan.model_rule else None
             checkpoint = Checkpoint(model_dir)
-            sources, _ = map_keys(checkpoint.entries, entry.rename if entry else (), str(model_dir))
+            library = library_renames(model, checkpoint.entries)  # transformers' own layouts first
+            sources, _ = map_keys([library.get(k, k) for k in checkpoint.entries], entry.rename if entry else (),
+                                  str(model_dir))
+            if library:
+                original = {name: key for key, name in library.items()}
+                sources = {name: Source(tuple(original.get(k, k) for k in source.keys), source.parts)
+                           for name, source in sources.items()}
             targets = _targets(model)
             paired, inits = _match(targets, sources, checkpoint, entry, str(model_dir))
             regions = entry.compile if entry is not None and compile_with is not None else None

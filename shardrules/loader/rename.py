@@ -87,3 +87,29 @@ def map_keys(keys, renames: tuple[Rename, ...], path: str) -> tuple[dict[str, So
             raise CheckpointError(f"two checkpoint keys give part '{parts[0]}' of '{name}'", path=path, tensor=name)
         sources[name] = Source(tuple(k for _, _, k in items), tuple(parts))
     return sources, targets
+
+
+def library_renames(model, keys) -> dict[str, str]:
+    """transformers' own key renames for ``model``: checkpoint key -> parameter name, for each key they change.
+    transformers maps older checkpoint layouts onto its modules when it loads (Qwen2.5-VL's 'visual.*' and
+    'model.layers.*', Llava-style 'language_model.*', ...), and writes those layouts when it saves, so the
+    checkpoints pipelines ship hold them. Only its renamings are applied: a checkpoint that needs one of its tensor
+    conversions (experts fused into one tensor, ...) fails on the keys it lacks, by name. Empty for a model that is
+    not a transformers model, or a transformers release without the mapping."""
+    try:
+        from transformers import PreTrainedModel
+        from transformers.conversion_mapping import get_model_conversion_mapping
+        from transformers.core_model_loading import WeightRenaming, rename_source_key
+    except ImportError:
+        return {}
+    if not isinstance(model, PreTrainedModel):
+        return {}
+    renamings = [t for t in get_model_conversion_mapping(model) if isinstance(t, WeightRenaming)]
+    if not renamings:
+        return {}
+    found = {}
+    for key in keys:
+        name, _ = rename_source_key(key, renamings, [])
+        if name != key:
+            found[key] = name
+    return found
