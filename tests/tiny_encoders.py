@@ -25,6 +25,12 @@ CONFIGS = {
         text_config=dict(**SMALL, num_key_value_heads=1, rope_scaling={"type": "default", "mrope_section": [2, 1, 1]}),
         vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=16, patch_size=2,
                            temporal_patch_size=1, spatial_merge_size=1, window_size=4, fullatt_block_indexes=[0])),
+    # Flux 2's text encoder, the whole Mistral 3 model (a Pixtral vision tower), saved by transformers in the older
+    # 'language_model.*' / 'vision_tower.*' layout
+    "Mistral3ForConditionalGeneration": lambda: T.Mistral3Config(
+        text_config=dict(model_type="mistral", **SMALL, num_key_value_heads=1, head_dim=8),
+        vision_config=dict(model_type="pixtral", hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, head_dim=8, patch_size=2, image_size=8), spatial_merge_size=1),
 }
 EXPECTED_UNITS = {
     "T5EncoderModel": ["encoder.block.1", "encoder.block.0", "shared"],  # shared + encoder.embed_tokens: one unit
@@ -38,6 +44,9 @@ EXPECTED_UNITS = {
     "Qwen3Model": ["layers.1", "layers.0", "embed_tokens"],
     "Qwen2_5_VLForConditionalGeneration": ["model.language_model.layers.1", "model.language_model.layers.0",
                                            "model.language_model.embed_tokens", "model.visual.blocks.0"],
+    "Mistral3ForConditionalGeneration": ["model.language_model.layers.1", "model.language_model.layers.0",
+                                         "model.language_model.embed_tokens",
+                                         "model.vision_tower.transformer.layers.0"],
 }
 
 
