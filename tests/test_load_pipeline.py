@@ -47,7 +47,7 @@ def launched(tmp_path_factory):
     for name, (build, run) in tiny_pipelines.MORE.items():  # through `shardrules run`'s own rank code
         folder = build(tmp_path_factory.mktemp(name))
         calls[name] = ("shardrules.runner.job:run_pipeline", dict(
-            {"height": 8, "width": 8, **run}, model_dir=str(folder), prompt=MORE_PROMPT, negative_prompt="dog",
+            {"height": 8, "width": 8, "negative_prompt": "dog", **run}, model_dir=str(folder), prompt=MORE_PROMPT,
             steps=2, seed=3, out=str(folder / "out.png")))
     return run_several(calls), broken
 
@@ -79,7 +79,9 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     assert type(plain).__name__ == class_name.split()[0]
     run = tiny_pipelines.MORE[class_name][1]
     size = (run.get("height", 8), run.get("width", 8))
-    kwargs = dict(negative_prompt="dog", num_inference_steps=2, height=size[0], width=size[1], output_type="pil",
+    negative = run.get("negative_prompt", "dog")  # None: a pipeline without a negative prompt
+    kwargs = dict(num_inference_steps=2, height=size[0], width=size[1], output_type="pil",
+                  **({"negative_prompt": negative} if negative else {}),
                   **({"guidance_scale": run["guidance"]} if "guidance" in run else {}),
                   **({"num_frames": run["frames"]} if "frames" in run else {}), **run["call"])
     assert input_shortfall(type(plain).__name__, dict(kwargs, prompt=MORE_PROMPT)) is None

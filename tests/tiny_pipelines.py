@@ -223,6 +223,26 @@ def ltx(root: Path) -> Path:
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def flux2_klein(root: Path) -> Path:
+    """Flux2KleinPipeline: a Qwen 3 causal language model (chosen layers' hidden states side by side, the prompt
+    in a chat template), Flux 2's transformer, Flux 2's VAE (latents patched 2 x 2 and batch-normalised)."""
+    import torch
+
+    torch.manual_seed(0)
+    tokenizer = gemma_tokenizer()
+    tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}{% endfor %}"
+    config = transformers.Qwen3Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                      num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                                      architectures=["Qwen3ForCausalLM"])  # 2 layers x 16: joint_attention_dim
+    return save_pipeline(root / "flux2-klein-pipeline", "Flux2KleinPipeline", {
+        "transformer": tiny_models.build("Flux2Transformer2DModel"),
+        "text_encoder": randomize_zeros(transformers.Qwen3ForCausalLM(config)).eval(), "tokenizer": tokenizer,
+        "vae": diffusers.AutoencoderKLFlux2(down_block_types=("DownEncoderBlock2D",) * 2,
+                                            up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 8),
+                                            layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=32),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -278,6 +298,8 @@ MORE = {
         "max_sequence_length": 16, "use_resolution_binning": False, "pag_scale": 3.0})),
     "QwenImagePipeline": (qwen_image, dict(height=64, width=64, call={"max_sequence_length": 256,
                                                                        "true_cfg_scale": 4.0})),
+    "Flux2KleinPipeline": (flux2_klein, dict(guidance=4.0, height=32, width=32, negative_prompt=None, call={
+        "max_sequence_length": 32, "text_encoder_out_layers": [1, 2]})),
     # videos of one frame, written as an image (Wan's VAE: 8 in space, then 2 x 2 patches)
     "CogVideoXPipeline": (cogvideox, dict(guidance=6.0, height=64, width=64, frames=1,
                                           call={"max_sequence_length": 6})),
