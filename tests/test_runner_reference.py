@@ -80,3 +80,23 @@ def test_runner_equals_the_pipelines_loop(name, scheduler_name):
         assert got.shape == want.shape
         assert (got - want).abs().max().item() <= 1e-5, (guidance, (got - want).abs().max().item())
         assert (want - example.latents).abs().max().item() > 1e-3  # the loop moved the latents
+
+
+@pytest.mark.parametrize("class_name", ["T5EncoderModel", "Qwen2_5_VLForConditionalGeneration", "Qwen3ForCausalLM"])
+def test_seeded_conditioning_is_the_encoders_last_hidden_states(class_name):
+    """Seeded `run` on a pipeline folder conditions on its text encoder's last hidden states: T5's output, and for
+    a vision-language or causal language model (which return logits first and keep their vocabulary in a text
+    config: 'Qwen2_5_VLConfig' object has no attribute 'vocab_size') its language model's."""
+    import tiny_encoders
+
+    from shardrules.runner.job import _encode
+
+    model = tiny_encoders.build(class_name)
+    got = _encode(model, 5, 2, seed=4)
+    ids = torch.randint(2, 64, (2, 5), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        language_model = {"T5EncoderModel": lambda: model, "Qwen3ForCausalLM": lambda: model.model,
+                          "Qwen2_5_VLForConditionalGeneration": lambda: model.model.language_model}[class_name]()
+        want = language_model(input_ids=ids).last_hidden_state
+    assert got.shape == want.shape == (2, 5, 16)
+    torch.testing.assert_close(got, want)

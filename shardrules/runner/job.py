@@ -68,12 +68,17 @@ def _memory() -> dict[str, float]:
 
 
 def _encode(encoder, length: int, batch: int, seed: int) -> torch.Tensor:
-    """Hidden states of seeded random token ids (no tokenizer is needed or downloaded)."""
-    vocab = get_wrapped_attr(encoder, "config").vocab_size
+    """The last hidden states of seeded random token ids (no tokenizer is needed or downloaded). A vision-language
+    or causal language model (Qwen-Image's Qwen2.5-VL, Flux 2 Klein's Qwen 3) keeps its vocabulary in its text
+    config and returns logits first: its last hidden states are what the pipelines take."""
+    config = get_wrapped_attr(encoder, "config")
+    vocab = config.get_text_config().vocab_size if hasattr(config, "get_text_config") else config.vocab_size
     ids = torch.randint(2, vocab, (batch, length), generator=torch.Generator().manual_seed(seed))
     device = next(encoder.parameters()).device
     with torch.no_grad():
-        return encoder(input_ids=ids.to(device))[0]
+        out = encoder(input_ids=ids.to(device), output_hidden_states=True)
+    states = getattr(out, "hidden_states", None)
+    return states[-1] if states else out[0]
 
 
 def _conditioning(encoders: dict, length: int, width: int, batch: int, seed: int) -> tuple[str, torch.Tensor]:
