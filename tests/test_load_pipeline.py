@@ -46,9 +46,13 @@ def launched(tmp_path_factory):
         calls[folder] = ("rank_checks:expect_pipeline_error", {"folder": folder})
     for name, (build, run) in tiny_pipelines.MORE.items():  # through `shardrules run`'s own rank code
         folder = build(tmp_path_factory.mktemp(name))
+        run = {k: v for k, v in run.items() if k != "seeded"}
         calls[name] = ("shardrules.runner.job:run_pipeline", dict(
             {"height": 8, "width": 8, "negative_prompt": "dog", **run}, model_dir=str(folder), prompt=MORE_PROMPT,
             steps=2, seed=3, out=str(folder / "out.png")))
+        if "seeded" in tiny_pipelines.MORE[name][1]:  # and without a prompt
+            calls[f"{name} seeded"] = ("shardrules.runner.job:run_model", dict(
+                model_dir=str(folder), steps=2, seed=3, out=str(folder / "seeded.safetensors")))
     return run_several(calls), broken
 
 
@@ -77,7 +81,7 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     assert results[0]["plan"].startswith(f"{class_name.split()[0]}: sharded {', '.join(sharded)};"), results[0]["plan"]
     plain = diffusers.DiffusionPipeline.from_pretrained(folder)
     assert type(plain).__name__ == class_name.split()[0]
-    run = tiny_pipelines.MORE[class_name][1]
+    run = {k: v for k, v in tiny_pipelines.MORE[class_name][1].items() if k != "seeded"}
     size = (run.get("height", 8), run.get("width", 8))
     negative = run.get("negative_prompt", "dog")  # None: a pipeline without a negative prompt
     kwargs = dict(num_inference_steps=2, height=size[0], width=size[1], output_type="pil",
@@ -522,3 +526,55 @@ def test_the_readme_lists_the_pipeline_classes_the_suite_runs_from_a_prompt():
     proven = {name.split()[0] for name in tiny_pipelines.MORE} | {"FluxPipeline", "WanPipeline", "PixArtSigmaPipeline",
                                                                   "FluxImg2ImgPipeline"}  # the tests above
     assert sorted(set(re.findall(r"\w+Pipeline", listed.group(1)))) == sorted(proven)
+
+
+SEEDED = [name for name, (_, run) in tiny_pipelines.MORE.items() if "seeded" in run]
+
+
+@pytest.mark.parametrize("class_name", SEEDED)
+def test_more_pipeline_folders_run_seeded_without_a_prompt(launched, class_name):
+    """Seeded `run` (no prompt) on each folder whose transformer it drives: it conditions on the encoder whose width
+    fits and writes finite latents (a vision-language encoder failed on its config; Flux 2, which takes several of
+    its encoder's layers side by side, found no encoder that fits)."""
+    import torch
+    from safetensors.torch import load_file
+
+    results = checked(launched[0][f"{class_name} seeded"])
+    notes = " ".join(results[0]["notes"])
+    assert f"conditioning: {tiny_pipelines.MORE[class_name][1]['seeded']} on seeded token ids" in notes, notes
+    folder = Path(launched[0][class_name][0]["image"]).parent
+    latents = load_file(str(folder / "seeded.safetensors"))["latents"]
+    assert torch.isfinite(latents).all() and latents.abs().max() > 0
+
+
+def test_flux2_seeded_conditioning_is_its_encoders_last_layers_side_by_side(launched):
+    """Flux 2 Klein's seeded run equals the same loop in one process conditioned on Qwen 3's last two hidden states
+    side by side, as transformers computes them from the folder."""
+    import torch
+    import transformers
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from safetensors.torch import load_file
+
+    from shardrules import DenoisingRunner
+    from shardrules.loader.build import load_plain
+    from shardrules.runner.inputs import example_inputs
+
+    checked(launched[0]["Flux2KleinPipeline seeded"])
+    folder = Path(launched[0]["Flux2KleinPipeline"][0]["image"]).parent
+    transformer = load_plain(folder / "transformer")
+    example = example_inputs(transformer, seed=3)
+    length = example.model_kwargs["encoder_hidden_states"].shape[1]
+    qwen = transformers.Qwen3ForCausalLM.from_pretrained(folder / "text_encoder").eval()
+
+    def states(seed):
+        ids = torch.randint(2, 64, (1, length), generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            return torch.cat(qwen(input_ids=ids, output_hidden_states=True).hidden_states[-2:], dim=-1)
+
+    example.model_kwargs["encoder_hidden_states"] = states(3)  # no --guidance: no negative branch
+    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(folder / "scheduler")
+    want = DenoisingRunner(transformer, scheduler, progress=False, timestep_scale=example.timestep_scale,
+                           cast_timestep=example.cast_timestep).run(
+        example.latents, num_inference_steps=2, model_kwargs=example.model_kwargs)
+    got = load_file(str(folder / "seeded.safetensors"))["latents"]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)

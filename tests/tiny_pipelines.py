@@ -282,10 +282,12 @@ def wan22(root: Path) -> Path:
     return folder
 
 
-# More pipeline classes for `shardrules run --prompt`: each builder and the arguments of its run (small sizes)
+# More pipeline classes for `shardrules run --prompt`: each builder and the arguments of its run (small sizes);
+# "seeded": for a transformer class seeded `run` drives, the conditioning its report names
 MORE = {
     "ChromaPipeline": (chroma, dict(guidance=3.0, call={"max_sequence_length": 8})),
-    "StableDiffusion3Pipeline": (sd3, dict(guidance=3.0, call={"max_sequence_length": 8})),
+    "StableDiffusion3Pipeline": (sd3, dict(guidance=3.0, call={"max_sequence_length": 8},
+                                           seeded="text_encoder_3 (T5EncoderModel)")),
     "FluxKontextPipeline": (flux_kontext, dict(call={"max_sequence_length": 8, "max_area": 64})),  # else 1024²
     "PixArtAlphaPipeline": (pixart_alpha, dict(guidance=4.5, call={"max_sequence_length": 8,
                                                                     "use_resolution_binning": False})),
@@ -297,15 +299,18 @@ MORE = {
     "SanaPAGPipeline": (sana_pag, dict(guidance=4.5, height=32, width=32, call={
         "max_sequence_length": 16, "use_resolution_binning": False, "pag_scale": 3.0})),
     "QwenImagePipeline": (qwen_image, dict(height=64, width=64, call={"max_sequence_length": 256,
-                                                                       "true_cfg_scale": 4.0})),
+                                                                       "true_cfg_scale": 4.0},
+                                           seeded="text_encoder (Qwen2_5_VLForConditionalGeneration)")),
     "Flux2KleinPipeline": (flux2_klein, dict(guidance=4.0, height=32, width=32, negative_prompt=None, call={
-        "max_sequence_length": 32, "text_encoder_out_layers": [1, 2]})),
+        "max_sequence_length": 32, "text_encoder_out_layers": [1, 2]},
+        seeded="text_encoder (Qwen3ForCausalLM, its last 2 layers side by side)")),
     # videos of one frame, written as an image (Wan's VAE: 8 in space, then 2 x 2 patches)
     "CogVideoXPipeline": (cogvideox, dict(guidance=6.0, height=64, width=64, frames=1,
                                           call={"max_sequence_length": 6})),
     "LTXPipeline": (ltx, dict(guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
     "HunyuanVideoPipeline": (hunyuan_video, dict(guidance=6.0, height=32, width=32, frames=1,
-                                                 call={"max_sequence_length": 32})),
+                                                 call={"max_sequence_length": 32},
+                                                 seeded="text_encoder (LlamaModel)")),
     "WanPipeline (Wan 2.2, two transformers)": (wan22, dict(guidance=4.0, height=16, width=16, frames=1,
                                                             call={"max_sequence_length": 8})),
 }

@@ -67,10 +67,10 @@ def _memory() -> dict[str, float]:
     return {"vmrss_mib": now, "maxrss_mib": max(now, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
-def _encode(encoder, length: int, batch: int, seed: int) -> torch.Tensor:
-    """The last hidden states of seeded random token ids (no tokenizer is needed or downloaded). A vision-language
-    or causal language model (Qwen-Image's Qwen2.5-VL, Flux 2 Klein's Qwen 3) keeps its vocabulary in its text
-    config and returns logits first: its last hidden states are what the pipelines take."""
+def _hidden_states(encoder, length: int, batch: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """Every layer's hidden states on seeded random token ids (no tokenizer is needed or downloaded), the last one
+    last. A vision-language or causal language model (Qwen-Image's Qwen2.5-VL, Flux 2 Klein's Qwen 3) keeps its
+    vocabulary in its text config and returns logits first: its hidden states are what the pipelines take."""
     config = get_wrapped_attr(encoder, "config")
     vocab = config.get_text_config().vocab_size if hasattr(config, "get_text_config") else config.vocab_size
     ids = torch.randint(2, vocab, (batch, length), generator=torch.Generator().manual_seed(seed))
@@ -78,21 +78,37 @@ def _encode(encoder, length: int, batch: int, seed: int) -> torch.Tensor:
     with torch.no_grad():
         out = encoder(input_ids=ids.to(device), output_hidden_states=True)
     states = getattr(out, "hidden_states", None)
-    return states[-1] if states else out[0]
+    return tuple(states) if states else (out[0],)
 
 
-def _conditioning(encoders: dict, length: int, width: int, batch: int, seed: int) -> tuple[str, torch.Tensor]:
+def _encode(encoder, length: int, batch: int, seed: int) -> torch.Tensor:
+    """The last hidden states of seeded random token ids."""
+    return _hidden_states(encoder, length, batch, seed)[-1]
+
+
+def _states(encoder, length: int, batch: int, seed: int, layers: int = 1) -> torch.Tensor:
+    """The last ``layers`` hidden states of seeded token ids, side by side."""
+    return torch.cat(_hidden_states(encoder, length, batch, seed)[-layers:], dim=-1)
+
+
+def _conditioning(encoders: dict, length: int, width: int, batch: int, seed: int) -> tuple[str, int, torch.Tensor]:
     """The text encoder whose hidden states the transformer takes, and its states on seeded token ids: of the
     pipeline's text encoders in index order, CLIP text models last, the first whose width fits the transformer's
     ``encoder_hidden_states`` (Flux, SD3 and HunyuanVideo take their sequence from T5 or Llama and only a pooled
-    vector from CLIP: Flux-dev's CLIP is 768 wide, its transformer takes 4,096). Every rank runs the encoders in
-    the same order, collectively, until one fits."""
+    vector from CLIP: Flux-dev's CLIP is 768 wide, its transformer takes 4,096). A transformer k times as wide as
+    an encoder takes k of its layers side by side (Flux 2: three of Mistral's or Qwen 3's): the last k. Returns the
+    encoder's name, k, and the states. Every rank runs the encoders in the same order, collectively, until one
+    fits."""
     widths = {}
     for name, encoder in sorted(encoders.items(), key=lambda item: class_name(item[1]).startswith("CLIPText")):
-        states = _encode(encoder, length, batch, seed)
-        if states.shape[-1] == width:
-            return name, states
-        widths[name] = states.shape[-1]
+        states = _hidden_states(encoder, length, batch, seed)
+        own = states[-1].shape[-1]
+        if own == width:
+            return name, 1, states[-1]
+        layers = width // own
+        if width % own == 0 and 1 < layers <= len(states) - 1:
+            return name, layers, torch.cat(states[-layers:], dim=-1)
+        widths[name] = own
     found = ", ".join(f"{name} {w}" for name, w in widths.items())
     raise ShardRulesError(f"no text encoder fits the transformer's encoder_hidden_states width {width} ({found})")
 
@@ -159,11 +175,12 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
     example = example_inputs(model, batch=batch, seed=seed)
     if encoders:
         random_states = example.model_kwargs["encoder_hidden_states"]
-        name, states = _conditioning(encoders, random_states.shape[1], random_states.shape[-1], batch, seed)
+        name, layers, states = _conditioning(encoders, random_states.shape[1], random_states.shape[-1], batch, seed)
         example.model_kwargs["encoder_hidden_states"] = states
-        example.negative_model_kwargs["encoder_hidden_states"] = _encode(encoders[name], states.shape[1], batch,
-                                                                         seed + 1)
-        notes.append(f"conditioning: {name} ({class_name(encoders[name])}) on seeded token ids")
+        example.negative_model_kwargs["encoder_hidden_states"] = _states(encoders[name], states.shape[1], batch,
+                                                                         seed + 1, layers)
+        side = f", its last {layers} layers side by side" if layers > 1 else ""
+        notes.append(f"conditioning: {name} ({class_name(encoders[name])}{side}) on seeded token ids")
     else:
         notes.append("conditioning: seeded random tensors (no text encoder)")
     runner = DenoisingRunner(model, _scheduler(pipeline), split=split, timestep_scale=example.timestep_scale,
