@@ -244,6 +244,7 @@ def check_run_arguments(args: argparse.Namespace):
 # Keyword arguments of a pipeline's __call__ that run sets from its own options
 RUN_SETS = {"prompt": "--prompt", "negative_prompt": "--negative-prompt", "num_inference_steps": "--steps",
             "guidance_scale": "--guidance", "height": "--height", "width": "--width", "num_frames": "--frames",
+            "frames": "--frames", "video_length": "--frames",
             "generator": "--seed", "output_type": "from --out", "callback_on_step_end": "to time each step"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -327,7 +328,10 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
     if args.out is None:
         raise InputError("--prompt needs --out FILE: the image (.png, .jpg, ...) or video (.mp4, .gif) to write")
     keywords = pipeline_keywords(folder)
-    video = "num_frames" in keywords
+    from .runner.pipeline import frame_keyword
+
+    frames_key = frame_keyword(keywords)
+    video = frames_key is not None
     for key, _ in args.call or []:
         if key in RUN_SETS:
             raise InputError(f"--call {key}=...: run sets {key} itself ({RUN_SETS[key]})")
@@ -338,8 +342,10 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
     from .runner.pipeline import binning_shortfall, input_shortfall, missing_library
 
     given = dict(prompt=args.prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.steps,
-                 guidance_scale=args.guidance, height=args.height, width=args.width, num_frames=args.frames,
-                 output_type="pil", generator="seeded")
+                 guidance_scale=args.guidance, height=args.height, width=args.width, output_type="pil",
+                 generator="seeded")
+    if frames_key:
+        given[frames_key] = args.frames
     given = {k: v for k, v in given.items() if v is not None and k in keywords} | dict(args.call)
     why = input_shortfall(folder.class_name, given) or missing_library(folder.class_name)
     if why:
@@ -352,7 +358,7 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
 
         defaults = pipeline_defaults(folder)
         size = [given if given is not None else defaults.get(key)
-                for given, key in ((args.height, "height"), (args.width, "width"), (args.frames, "num_frames"))]
+                for given, key in ((args.height, "height"), (args.width, "width"), (args.frames, frames_key))]
         if all(type(v) is int for v in size):
             why = rotary_table_shortfall(folder, *size)
             if why:

@@ -87,7 +87,7 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     kwargs = dict(num_inference_steps=2, height=size[0], width=size[1], output_type="pil",
                   **({"negative_prompt": negative} if negative else {}),
                   **({"guidance_scale": run["guidance"]} if "guidance" in run else {}),
-                  **({"num_frames": run["frames"]} if "frames" in run else {}), **run["call"])
+                  **({frames_keyword(plain): run["frames"]} if "frames" in run else {}), **run["call"])
     assert input_shortfall(type(plain).__name__, dict(kwargs, prompt=MORE_PROMPT)) is None
 
     def picture(prompt, output_type="pil"):
@@ -248,6 +248,11 @@ def test_a_video_to_mp4_when_out_says_so(tmp_path):
      "sample_size of 256, 128, 64, 32 (diffusers' pipeline_pixart_sigma.py:"),
     ("pixart", ["--prompt", "a", "--out", "a.png"], "says 8; run it with --call use_resolution_binning=false"),
     ("pixart", ["--out", "a.safetensors"], "run drives seeded latents through CosmosTransformer3DModel, "),
+    # a video pipeline whose frame count is 'frames', not 'num_frames': --frames was refused as for images
+    ("sana_video", ["--prompt", "a", "--out", "a.png", "--call", "use_resolution_binning=false"],
+     "SanaVideoPipeline makes a video; name a .mp4 or .gif"),
+    ("sana_video", ["--prompt", "a", "--out", "a.gif", "--frames", "1", "--call", "frames=1"], "run sets frames "
+     "itself (--frames)"),
 ])
 def test_out_is_checked_before_any_rank_starts(tmp_path, monkeypatch, pipeline, args, words):
     """Each of these failed only after every rank had loaded and denoised, or wrote nothing, or wrote under another
@@ -526,6 +531,13 @@ def test_the_readme_lists_the_pipeline_classes_the_suite_runs_from_a_prompt():
     proven = {name.split()[0] for name in tiny_pipelines.MORE} | {"FluxPipeline", "WanPipeline", "PixArtSigmaPipeline",
                                                                   "FluxImg2ImgPipeline"}  # the tests above
     assert sorted(set(re.findall(r"\w+Pipeline", listed.group(1)))) == sorted(proven)
+
+
+def frames_keyword(pipe) -> str:
+    """The frame count's name in the pipeline's own __call__ (Sana Video: frames; Latte: video_length)."""
+    import inspect
+
+    return next(k for k in ("num_frames", "frames", "video_length") if k in inspect.signature(pipe.__call__).parameters)
 
 
 SEEDED = [name for name, (_, run) in tiny_pipelines.MORE.items() if "seeded" in run]

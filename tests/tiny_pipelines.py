@@ -243,6 +243,65 @@ def flux2_klein(root: Path) -> Path:
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def sana_video(root: Path) -> Path:
+    """SanaVideoPipeline: Sana's Gemma 2 encoder and instruction, Sana Video's transformer, Wan's video VAE."""
+    import torch
+
+    folder = sana(root)
+    torch.manual_seed(0)
+    for name, part in {"transformer": tiny_models.build("SanaVideoTransformer3DModel"),
+                       "vae": diffusers.AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                                         temperal_downsample=[False, True, True],
+                                                         latents_mean=[0.0] * 4, latents_std=[1.0] * 4),
+                       "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()}.items():
+        import shutil
+
+        shutil.rmtree(folder / name)
+        part.save_pretrained(folder / name)
+    index = json.loads((folder / "model_index.json").read_text())
+    index.update(transformer=["diffusers", "SanaVideoTransformer3DModel"], vae=["diffusers", "AutoencoderKLWan"],
+                 scheduler=["diffusers", "FlowMatchEulerDiscreteScheduler"], _class_name="SanaVideoPipeline")
+    (folder / "model_index.json").write_text(json.dumps(index))
+    return folder
+
+
+def cogview3(root: Path) -> Path:
+    """CogView3PlusPipeline: a T5 encoder, CogView 3's transformer (size and crop conditions), a one-block VAE."""
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "cogview3-pipeline", "CogView3PlusPipeline", {
+        "transformer": tiny_fallback.build("CogView3PlusTransformer2DModel"),
+        "text_encoder": _t5(16), "tokenizer": umt5_tokenizer(),
+        "vae": one_block_vae(scaling_factor=1.0),
+        "scheduler": diffusers.CogVideoXDDIMScheduler(timestep_spacing="trailing")})
+
+
+def latte(root: Path) -> Path:
+    """LattePipeline: a T5 encoder, Latte's spatial and temporal blocks, an image VAE frame by frame."""
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "latte-pipeline", "LattePipeline", {
+        "transformer": tiny_fallback.build("LatteTransformer3DModel"),
+        "text_encoder": _t5(8), "tokenizer": umt5_tokenizer(),
+        "vae": one_block_vae(scaling_factor=1.0), "scheduler": diffusers.DDIMScheduler()})
+
+
+def pixart_sigma_pag(root: Path) -> Path:
+    """PixArtSigmaPAGPipeline: PixArt-Sigma's components, perturbed-attention guidance."""
+    return relabel(pixart(root), "PixArtSigmaPAGPipeline")
+
+
+def sd3_pag(root: Path) -> Path:
+    """StableDiffusion3PAGPipeline: SD3's components (it takes no image encoder), perturbed-attention guidance."""
+    folder = relabel(sd3(root), "StableDiffusion3PAGPipeline")
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({k: v for k, v in index.items()
+                                                         if k not in ("image_encoder", "feature_extractor")}))
+    return folder
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -304,10 +363,18 @@ MORE = {
     "Flux2KleinPipeline": (flux2_klein, dict(guidance=4.0, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 32, "text_encoder_out_layers": [1, 2]},
         seeded="text_encoder (Qwen3ForCausalLM, its last 2 layers side by side)")),
+    "CogView3PlusPipeline": (cogview3, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 8})),
+    "PixArtSigmaPAGPipeline": (pixart_sigma_pag, dict(guidance=4.5, call={
+        "max_sequence_length": 8, "use_resolution_binning": False, "pag_scale": 3.0})),
+    "StableDiffusion3PAGPipeline": (sd3_pag, dict(guidance=3.0, call={
+        "max_sequence_length": 8, "pag_scale": 3.0})),
     # videos of one frame, written as an image (Wan's VAE: 8 in space, then 2 x 2 patches)
     "CogVideoXPipeline": (cogvideox, dict(guidance=6.0, height=64, width=64, frames=1,
                                           call={"max_sequence_length": 6})),
     "LTXPipeline": (ltx, dict(guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
+    "SanaVideoPipeline": (sana_video, dict(guidance=6.0, height=32, width=32, frames=1,
+                                           call={"max_sequence_length": 16, "use_resolution_binning": False})),
+    "LattePipeline": (latte, dict(guidance=4.5, height=16, width=16, frames=1, call={})),
     "HunyuanVideoPipeline": (hunyuan_video, dict(guidance=6.0, height=32, width=32, frames=1,
                                                  call={"max_sequence_length": 32},
                                                  seeded="text_encoder (LlamaModel)")),

@@ -271,7 +271,7 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
     """Load the pipeline of ``model_dir`` sharded and call it on ``prompt``, on every rank; rank 0 writes ``out``.
     ``call``: more keyword arguments of the pipeline's ``__call__``."""
     from .denoise import accepted_keywords
-    from .pipeline import load_pipeline
+    from .pipeline import frame_keyword, load_pipeline
 
     pipeline = model_dir if isinstance(model_dir, PipelineFolder) else PipelineFolder.read(model_dir)
     import_classes(pipeline)
@@ -281,10 +281,11 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
                          split=split, stats=stats, ulysses=ulysses, ring=ring, compile=compile)
     load_s = time.perf_counter() - began
     pipe.set_progress_bar_config(disable=rank != 0, leave=False)
-    call = dict(prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=steps, guidance_scale=guidance,
-                height=height, width=width, num_frames=frames, output_type="pil",
-                generator=torch.Generator().manual_seed(seed), **(call or {}))
     accepted = accepted_keywords(pipe.__call__)
+    frames_key = frame_keyword(accepted) or "num_frames"  # num_frames, or Sana Video's frames, Latte's video_length
+    call = dict(prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=steps, guidance_scale=guidance,
+                height=height, width=width, output_type="pil", **{frames_key: frames},
+                generator=torch.Generator().manual_seed(seed), **(call or {}))
     dropped = sorted(k for k, v in call.items() if v is not None and k not in accepted)
     if dropped:
         raise ShardRulesError(f"{type(pipe).__name__} does not take {', '.join(dropped)}")

@@ -239,6 +239,16 @@ def load_pipeline(folder: str | Path | PipelineFolder, rules=None, mesh=None, dt
     return pipe
 
 
+# The frame count of a video pipeline's __call__, by the names diffusers' pipelines give it (Sana Video: frames;
+# Latte and Text2Video-Zero: video_length)
+FRAME_KEYWORDS = ("num_frames", "frames", "video_length")
+
+
+def frame_keyword(keywords) -> str | None:
+    """The keyword a pipeline's ``__call__`` takes its frame count by, or None for a pipeline of images."""
+    return next((k for k in FRAME_KEYWORDS if k in keywords), None)
+
+
 # __call__ arguments that take a picture, a video or a sound: `run` reads them from a file (--call NAME=@FILE)
 MEDIA_ARGUMENTS = ("image", "mask_image", "control_image", "video", "control_video", "pose_video", "face_video",
                    "reference_image", "example_image", "audio")
