@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 OUT = ROOT / "docs" / "models.md"
 ENCODERS = ["T5EncoderModel", "UMT5EncoderModel", "CLIPTextModel", "CLIPTextModelWithProjection", "LlamaModel",
-            "Gemma2Model", "MistralModel", "Qwen3Model", "Qwen3ForCausalLM", "Qwen2_5_VLTextModel",
+            "Gemma2Model", "MistralModel", "Qwen3Model", "Qwen3ForCausalLM", "GlmModel", "Qwen2_5_VLTextModel",
             "Qwen2_5_VLForConditionalGeneration", "Mistral3ForConditionalGeneration"]
 
 

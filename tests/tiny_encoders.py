@@ -20,6 +20,7 @@ CONFIGS = {
     "Qwen2_5_VLTextModel": lambda: T.Qwen2_5_VLTextConfig(**SMALL, num_key_value_heads=1,
                                                           rope_scaling={"type": "default", "mrope_section": [2, 1, 1]}),
     "Qwen3Model": lambda: T.Qwen3Config(**SMALL, num_key_value_heads=1, head_dim=8),
+    "GlmModel": lambda: T.GlmConfig(**SMALL, num_key_value_heads=1, head_dim=8, pad_token_id=0),
     # Flux 2 Klein's, its embedding and head one tied parameter
     "Qwen3ForCausalLM": lambda: T.Qwen3Config(**SMALL, num_key_value_heads=1, head_dim=8, tie_word_embeddings=True),
     # the whole vision-language model, as Qwen-Image ships its text encoder: a one-block vision tower
@@ -44,6 +45,7 @@ EXPECTED_UNITS = {
     "MistralModel": ["layers.1", "layers.0", "embed_tokens"],
     "Qwen2_5_VLTextModel": ["layers.1", "layers.0", "embed_tokens"],
     "Qwen3Model": ["layers.1", "layers.0", "embed_tokens"],
+    "GlmModel": ["layers.1", "layers.0", "embed_tokens"],
     "Qwen3ForCausalLM": ["model.layers.1", "model.layers.0", "model.embed_tokens"],
     "Qwen2_5_VLForConditionalGeneration": ["model.language_model.layers.1", "model.language_model.layers.0",
                                            "model.language_model.embed_tokens", "model.visual.blocks.0"],

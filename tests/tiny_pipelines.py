@@ -302,6 +302,19 @@ def sd3_pag(root: Path) -> Path:
     return folder
 
 
+def cogview4(root: Path) -> Path:
+    """CogView4Pipeline: a GLM 4 encoder (its second-to-last states, the prompt left-padded to a multiple of 16),
+    CogView 4's transformer, a one-block VAE."""
+    import tiny_encoders
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "cogview4-pipeline", "CogView4Pipeline", {
+        "transformer": tiny_fallback.build("CogView4Transformer2DModel"),
+        "text_encoder": tiny_encoders.build("GlmModel"), "tokenizer": gemma_tokenizer(),
+        "vae": one_block_vae(scaling_factor=1.0), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -363,6 +376,7 @@ MORE = {
     "Flux2KleinPipeline": (flux2_klein, dict(guidance=4.0, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 32, "text_encoder_out_layers": [1, 2]},
         seeded="text_encoder (Qwen3ForCausalLM, its last 2 layers side by side)")),
+    "CogView4Pipeline": (cogview4, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 32})),
     "CogView3PlusPipeline": (cogview3, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 8})),
     "PixArtSigmaPAGPipeline": (pixart_sigma_pag, dict(guidance=4.5, call={
         "max_sequence_length": 8, "use_resolution_binning": False, "pag_scale": 3.0})),
