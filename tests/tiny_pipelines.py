@@ -315,6 +315,18 @@ def cogview4(root: Path) -> Path:
         "vae": one_block_vae(scaling_factor=1.0), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def bria(root: Path) -> Path:
+    """BriaPipeline: a T5 encoder, Bria's Flux-like transformer (packed latents), a one-block VAE."""
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "bria-pipeline", "BriaPipeline", {
+        "transformer": tiny_fallback.build("BriaTransformer2DModel"),
+        "text_encoder": _t5(32), "tokenizer": umt5_tokenizer(),
+        "vae": one_block_vae(shift_factor=0.0, scaling_factor=1.0),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()}, absent=("image_encoder", "feature_extractor"))
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -376,6 +388,7 @@ MORE = {
     "Flux2KleinPipeline": (flux2_klein, dict(guidance=4.0, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 32, "text_encoder_out_layers": [1, 2]},
         seeded="text_encoder (Qwen3ForCausalLM, its last 2 layers side by side)")),
+    "BriaPipeline": (bria, dict(guidance=5.0, call={"max_sequence_length": 8})),
     "CogView4Pipeline": (cogview4, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 32})),
     "CogView3PlusPipeline": (cogview3, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 8})),
     "PixArtSigmaPAGPipeline": (pixart_sigma_pag, dict(guidance=4.5, call={
