@@ -49,6 +49,7 @@ def _sequence(model, rules, name: str, proven: dict) -> str:
     attention = attention_modules(model)
     refused = sorted({a.processor for a in attention if not a.takes_split})
     grouped = sorted({a.processor for a in attention if a.grouped})
+    causal = sorted({a.processor for a in attention if a.causal})
     try:
         found = sequence_plan(model, rules)
     except SequenceParallelError as exc:
@@ -58,6 +59,8 @@ def _sequence(model, rules, name: str, proven: dict) -> str:
             return "none (no diffusers attention)"
         if refused:
             return f"none ({', '.join(refused)} take{'s' if len(refused) == 1 else ''} no split)"
+        if causal:
+            return f"none (causal attention in {', '.join(causal)}: diffusers' split refuses it)"
         if grouped:
             return f"none (grouped-query attention in {', '.join(grouped)}: diffusers' split refuses it)"
         return "none (processors could take one)"

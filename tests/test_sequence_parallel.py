@@ -263,6 +263,32 @@ def test_grouped_query_attention_is_refused_by_name(tmp_path):
     check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
 
 
+def test_causal_attention_is_refused_by_name(tmp_path):
+    """MiniMax Music 3's depth decoder attends causally over its codebooks (is_causal=True), which diffusers'
+    context-parallel attention raises on inside the first layer on every rank; refused before anything runs."""
+    import inspect
+
+    import diffusers.models.attention_dispatch as dispatch
+    import tiny_fallback
+
+    assert "Causal attention is not yet supported for templated attention" in inspect.getsource(dispatch)
+    rules, _ = rules_with("""\
+        schema = 1
+        [[model]]
+        name = "depth"
+        applies-to = "class == MiniMaxMusic3RVQDepthDecoder"
+        shard = ["container == layers and index is digit"]
+        [model.sequence-parallel]
+        split = [{ match = "name == layers.0", input = "hidden_states", dim = 1 }]
+        gather = [{ match = "name == norm", dim = 1 }]
+        """, tmp_path)
+    model = tiny_fallback.build("MiniMaxMusic3RVQDepthDecoder")
+    with pytest.raises(SequenceParallelError, match=r"MiniMaxMusic3RVQDepthDecoder cannot run sequence parallel: "
+                                                    r"'layers.0.attn' \(MiniMaxMusic3DepthAttention\) is causal "
+                                                    r"attention \(is_causal in MiniMaxMusic3DepthAttnProcessor\)"):
+        check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
+
+
 def test_heads_that_ulysses_cannot_divide_are_refused():
     model = tiny_models.build("WanTransformer3DModel", device="meta")  # 2 heads
     with pytest.raises(SequenceParallelError, match="has 2 attention heads, which Ulysses 4 cannot divide"):

@@ -257,6 +257,7 @@ class Attention:
     takes_split: bool  # its processor has diffusers' _parallel_config (dispatches through Ulysses / ring)
     heads: int | None
     grouped: bool = False  # grouped-query attention passed as such (enable_gqa), which diffusers' split refuses
+    causal: bool = False  # causal attention (is_causal=True), which diffusers' split refuses too
 
 
 @functools.cache
@@ -272,6 +273,17 @@ def _gqa_source(processor_class: type) -> str:
     return "by heads" if re.search(r"enable_gqa\s*=", source) else ""
 
 
+@functools.cache
+def _passes_causal(processor_class: type) -> bool:
+    """Whether the processor's ``__call__`` asks diffusers' dispatch for causal attention (``is_causal=True``, as
+    MiniMax Music 3's depth decoder does over its codebooks): its context-parallel attention raises "Causal attention
+    is not yet supported for templated attention"."""
+    try:
+        return re.search(r"is_causal\s*=\s*True", inspect.getsource(processor_class.__call__)) is not None
+    except (OSError, TypeError):
+        return False
+
+
 def _grouped(module: nn.Module, processor) -> bool:
     """Whether the module's processor hands diffusers' dispatch grouped-query attention (``enable_gqa``): its
     context-parallel attention raises "GQA is not yet supported for templated attention" (Cosmos 3 always passes
@@ -285,12 +297,16 @@ def _grouped(module: nn.Module, processor) -> bool:
 
 def split_refusal(attention: list[Attention]) -> str | None:
     """Why these attention modules cannot run split, or None: a processor without diffusers' parallel config (it
-    would attend over its own share of the tokens only), or grouped-query attention."""
+    would attend over its own share of the tokens only), causal attention, or grouped-query attention."""
     for a in attention:
         if not a.takes_split:
             return (f"its attention processor {a.processor} (on {a.class_name} '{a.name}') takes no parallel config, "
                     f"so it would attend over its own share of the tokens only")
     for a in attention:
+        if a.causal:
+            return (f"'{a.name}' ({a.class_name}) is causal attention (is_causal in {a.processor}), which diffusers' "
+                    f"context-parallel attention refuses (\"Causal attention is not yet supported for templated "
+                    f"attention\")")
         if a.grouped:
             return (f"'{a.name}' ({a.class_name}) is grouped-query attention (enable_gqa in {a.processor}), which "
                     f"diffusers' context-parallel attention refuses (\"GQA is not yet supported for templated "
@@ -312,7 +328,8 @@ def attention_modules(model: nn.Module) -> list[Attention]:
         found.append(Attention(name, type(module).__name__, type(processor).__name__,
                                processor is not None and hasattr(processor, "_parallel_config"),
                                heads if isinstance(heads, int) else None,
-                               processor is not None and _grouped(module, processor)))
+                               processor is not None and _grouped(module, processor),
+                               processor is not None and _passes_causal(type(processor))))
     return found
 
 
