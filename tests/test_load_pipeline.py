@@ -100,7 +100,7 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     assert got.shape == want.shape == (*size, 3)
     assert np.abs(got - want).max() <= 1
     # the picture depends on the prompt
-    assert np.abs(picture("the blue sea in rain", "np") - picture(MORE_PROMPT, "np")).max() > 1e-3
+    assert np.abs(picture("the blue sea in rain", "np") - picture(MORE_PROMPT, "np")).max() > 1e-4  # noise: 1e-6
 
 
 @pytest.fixture

@@ -327,6 +327,29 @@ def bria(root: Path) -> Path:
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()}, absent=("image_encoder", "feature_extractor"))
 
 
+def hunyuan_video15(root: Path) -> Path:
+    """HunyuanVideo15Pipeline: Qwen2.5-VL's text model (its third-to-last states after a 108-token system prefix,
+    through a chat template) and a ByT5 encoder for quoted glyph text, HunyuanVideo 1.5's transformer, its VAE, a
+    classifier-free guidance guider."""
+    import tiny_encoders
+    import torch
+
+    torch.manual_seed(0)
+    tokenizer = gemma_tokenizer()
+    tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}{% endfor %}"
+    byt5 = transformers.T5Config(vocab_size=384, d_model=8, d_kv=4, d_ff=16, num_layers=2, num_heads=2,
+                                 architectures=["T5EncoderModel"])  # 8: the transformer's text_embed_2_dim
+    return save_pipeline(root / "hunyuan-video15-pipeline", "HunyuanVideo15Pipeline", {
+        "transformer": tiny_models.build("HunyuanVideo15Transformer3DModel"),
+        "text_encoder": tiny_encoders.build("Qwen2_5_VLTextModel"), "tokenizer": tokenizer,
+        "text_encoder_2": randomize_zeros(transformers.T5EncoderModel(byt5)).eval(),
+        "tokenizer_2": transformers.ByT5Tokenizer(),
+        "vae": diffusers.AutoencoderKLHunyuanVideo15(latent_channels=4, block_out_channels=(8,) * 5,
+                                                     layers_per_block=1),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler(shift=7.0),
+        "guider": diffusers.ClassifierFreeGuidance(guidance_scale=6.0)})
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -402,6 +425,7 @@ MORE = {
     "SanaVideoPipeline": (sana_video, dict(guidance=6.0, height=32, width=32, frames=1,
                                            call={"max_sequence_length": 16, "use_resolution_binning": False})),
     "LattePipeline": (latte, dict(guidance=4.5, height=16, width=16, frames=1, call={})),
+    "HunyuanVideo15Pipeline": (hunyuan_video15, dict(height=64, width=64, frames=1, call={})),
     "HunyuanVideoPipeline": (hunyuan_video, dict(guidance=6.0, height=32, width=32, frames=1,
                                                  call={"max_sequence_length": 32},
                                                  seeded="text_encoder (LlamaModel)")),
