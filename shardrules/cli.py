@@ -237,7 +237,7 @@ def check_run_arguments(args: argparse.Namespace):
                          "--guidance G")
     if args.out:
         check_out(args)
-    check_sequence_arguments(args)
+    check_sequence_arguments(args, folder)
     return folder
 
 
@@ -266,8 +266,11 @@ def check_out(args: argparse.Namespace) -> None:
                          f"pipeline's decoded image goes beside it as {out.stem}.png)")
 
 
-def check_sequence_arguments(args: argparse.Namespace) -> None:
-    """--ulysses x --ring must divide --nproc (twice over with --split guidance)."""
+def check_sequence_arguments(args: argparse.Namespace, folder=None) -> None:
+    """--ulysses x --ring must divide --nproc (twice over with --split guidance), and each transformer of ``folder``
+    (the model itself, or a pipeline's transformers) must be able to run split: built on the meta device, its plan
+    is checked as the ranks would check it (a class without a plan, a processor that takes no split, heads the
+    degree does not divide), so that it is refused here and not after every rank has loaded."""
 
     from .launch import in_torchrun
 
@@ -283,6 +286,23 @@ def check_sequence_arguments(args: argparse.Namespace) -> None:
         check_degrees(args.ulysses, args.ring, world, guidance=args.split == "guidance")
     except ShardRulesError as exc:
         raise InputError(f"--ulysses {args.ulysses} --ring {args.ring} on {world} ranks: {exc}") from None
+    if folder is None:
+        return
+    from .engine.sequence import sequence_plan
+    from .loader.build import build_model
+    from .loader.pipeline import TRANSFORMER, PipelineFolder
+    from .loader.sequence import check_sequence
+    from .rules import load_rules
+
+    parts = [c.folder for c in folder.components if c.role == TRANSFORMER] if isinstance(folder, PipelineFolder) \
+        else [folder]
+    rules = load_rules(*(args.rules or []))
+    for part in parts:
+        try:
+            model = build_model(part, meta="all")
+            check_sequence(model, sequence_plan(model, rules), args.ulysses, args.ring, world=world)
+        except ShardRulesError as exc:
+            raise InputError(f"{part}: --ulysses {args.ulysses} --ring {args.ring}: {exc}") from None
 
 
 def pipeline_keywords(folder) -> set[str]:

@@ -539,6 +539,11 @@ def test_plan_shows_split_and_gather_points(tmp_path, capsys):
                                                              "ranks does not divide the world size 2"),
     (["run", "{Wan}", "--nproc", "2", "--ulysses", "2", "--split", "guidance", "--guidance", "4"], 2,
      "x 2 guidance branches = 4 ranks does not divide the world size 2"),
+    # the transformer built on meta and its plan checked before any rank starts (these failed in every rank after
+    # loading)
+    (["run", "{SD3 weights}", "--nproc", "2", "--ulysses", "2"], 2, "--ulysses 2 --ring 1: SD3Transformer2DModel has "
+                                                                  "no sequence-parallel plan"),
+    (["run", "{Wan}", "--nproc", "4", "--ulysses", "4"], 2, "has 2 attention heads, which Ulysses 4 cannot divide"),
 ])
 def test_commands_refuse_what_cannot_run_split(tmp_path, capsys, args, code, message):
     """Refused in the command's own process: no rank starts (run exits 2 before launching)."""
@@ -549,6 +554,8 @@ def test_commands_refuse_what_cannot_run_split(tmp_path, capsys, args, code, mes
     wan = tiny_models.build("WanTransformer3DModel")
     wan.save_pretrained(tmp_path / "wan", safe_serialization=True)
     folders["{Wan}"] = str(tmp_path / "wan")
+    tiny_models.build("SD3Transformer2DModel").save_pretrained(tmp_path / "sd3", safe_serialization=True)
+    folders["{SD3 weights}"] = str(tmp_path / "sd3")
     assert main([folders.get(a, a) for a in args]) == code
     assert message in capsys.readouterr().err
 
