@@ -46,10 +46,13 @@ def launched(tmp_path_factory):
         calls[folder] = ("rank_checks:expect_pipeline_error", {"folder": folder})
     for name, (build, run) in tiny_pipelines.MORE.items():  # through `shardrules run`'s own rank code
         folder = build(tmp_path_factory.mktemp(name))
-        run = {k: v for k, v in run.items() if k != "seeded"}
+        run = {k: v for k, v in run.items() if k not in ("seeded", "ulysses")}
         calls[name] = ("shardrules.runner.job:run_pipeline", dict(
             {"height": 8, "width": 8, "negative_prompt": "dog", **run}, model_dir=str(folder), prompt=MORE_PROMPT,
             steps=2, seed=3, out=str(folder / "out.png")))
+        if tiny_pipelines.MORE[name][1].get("ulysses"):  # the sequence split over the 2 ranks
+            calls[f"{name} ulysses"] = ("shardrules.runner.job:run_pipeline", dict(
+                calls[name][1], out=str(folder / "ulysses.png"), ulysses=2))
         if "seeded" in tiny_pipelines.MORE[name][1]:  # and without a prompt
             calls[f"{name} seeded"] = ("shardrules.runner.job:run_model", dict(
                 model_dir=str(folder), steps=2, seed=3, out=str(folder / "seeded.safetensors")))
@@ -81,7 +84,7 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     assert results[0]["plan"].startswith(f"{class_name.split()[0]}: sharded {', '.join(sharded)};"), results[0]["plan"]
     plain = diffusers.DiffusionPipeline.from_pretrained(folder)
     assert type(plain).__name__ == class_name.split()[0]
-    run = {k: v for k, v in tiny_pipelines.MORE[class_name][1].items() if k != "seeded"}
+    run = {k: v for k, v in tiny_pipelines.MORE[class_name][1].items() if k not in ("seeded", "ulysses")}
     size = (run.get("height", 8), run.get("width", 8))
     negative = run.get("negative_prompt", "dog")  # None: a pipeline without a negative prompt
     kwargs = dict(num_inference_steps=2, height=size[0], width=size[1], output_type="pil",
@@ -99,6 +102,10 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     got = np.asarray(Image.open(results[0]["image"]), dtype=np.int16)
     assert got.shape == want.shape == (*size, 3)
     assert np.abs(got - want).max() <= 1
+    if tiny_pipelines.MORE[class_name][1].get("ulysses"):  # `run --ulysses 2`: the same picture
+        split = checked(launched[0][f"{class_name} ulysses"])
+        assert "sequence parallel: ulysses 2 x ring 1; transformer by " in " ".join(split[0]["notes"])
+        assert np.abs(np.asarray(Image.open(split[0]["image"]), dtype=np.int16) - want).max() <= 1
     # the picture depends on the prompt
     assert np.abs(picture("the blue sea in rain", "np") - picture(MORE_PROMPT, "np")).max() > 1e-4  # noise: 1e-6
 

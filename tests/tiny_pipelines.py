@@ -390,9 +390,10 @@ def wan22(root: Path) -> Path:
 
 
 # More pipeline classes for `shardrules run --prompt`: each builder and the arguments of its run (small sizes);
-# "seeded": for a transformer class seeded `run` drives, the conditioning its report names
+# "seeded": for a transformer class seeded `run` drives, the conditioning its report names; "ulysses": also run with
+# the sequence split over the 2 ranks
 MORE = {
-    "ChromaPipeline": (chroma, dict(guidance=3.0, call={"max_sequence_length": 8})),
+    "ChromaPipeline": (chroma, dict(guidance=3.0, call={"max_sequence_length": 8}, ulysses=True)),
     "StableDiffusion3Pipeline": (sd3, dict(guidance=3.0, call={"max_sequence_length": 8},
                                            seeded="text_encoder_3 (T5EncoderModel)")),
     "FluxKontextPipeline": (flux_kontext, dict(call={"max_sequence_length": 8, "max_area": 64})),  # else 1024²
@@ -400,17 +401,19 @@ MORE = {
                                                                     "use_resolution_binning": False})),
     "Lumina2Pipeline": (lumina2, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 24,
                                                                                 "system_prompt": ""})),
-    "ZImagePipeline": (z_image, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 32})),
+    "ZImagePipeline": (z_image, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 32},
+                                     ulysses=True)),
     "SanaPipeline": (sana, dict(guidance=4.5, height=32, width=32, call={"max_sequence_length": 16,
                                                                           "use_resolution_binning": False})),
     "SanaPAGPipeline": (sana_pag, dict(guidance=4.5, height=32, width=32, call={
         "max_sequence_length": 16, "use_resolution_binning": False, "pag_scale": 3.0})),
     "QwenImagePipeline": (qwen_image, dict(height=64, width=64, call={"max_sequence_length": 256,
                                                                        "true_cfg_scale": 4.0},
-                                           seeded="text_encoder (Qwen2_5_VLForConditionalGeneration)")),
+                                           seeded="text_encoder (Qwen2_5_VLForConditionalGeneration)",
+                                           ulysses=True)),
     "Flux2KleinPipeline": (flux2_klein, dict(guidance=4.0, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 32, "text_encoder_out_layers": [1, 2]},
-        seeded="text_encoder (Qwen3ForCausalLM, its last 2 layers side by side)")),
+        seeded="text_encoder (Qwen3ForCausalLM, its last 2 layers side by side)", ulysses=True)),
     "BriaPipeline": (bria, dict(guidance=5.0, call={"max_sequence_length": 8})),
     "CogView4Pipeline": (cogview4, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 32})),
     "CogView3PlusPipeline": (cogview3, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 8})),
@@ -428,7 +431,7 @@ MORE = {
     "HunyuanVideo15Pipeline": (hunyuan_video15, dict(height=64, width=64, frames=1, call={})),
     "HunyuanVideoPipeline": (hunyuan_video, dict(guidance=6.0, height=32, width=32, frames=1,
                                                  call={"max_sequence_length": 32},
-                                                 seeded="text_encoder (LlamaModel)")),
+                                                 seeded="text_encoder (LlamaModel)", ulysses=True)),
     "WanPipeline (Wan 2.2, two transformers)": (wan22, dict(guidance=4.0, height=16, width=16, frames=1,
                                                             call={"max_sequence_length": 8})),
 }

@@ -262,6 +262,15 @@ def _save_output(result, out: str) -> str:
                           f"{suffix or 'a file without a suffix'}")
 
 
+def _sequence_notes(pipe, pipeline: PipelineFolder, ulysses: int, ring: int) -> list[str]:
+    """Which transformers of the pipeline run split, and whose plan they follow."""
+    if (ulysses, ring) == (1, 1):
+        return []
+    plans = [f"{c.name} by {getattr(pipe, c.name).sequence_parallel.plan.origin}" for c in pipeline.components
+             if c.role == TRANSFORMER and getattr(getattr(pipe, c.name, None), "sequence_parallel", None)]
+    return [f"sequence parallel: ulysses {ulysses} x ring {ring}; {', '.join(plans)}"]
+
+
 def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFolder, prompt: str,
                  rules: list[str] | None = None,
                  negative_prompt: str | None = None, steps: int = 4, guidance: float | None = None,
@@ -299,7 +308,8 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
     return RunResult(
         plan=f"{type(pipe).__name__}: sharded {', '.join(sharded)}; {stats.bytes_read / 2**20:.2f} MiB read on "
              f"this rank of {stats.checkpoint_bytes / 2**20:.2f} MiB" if rank == 0 else None,
-        notes=[f"prompt through the pipeline's own tokenizers and encoders; {steps} steps"], image=written,
+        notes=[f"prompt through the pipeline's own tokenizers and encoders; {steps} steps",
+               *_sequence_notes(pipe, pipeline, ulysses, ring)], image=written,
         output="video" if getattr(result, "frames", None) is not None else "image", load_s=load_s,
         read_mib=stats.bytes_read / 2**20, **_memory(), step_s=step_s, split=split,
         world_size=dist.get_world_size()).as_dict()
