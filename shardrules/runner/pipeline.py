@@ -360,7 +360,7 @@ def input_shortfall(class_name: str, given: dict) -> str | None:
 def missing_library(class_name: str) -> str | None:
     """ftfy, when the pipeline's own module calls it without checking for it and this install lacks it, or None.
     diffusers imports ftfy under ``if is_ftfy_available(): import ftfy``; Wan's pipeline then checks again before
-    ``ftfy.fix_text``, but SkyReels V2 and about thirty others clean every prompt with it unchecked, so a run without
+    ``ftfy.fix_text``, but SkyReels V2 and 13 other pipelines clean every prompt with it unchecked, so a run without
     ftfy failed with "name 'ftfy' is not defined" inside every rank after loading. (Other optional libraries are
     checked by the pipelines' own code paths: Beautiful Soup only for ``clean_caption``, with a warning; XLA under a
     flag.)"""
