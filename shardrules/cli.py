@@ -348,6 +348,11 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
     if args.out is None:
         raise InputError("--prompt needs --out FILE: the image (.png, .jpg, ...) or video (.mp4, .gif) to write")
     keywords = pipeline_keywords(folder)
+    from .runner.pipeline import makes_sound
+
+    if makes_sound(folder.class_name):
+        raise InputError(f"{args.model_dir}: {folder.class_name} makes sound, and run writes images and videos; "
+                         f"call the pipeline from Python (shardrules.load_pipeline) and save its audios")
     from .runner.pipeline import frame_keyword
 
     frames_key = frame_keyword(keywords)

@@ -418,6 +418,9 @@ def pattern_picture(path, size: int = 32):
     # what a tensor argument takes: Python, not the command line
     ("flux", "KandinskyV22Pipeline", [], "needs image_embeds, negative_image_embeds (no default); give image_embeds, "
                                          "negative_image_embeds from Python (shardrules.load_pipeline"),
+    # a pipeline of sound: run writes images and videos
+    ("flux", "StableAudioPipeline", [], "StableAudioPipeline makes sound, and run writes images and videos; call the "
+                                        "pipeline from Python"),
     # the files named with @
     ("flux", "FluxImg2ImgPipeline", ["--call", "image=@missing.png"], "--call image=@missing.png: no such file"),
     ("flux", "FluxImg2ImgPipeline", ["--call", "image=@notes.txt"], "--call image=@notes.txt: cannot read it as an "

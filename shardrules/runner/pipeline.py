@@ -249,6 +249,18 @@ def frame_keyword(keywords) -> str | None:
     return next((k for k in FRAME_KEYWORDS if k in keywords), None)
 
 
+def makes_sound(class_name: str) -> bool:
+    """Whether the pipeline class returns audio (diffusers' ``AudioPipelineOutput``: Stable Audio, ACE-Step, LongCat
+    audio DiT, AudioLDM, ...), which ``run`` does not write."""
+    import inspect
+
+    import diffusers
+
+    call = getattr(diffusers, class_name).__call__
+    return "AudioPipelineOutput" in str(inspect.signature(call).return_annotation) or \
+        re.search(r"Audio|Music|DanceDiffusion", class_name) is not None
+
+
 # __call__ arguments that take a picture, a video or a sound: `run` reads them from a file (--call NAME=@FILE)
 MEDIA_ARGUMENTS = ("image", "mask_image", "control_image", "video", "control_video", "pose_video", "face_video",
                    "reference_image", "example_image", "audio")
