@@ -29,7 +29,8 @@ FALLBACK = tuple(name for name in PLANNED if name not in tiny_models.CONFIGS)
 VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DModel": "per-frame timesteps",
            "LTXVideoTransformer3DModel": "no mask", "ErnieImageTransformer2DModel": "padded",
            "BriaFibo2Transformer2DModel": "padded", "ChromaTransformer2DModel": "padded",
-           "MiniMaxMusic3Transformer1DModel": "odd frames", "JoyImageEditPlusTransformer3DModel": "padded"}
+           "MiniMaxMusic3Transformer1DModel": "odd frames", "JoyImageEditPlusTransformer3DModel": "padded",
+           "Kandinsky6Transformer3DModel": "padded"}
 
 WAN_AS_RULES = """\
 schema = 1

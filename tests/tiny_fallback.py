@@ -276,7 +276,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "Krea2Transformer2DModel", "LongCatAudioDiTTransformer", "WanAnimateTransformer3DModel",
             "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel",
             "Kandinsky5Transformer3DModel", "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel",
-            "StableAudio3DiTModel", "MiniMaxMusic3Transformer1DModel", "JoyImageEditPlusTransformer3DModel"}
+            "StableAudio3DiTModel", "MiniMaxMusic3Transformer1DModel", "JoyImageEditPlusTransformer3DModel",
+            "Kandinsky6Transformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -586,6 +587,13 @@ VARIANTS = {
     # a short prompt (two of six tokens) and 12 of 16 patch slots used: both masked in the [image | text] mask
     ("JoyImageEditPlusTransformer3DModel", "padded"): lambda: dict(
         encoder_hidden_states_mask=torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0, 0.0]]), shape_list=[[(1, 3, 4)]]),
+    # six audio latents (five do not divide by 2 ranks)
+    ("Kandinsky6Transformer3DModel", "even audio"): lambda: dict(
+        audio_hidden_states=torch.randn(1, 6, 4, generator=torch.Generator().manual_seed(18))),
+    # and a short prompt padded (two of six text tokens valid)
+    ("Kandinsky6Transformer3DModel", "padded"): lambda: dict(
+        audio_hidden_states=torch.randn(1, 6, 4, generator=torch.Generator().manual_seed(18)),
+        encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]]).bool()),
     # two samples packed in one sequence (attending only within their segment), a timestep per token
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),

@@ -144,7 +144,8 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "ErnieImageTransformer2DModel": "rules", "BriaFibo2Transformer2DModel": "rules",
                    "Kandinsky5Transformer3DModel": "rules", "JoyImageEditTransformer3DModel": "rules",
                    "ChromaTransformer2DModel": "rules", "StableAudio3DiTModel": "rules",
-                   "MiniMaxMusic3Transformer1DModel": "rules", "JoyImageEditPlusTransformer3DModel": "rules"}
+                   "MiniMaxMusic3Transformer1DModel": "rules", "JoyImageEditPlusTransformer3DModel": "rules",
+                   "Kandinsky6Transformer3DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1,
              "text_encoder_layers": 1}
