@@ -30,7 +30,7 @@ VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DM
            "LTXVideoTransformer3DModel": "no mask", "ErnieImageTransformer2DModel": "padded",
            "BriaFibo2Transformer2DModel": "padded", "ChromaTransformer2DModel": "padded",
            "MiniMaxMusic3Transformer1DModel": "odd frames", "JoyImageEditPlusTransformer3DModel": "padded",
-           "Kandinsky6Transformer3DModel": "padded"}
+           "Kandinsky6Transformer3DModel": "padded", "SanaWMLTX2RefinerTransformer3DModel": "no mask"}
 
 WAN_AS_RULES = """\
 schema = 1

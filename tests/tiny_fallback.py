@@ -277,7 +277,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel",
             "Kandinsky5Transformer3DModel", "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel",
             "StableAudio3DiTModel", "MiniMaxMusic3Transformer1DModel", "JoyImageEditPlusTransformer3DModel",
-            "Kandinsky6Transformer3DModel"}
+            "Kandinsky6Transformer3DModel", "SanaWMLTX2RefinerTransformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -562,6 +562,8 @@ VARIANTS = {
     # no text mask: LTX's processors repeat a mask per head, which Ulysses cannot take (a typed error); without one
     # they attend correctly
     ("LTXVideoTransformer3DModel", "no mask"): lambda: dict(encoder_attention_mask=None),
+    # SANA-WM's LTX-2 refiner: its processors repeat a mask per head too; without one they attend correctly
+    ("SanaWMLTX2RefinerTransformer3DModel", "no mask"): lambda: dict(encoder_attention_mask=None),
     # two of six text tokens valid (the mask ERNIE-Image builds from text_lens)
     ("ErnieImageTransformer2DModel", "padded"): lambda: dict(text_lens=torch.tensor([2])),
     # two prompts of 2 and 6 valid tokens: different gist counts, so the gist tokens are masked
