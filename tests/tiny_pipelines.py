@@ -350,6 +350,23 @@ def hunyuan_video15(root: Path) -> Path:
         "guider": diffusers.ClassifierFreeGuidance(guidance_scale=6.0)})
 
 
+def mochi(root: Path) -> Path:
+    """MochiPipeline: a T5 encoder with its padding mask, Mochi's asymmetric dual-stream transformer, Mochi's VAE."""
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "mochi-pipeline", "MochiPipeline", {
+        # 12 latent channels, which the pipeline assumes
+        "transformer": tiny_transformer("MochiTransformer3DModel",
+                                        dict(tiny_fallback.CONFIGS["MochiTransformer3DModel"], in_channels=12)),
+        "text_encoder": _t5(16), "tokenizer": umt5_tokenizer(),
+        "vae": diffusers.AutoencoderKLMochi(encoder_block_out_channels=(32,) * 4, decoder_block_out_channels=(32,) * 4,
+                                            latent_channels=12, layers_per_block=(1,) * 5,
+                                            add_attention_block=(False,) * 5, latents_mean=(0.0,) * 12,
+                                            latents_std=(1.0,) * 12),  # 32: its group norms' 32 groups
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def flux_kontext(root: Path) -> Path:
     """FluxKontextPipeline from text alone (its picture is optional): Flux's components."""
     return relabel(flux(root), "FluxKontextPipeline")
@@ -429,6 +446,7 @@ MORE = {
                                            call={"max_sequence_length": 16, "use_resolution_binning": False})),
     "LattePipeline": (latte, dict(guidance=4.5, height=16, width=16, frames=1, call={})),
     "HunyuanVideo15Pipeline": (hunyuan_video15, dict(height=64, width=64, frames=1, call={})),
+    "MochiPipeline": (mochi, dict(guidance=4.5, height=64, width=64, frames=1, call={"max_sequence_length": 8})),
     "HunyuanVideoPipeline": (hunyuan_video, dict(guidance=6.0, height=32, width=32, frames=1,
                                                  call={"max_sequence_length": 32},
                                                  seeded="text_encoder (LlamaModel)", ulysses=True)),
