@@ -600,3 +600,24 @@ def test_flux2_seeded_conditioning_is_its_encoders_last_layers_side_by_side(laun
         example.latents, num_inference_steps=2, model_kwargs=example.model_kwargs)
     got = load_file(str(folder / "seeded.safetensors"))["latents"]
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_a_cosmos_pipeline_without_its_safety_library_is_refused_before_any_rank_starts(tmp_path, monkeypatch):
+    """The Cosmos pipelines build their safety checker in __init__, which needs cosmos_guardrail: without it every
+    rank loaded its shards and then failed with an ImportError."""
+    import importlib.util
+
+    from commands import cli
+    from diffusers.pipelines.cosmos.pipeline_cosmos2_text2image import CosmosSafetyChecker
+
+    if importlib.util.find_spec("cosmos_guardrail") is None:  # what the ranks met, as diffusers raises it
+        with pytest.raises(ImportError, match="cosmos_guardrail"):
+            CosmosSafetyChecker()
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cosmos_guardrail"
+                        else real(name, *a))
+    folder = relabel(tiny_pipelines.flux(tmp_path), "Cosmos2TextToImagePipeline")
+    result = cli("run", str(folder), "--prompt", "a cat", "--out", str(tmp_path / "a.png"))
+    assert result.returncode == 2, result.stderr
+    assert "Cosmos2TextToImagePipeline builds Cosmos' safety checker (pipeline_cosmos2_text2image.py:" in result.stderr
+    assert "pip install cosmos_guardrail" in result.stderr and "backend:" not in result.stdout

@@ -370,19 +370,32 @@ def input_shortfall(class_name: str, given: dict) -> str | None:
 
 
 def missing_library(class_name: str) -> str | None:
-    """ftfy, when the pipeline's own module calls it without checking for it and this install lacks it, or None.
+    """A library the pipeline needs that this install lacks, or None: cosmos_guardrail, for the Cosmos pipelines'
+    safety checker (their ``__init__`` builds one, and raises ImportError on every rank after loading); ftfy, when
+    the pipeline's own module calls it without checking for it.
     diffusers imports ftfy under ``if is_ftfy_available(): import ftfy``; Wan's pipeline then checks again before
     ``ftfy.fix_text``, but SkyReels V2 and 13 other pipelines clean every prompt with it unchecked, so a run without
     ftfy failed with "name 'ftfy' is not defined" inside every rank after loading. (Other optional libraries are
     checked by the pipelines' own code paths: Beautiful Soup only for ``clean_caption``, with a warning; XLA under a
     flag.)"""
     import ast
+    import importlib.util
     import inspect
     import sys
 
     import diffusers
 
-    module = sys.modules[getattr(diffusers, class_name).__module__]
+    cls = getattr(diffusers, class_name)
+    try:
+        lines, first = inspect.getsourcelines(cls.__init__)
+    except (OSError, TypeError):
+        lines, first = [], 0
+    for i, line in enumerate(lines):  # the Cosmos pipelines build their safety checker when the folder has none
+        if "CosmosSafetyChecker()" in line and importlib.util.find_spec("cosmos_guardrail") is None:
+            return (f"{class_name} builds Cosmos' safety checker ({Path(inspect.getsourcefile(cls)).name}:"
+                    f"{first + i}), which needs cosmos_guardrail, and this install lacks it: pip install "
+                    f"cosmos_guardrail")
+    module = sys.modules[cls.__module__]
     if hasattr(module, "ftfy"):
         return None
     try:
