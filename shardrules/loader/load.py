@@ -309,13 +309,8 @@ def load_sharded(model_dir: str | os.PathLike, rules: RuleSet | None = None, mes
             shard_plan = plan(model, rules)
             entry = rules.model(shard_plan.model_rule) if shard_plan.model_rule else None
             checkpoint = Checkpoint(model_dir)
-            library = library_renames(model, checkpoint.entries)  # transformers' own layouts first
-            sources, _ = map_keys([library.get(k, k) for k in checkpoint.entries], entry.rename if entry else (),
-                                  str(model_dir))
-            if library:
-                original = {name: key for key, name in library.items()}
-                sources = {name: Source(tuple(original.get(k, k) for k in source.keys), source.parts)
-                           for name, source in sources.items()}
+            sources, _ = map_keys(checkpoint.entries, entry.rename if entry else (), str(model_dir),
+                                  library=library_renames(model, checkpoint.entries))  # transformers' layouts first
             targets = _targets(model)
             paired, inits = _match(targets, sources, checkpoint, entry, str(model_dir))
             regions = entry.compile if entry is not None and compile_with is not None else None

@@ -20,11 +20,14 @@ class Source:
     parts: tuple[str | None, ...]  # the fuse part of each key (None when not fused)
 
 
-def map_keys(keys, renames: tuple[Rename, ...], path: str) -> tuple[dict[str, Source], dict[str, str]]:
-    """Apply the rename rules to every checkpoint key until no rule changes it.
+def map_keys(keys, renames: tuple[Rename, ...], path: str,
+             library: dict[str, str] | None = None) -> tuple[dict[str, Source], dict[str, str]]:
+    """Apply the rename rules to every checkpoint key until no rule changes it. ``library``: the names the model's
+    own library gives some keys first (:func:`library_renames`); the rules then apply to those names.
 
     Returns (parameter name -> source, original key -> target for every renamed or dropped key, "" = dropped).
     """
+    library = library or {}
     compiled = [(compile_pattern(r.pattern), r) for r in renames]  # RE2: linear in the key, checked at load
     fused: dict[str, list[tuple[int, str, str]]] = {}
     targets: dict[str, str] = {}
@@ -33,7 +36,7 @@ def map_keys(keys, renames: tuple[Rename, ...], path: str) -> tuple[dict[str, So
         if len(key) > MAX_KEY_CHARS:
             raise CheckpointError(f"{path}: key of {len(key)} characters (limit {MAX_KEY_CHARS})", path=path,
                                   tensor=key[:80])
-        name, part, fuse_rule = key, None, None
+        name, part, fuse_rule = library.get(key, key), None, None
         seen = [name]
         for _ in range(MAX_STEPS):
             for pattern, rule in compiled:
