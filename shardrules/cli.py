@@ -347,14 +347,19 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
         raise InputError("--batch is for seeded latents; a pipeline makes one output per prompt")
     if args.out is None:
         raise InputError("--prompt needs --out FILE: the image (.png, .jpg, ...) or video (.mp4, .gif) to write")
-    keywords = pipeline_keywords(folder)
-    from .runner.pipeline import makes_sound
+    from .runner.pipeline import (
+        binning_shortfall,
+        frame_keyword,
+        input_shortfall,
+        makes_sound,
+        missing_library,
+        rotary_table_shortfall,
+    )
 
+    keywords = pipeline_keywords(folder)
     if makes_sound(folder.class_name):
         raise InputError(f"{args.model_dir}: {folder.class_name} makes sound, and run writes images and videos; "
                          f"call the pipeline from Python (shardrules.load_pipeline) and save its audios")
-    from .runner.pipeline import frame_keyword
-
     frames_key = frame_keyword(keywords)
     video = frames_key is not None
     for key, _ in args.call or []:
@@ -364,8 +369,6 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
             raise InputError(f"--call {key}=...: {folder.class_name}.__call__ takes no {key!r}")
     args.call = [(key, read_media(key, value[1:]) if isinstance(value, str) and value.startswith("@") else value)
                  for key, value in args.call or []]
-    from .runner.pipeline import binning_shortfall, input_shortfall, missing_library
-
     given = dict(prompt=args.prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.steps,
                  guidance_scale=args.guidance, height=args.height, width=args.width, output_type="pil",
                  generator="seeded")
@@ -379,11 +382,9 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
     if why:
         raise InputError(f"{args.model_dir}: {why}")
     if video:
-        from .runner.pipeline import rotary_table_shortfall
-
         defaults = pipeline_defaults(folder)
-        size = [given if given is not None else defaults.get(key)
-                for given, key in ((args.height, "height"), (args.width, "width"), (args.frames, frames_key))]
+        size = [asked if asked is not None else defaults.get(key)
+                for asked, key in ((args.height, "height"), (args.width, "width"), (args.frames, frames_key))]
         if all(type(v) is int for v in size):
             why = rotary_table_shortfall(folder, *size)
             if why:

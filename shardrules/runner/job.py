@@ -22,19 +22,22 @@ from .inputs import example_inputs
 from .report import RunResult
 
 
+def rank_zero_warns() -> None:
+    """The libraries' warnings from rank 0 alone: every rank runs the same calls with the same arguments, so the
+    others' are the same warnings again (PixArt's missing Beautiful Soup came once per rank)."""
+    if dist.get_rank() == 0:
+        return
+    import importlib
+
+    for library in ("diffusers", "transformers"):  # transformers: the encoders extra
+        if importlib.util.find_spec(library) is not None:
+            importlib.import_module(library).utils.logging.set_verbosity_error()
+
+
 def import_classes(folder: Path | PipelineFolder) -> None:
     """Import the model classes of ``folder`` (each sharded component's for a pipeline) before the load is timed:
-    importing diffusers' model modules takes seconds, and is not loading. The libraries' warnings come from rank 0
-    alone from here on: every rank runs the same calls with the same arguments, so the others' are the same
-    warnings again (PixArt's missing Beautiful Soup came once per rank)."""
+    importing diffusers' model modules takes seconds, and is not loading."""
     from ..loader.build import model_class, read_config
-
-    if dist.get_rank() != 0:
-        import importlib
-
-        for library in ("diffusers", "transformers"):  # transformers: the encoders extra
-            if importlib.util.find_spec(library) is not None:
-                importlib.import_module(library).utils.logging.set_verbosity_error()
 
     for _, part in sharded_parts(folder):
         model_class(read_config(part), str(part / "config.json"))
@@ -144,6 +147,7 @@ def run_model(rank: int, world_size: int, model_dir: str | Path | PipelineFolder
     """
     pipeline = model_dir if isinstance(model_dir, PipelineFolder) else read_folder(model_dir)
     folder = pipeline.folder if pipeline is not None else Path(model_dir)
+    rank_zero_warns()
     import_classes(pipeline or folder)
     stats = LoadStats()
     torch_dtype = getattr(torch, dtype) if dtype else None
@@ -283,6 +287,7 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
     from .pipeline import frame_keyword, load_pipeline
 
     pipeline = model_dir if isinstance(model_dir, PipelineFolder) else PipelineFolder.read(model_dir)
+    rank_zero_warns()
     import_classes(pipeline)
     stats = LoadStats()
     began = time.perf_counter()
