@@ -387,15 +387,6 @@ def test_prompt_arguments_are_checked_before_any_rank_starts(tmp_path, monkeypat
     assert result.returncode == 2 and "--height needs --prompt" in result.stderr
 
 
-def relabel(folder, class_name: str):
-    """The same pipeline folder read as another diffusers pipeline class with the same components."""
-    import json
-
-    index = json.loads((folder / "model_index.json").read_text())
-    (folder / "model_index.json").write_text(json.dumps(dict(index, _class_name=class_name)))
-    return folder
-
-
 def pattern_picture(path, size: int = 32):
     import numpy as np
     from PIL import Image
@@ -432,7 +423,7 @@ def test_a_pipeline_missing_an_input_is_refused_before_any_rank_starts(tmp_path,
     loading (or ran without the picture they work from); each is refused here saying what to give and how."""
     from commands import cli
 
-    folder = relabel(getattr(tiny_pipelines, pipeline)(tmp_path), class_name)
+    folder = tiny_pipelines.relabel(getattr(tiny_pipelines, pipeline)(tmp_path), class_name)
     (tmp_path / "notes.txt").write_text("not a picture")
     monkeypatch.chdir(tmp_path)
     out = "v.gif" if pipeline == "wan" else "a.png"
@@ -489,7 +480,7 @@ def test_an_image_to_image_pipeline_runs_from_a_picture_file(tmp_path):
     from diffusers.utils import load_image
     from PIL import Image
 
-    folder = relabel(tiny_pipelines.flux(tmp_path), "FluxImg2ImgPipeline")
+    folder = tiny_pipelines.relabel(tiny_pipelines.flux(tmp_path), "FluxImg2ImgPipeline")
     picture = pattern_picture(tmp_path / "cat.png")
     result = cli("run", str(folder), "--nproc", "2", "--prompt", "a red cat", "--steps", "4", "--seed", "5",
                  "--height", "32", "--width", "32", "--call", f"image=@{picture}", "--call", "strength=0.5",
@@ -616,7 +607,7 @@ def test_a_cosmos_pipeline_without_its_safety_library_is_refused_before_any_rank
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cosmos_guardrail"
                         else real(name, *a))
-    folder = relabel(tiny_pipelines.flux(tmp_path), "Cosmos2TextToImagePipeline")
+    folder = tiny_pipelines.relabel(tiny_pipelines.flux(tmp_path), "Cosmos2TextToImagePipeline")
     result = cli("run", str(folder), "--prompt", "a cat", "--out", str(tmp_path / "a.png"))
     assert result.returncode == 2, result.stderr
     assert "Cosmos2TextToImagePipeline builds Cosmos' safety checker (pipeline_cosmos2_text2image.py:" in result.stderr

@@ -215,18 +215,24 @@ def test_a_diffusers_plan_measured_to_fail_is_refused_with_why():
         sequence_plan(model, load_rules())
 
 
-def test_a_processor_that_takes_no_split_is_named(tmp_path):
-    """SD3 given a plan by a rule file still cannot run split: its processor attends over local tokens only."""
-    rules, _ = rules_with("""\
+def one_split_rules(tmp_path, class_name: str, container: str, gather: str):
+    """A rule file that plans ``class_name`` the simplest way: its numbered ``container`` as units, hidden_states
+    split where they enter the first, the output of module ``gather`` gathered."""
+    return rules_with(f"""\
         schema = 1
         [[model]]
-        name = "sd3"
-        applies-to = "class == SD3Transformer2DModel"
-        shard = ["container == transformer_blocks and index is digit"]
+        name = "one-split"
+        applies-to = "class == {class_name}"
+        shard = ["container == {container} and index is digit"]
         [model.sequence-parallel]
-        split = [{ match = "name == transformer_blocks.0", input = "hidden_states", dim = 1 }]
-        gather = [{ match = "name == proj_out", dim = 1 }]
-        """, tmp_path)
+        split = [{{ match = "name == {container}.0", input = "hidden_states", dim = 1 }}]
+        gather = [{{ match = "name == {gather}", dim = 1 }}]
+        """, tmp_path)[0]
+
+
+def test_a_processor_that_takes_no_split_is_named(tmp_path):
+    """SD3 given a plan by a rule file still cannot run split: its processor attends over local tokens only."""
+    rules = one_split_rules(tmp_path, "SD3Transformer2DModel", "transformer_blocks", "proj_out")
     model = tiny_models.build("SD3Transformer2DModel", device="meta")
     with pytest.raises(SequenceParallelError, match="its attention processor JointAttnProcessor2_0 .*takes no "
                                                     "parallel config"):
@@ -244,16 +250,7 @@ def test_grouped_query_attention_is_refused_by_name(tmp_path):
     import tiny_fallback
 
     assert "GQA is not yet supported for templated attention" in inspect.getsource(dispatch)  # diffusers' refusal
-    rules, _ = rules_with("""\
-        schema = 1
-        [[model]]
-        name = "ace-step"
-        applies-to = "class == AceStepTransformer1DModel"
-        shard = ["container == layers and index is digit"]
-        [model.sequence-parallel]
-        split = [{ match = "name == layers.0", input = "hidden_states", dim = 1 }]
-        gather = [{ match = "name == norm_out", dim = 1 }]
-        """, tmp_path)
+    rules = one_split_rules(tmp_path, "AceStepTransformer1DModel", "layers", "norm_out")
     model = tiny_fallback.build("AceStepTransformer1DModel")  # 2 query heads, 1 key/value head
     with pytest.raises(SequenceParallelError, match=r"AceStepTransformer1DModel cannot run sequence parallel: "
                                                     r"'layers.0.self_attn' \(AceStepAttention\) is grouped-query "
@@ -273,16 +270,7 @@ def test_causal_attention_is_refused_by_name(tmp_path):
     import tiny_fallback
 
     assert "Causal attention is not yet supported for templated attention" in inspect.getsource(dispatch)
-    rules, _ = rules_with("""\
-        schema = 1
-        [[model]]
-        name = "depth"
-        applies-to = "class == MiniMaxMusic3RVQDepthDecoder"
-        shard = ["container == layers and index is digit"]
-        [model.sequence-parallel]
-        split = [{ match = "name == layers.0", input = "hidden_states", dim = 1 }]
-        gather = [{ match = "name == norm", dim = 1 }]
-        """, tmp_path)
+    rules = one_split_rules(tmp_path, "MiniMaxMusic3RVQDepthDecoder", "layers", "norm")
     model = tiny_fallback.build("MiniMaxMusic3RVQDepthDecoder")
     with pytest.raises(SequenceParallelError, match=r"MiniMaxMusic3RVQDepthDecoder cannot run sequence parallel: "
                                                     r"'layers.0.attn' \(MiniMaxMusic3DepthAttention\) is causal "

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import diffusers
+import tiny_encoders
 import tiny_fallback
 import tiny_models
 import transformers
@@ -52,16 +53,22 @@ def _clip(hidden: int, projection: int):
     return randomize_zeros(transformers.CLIPTextModelWithProjection(config)).eval()
 
 
-def chroma(root: Path) -> Path:
-    """ChromaPipeline: one T5 encoder with its padding mask, Chroma's transformer (Flux-like, packed latents)."""
+def _t5_flux_like(folder: Path, pipeline_class: str, transformer_class: str) -> Path:
+    """A pipeline of one T5 encoder (32 wide: the transformer's joint_attention_dim) and a Flux-like transformer
+    on packed latents, a one-block VAE, flow-matching Euler, no image encoder."""
     import torch
 
     torch.manual_seed(0)
-    return save_pipeline(root / "chroma-pipeline", "ChromaPipeline", {
-        "transformer": tiny_fallback.build("ChromaTransformer2DModel"),
+    return save_pipeline(folder, pipeline_class, {
+        "transformer": tiny_fallback.build(transformer_class),
         "text_encoder": _t5(32), "tokenizer": umt5_tokenizer(),
         "vae": one_block_vae(shift_factor=0.0, scaling_factor=1.0),
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()}, absent=("image_encoder", "feature_extractor"))
+
+
+def chroma(root: Path) -> Path:
+    """ChromaPipeline: one T5 encoder with its padding mask, Chroma's transformer (Flux-like, packed latents)."""
+    return _t5_flux_like(root / "chroma-pipeline", "ChromaPipeline", "ChromaTransformer2DModel")
 
 
 def sd3(root: Path) -> Path:
@@ -85,21 +92,31 @@ def gemma_tokenizer() -> transformers.PreTrainedTokenizerBase:
                                                                           *PIECES[3:]])}, merges=[])
 
 
+def chat_tokenizer() -> transformers.PreTrainedTokenizerBase:
+    """The same, with a chat template (each message as '<role> content'), for pipelines that prompt a chat model."""
+    tokenizer = gemma_tokenizer()
+    tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}{% endfor %}"
+    return tokenizer
+
+
+def kl_vae(blocks: int, sample_size: int) -> diffusers.AutoencoderKL:
+    """An AutoencoderKL of ``blocks`` blocks (scale factor 2 ** (blocks - 1)) with 4 latent channels."""
+    return diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * blocks,
+                                   up_block_types=("UpDecoderBlock2D",) * blocks, block_out_channels=(8,) * blocks,
+                                   layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=sample_size,
+                                   shift_factor=0.0, scaling_factor=1.0)
+
+
 def lumina2(root: Path) -> Path:
     """Lumina2Pipeline: a Gemma 2 encoder (its second-to-last hidden states, a system prompt in front), Lumina 2's
     transformer with its caption refiner."""
-    import tiny_encoders
     import torch
 
     torch.manual_seed(0)
     return save_pipeline(root / "lumina2-pipeline", "Lumina2Pipeline", {
         "transformer": tiny_fallback.build("Lumina2Transformer2DModel"),
         "text_encoder": tiny_encoders.build("Gemma2Model"), "tokenizer": gemma_tokenizer(),
-        # four blocks: the pipeline sizes latents by 8 whatever its VAE
-        "vae": diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-                                       up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8,) * 4,
-                                       layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=32,
-                                       shift_factor=0.0, scaling_factor=1.0),
+        "vae": kl_vae(4, 32),  # four blocks: the pipeline sizes latents by 8 whatever its VAE
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
@@ -109,18 +126,11 @@ def z_image(root: Path) -> Path:
     import torch
 
     torch.manual_seed(0)
-    tokenizer = gemma_tokenizer()
-    tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}{% endfor %}"
-    config = transformers.Qwen3Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                      num_attention_heads=2, num_key_value_heads=1, head_dim=8,
-                                      architectures=["Qwen3Model"])  # hidden_size: the transformer's cap_feat_dim
     return save_pipeline(root / "z-image-pipeline", "ZImagePipeline", {
         "transformer": tiny_models.build("ZImageTransformer2DModel"),
-        "text_encoder": randomize_zeros(transformers.Qwen3Model(config)).eval(), "tokenizer": tokenizer,
-        "vae": diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-                                       up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8,) * 2,
-                                       layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=16,
-                                       shift_factor=0.0, scaling_factor=1.0),
+        # 16 wide: the transformer's cap_feat_dim
+        "text_encoder": tiny_encoders.build("Qwen3Model"), "tokenizer": chat_tokenizer(),
+        "vae": kl_vae(2, 16),
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
@@ -157,7 +167,6 @@ def sana_pag(root: Path) -> Path:
 def qwen_image(root: Path) -> Path:
     """QwenImagePipeline: the whole Qwen2.5-VL model as its text encoder (the language model's last states after a
     34-token template prefix), Qwen-Image's MMDiT, its video-style VAE, true CFG."""
-    import tiny_encoders
     import torch
 
     torch.manual_seed(0)
@@ -173,7 +182,6 @@ def qwen_image(root: Path) -> Path:
 def hunyuan_video(root: Path) -> Path:
     """HunyuanVideoPipeline: a LLaMA encoder (its third-to-last states, after a 95-token template prefix) and a
     CLIP one (its pooled vector), HunyuanVideo's dual- and single-stream transformer with its token refiner."""
-    import tiny_encoders
     import torch
 
     torch.manual_seed(0)
@@ -229,14 +237,10 @@ def flux2_klein(root: Path) -> Path:
     import torch
 
     torch.manual_seed(0)
-    tokenizer = gemma_tokenizer()
-    tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}{% endfor %}"
-    config = transformers.Qwen3Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                      num_attention_heads=2, num_key_value_heads=1, head_dim=8,
-                                      architectures=["Qwen3ForCausalLM"])  # 2 layers x 16: joint_attention_dim
     return save_pipeline(root / "flux2-klein-pipeline", "Flux2KleinPipeline", {
         "transformer": tiny_models.build("Flux2Transformer2DModel"),
-        "text_encoder": randomize_zeros(transformers.Qwen3ForCausalLM(config)).eval(), "tokenizer": tokenizer,
+        # 2 layers x 16 wide: the transformer's joint_attention_dim
+        "text_encoder": tiny_encoders.build("Qwen3ForCausalLM"), "tokenizer": chat_tokenizer(),
         "vae": diffusers.AutoencoderKLFlux2(down_block_types=("DownEncoderBlock2D",) * 2,
                                             up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 8),
                                             layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=32),
@@ -305,7 +309,6 @@ def sd3_pag(root: Path) -> Path:
 def cogview4(root: Path) -> Path:
     """CogView4Pipeline: a GLM 4 encoder (its second-to-last states, the prompt left-padded to a multiple of 16),
     CogView 4's transformer, a one-block VAE."""
-    import tiny_encoders
     import torch
 
     torch.manual_seed(0)
@@ -317,31 +320,21 @@ def cogview4(root: Path) -> Path:
 
 def bria(root: Path) -> Path:
     """BriaPipeline: a T5 encoder, Bria's Flux-like transformer (packed latents), a one-block VAE."""
-    import torch
-
-    torch.manual_seed(0)
-    return save_pipeline(root / "bria-pipeline", "BriaPipeline", {
-        "transformer": tiny_fallback.build("BriaTransformer2DModel"),
-        "text_encoder": _t5(32), "tokenizer": umt5_tokenizer(),
-        "vae": one_block_vae(shift_factor=0.0, scaling_factor=1.0),
-        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()}, absent=("image_encoder", "feature_extractor"))
+    return _t5_flux_like(root / "bria-pipeline", "BriaPipeline", "BriaTransformer2DModel")
 
 
 def hunyuan_video15(root: Path) -> Path:
     """HunyuanVideo15Pipeline: Qwen2.5-VL's text model (its third-to-last states after a 108-token system prefix,
     through a chat template) and a ByT5 encoder for quoted glyph text, HunyuanVideo 1.5's transformer, its VAE, a
     classifier-free guidance guider."""
-    import tiny_encoders
     import torch
 
     torch.manual_seed(0)
-    tokenizer = gemma_tokenizer()
-    tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}{% endfor %}"
     byt5 = transformers.T5Config(vocab_size=384, d_model=8, d_kv=4, d_ff=16, num_layers=2, num_heads=2,
                                  architectures=["T5EncoderModel"])  # 8: the transformer's text_embed_2_dim
     return save_pipeline(root / "hunyuan-video15-pipeline", "HunyuanVideo15Pipeline", {
         "transformer": tiny_models.build("HunyuanVideo15Transformer3DModel"),
-        "text_encoder": tiny_encoders.build("Qwen2_5_VLTextModel"), "tokenizer": tokenizer,
+        "text_encoder": tiny_encoders.build("Qwen2_5_VLTextModel"), "tokenizer": chat_tokenizer(),
         "text_encoder_2": randomize_zeros(transformers.T5EncoderModel(byt5)).eval(),
         "tokenizer_2": transformers.ByT5Tokenizer(),
         "vae": diffusers.AutoencoderKLHunyuanVideo15(latent_channels=4, block_out_channels=(8,) * 5,
