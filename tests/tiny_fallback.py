@@ -277,7 +277,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "AnyFlowTransformer3DModel", "ErnieImageTransformer2DModel", "BriaFibo2Transformer2DModel",
             "Kandinsky5Transformer3DModel", "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel",
             "StableAudio3DiTModel", "MiniMaxMusic3Transformer1DModel", "JoyImageEditPlusTransformer3DModel",
-            "Kandinsky6Transformer3DModel", "SanaWMLTX2RefinerTransformer3DModel"}
+            "Kandinsky6Transformer3DModel", "SanaWMLTX2RefinerTransformer3DModel",
+            "GlmImageTransformer2DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -600,7 +601,25 @@ VARIANTS = {
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),
         timestep=torch.rand(1, 8, generator=torch.Generator().manual_seed(7))),
+    # image edit: the denoising call reads the keys and values a condition image wrote into the KV cache
+    ("GlmImageTransformer2DModel", "cached"): lambda: dict(kv_caches=_glm_image_cache()),
 }
+
+# Calls made before the compared one, for the variants that fill a cache: GLM-Image writes a condition image's keys
+# and values (no text, timestep 0), as its pipeline does for an edit
+CACHE_WRITES = {
+    ("GlmImageTransformer2DModel", "cached"): lambda: dict(
+        hidden_states=torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(19)),
+        encoder_hidden_states=torch.zeros(1, 0, 16), prior_token_id=torch.ones(1, 16, dtype=torch.long),
+        prior_token_drop=torch.zeros(1, 16, dtype=torch.bool), timestep=torch.zeros(1),
+        target_size=torch.tensor([[8.0, 8.0]]), crop_coords=torch.zeros(1, 2)),
+}
+
+
+def _glm_image_cache():
+    from diffusers.models.transformers.transformer_glm_image import GlmImageKVCache
+
+    return GlmImageKVCache(num_layers=CONFIGS["GlmImageTransformer2DModel"]["num_layers"])
 
 
 def output(model, class_name: str, even_text: bool = False, variant: str | None = None) -> torch.Tensor:
@@ -614,6 +633,10 @@ def output(model, class_name: str, even_text: bool = False, variant: str | None 
         kwargs = pad_text(kwargs)
     kwargs.update(VARIANTS[(class_name, variant)]() if (class_name, variant) in VARIANTS else {})
     with torch.no_grad():
+        if (class_name, variant) in CACHE_WRITES:
+            kwargs["kv_caches"].set_mode("write")
+            model(**CACHE_WRITES[(class_name, variant)](), kv_caches=kwargs["kv_caches"])
+            kwargs["kv_caches"].set_mode("read")
         if class_name in ("T5FilmDecoder", "MiniMaxMusic3RVQDepthDecoder"):  # return a tensor; no return_dict
             out = model(**kwargs)
         else:
