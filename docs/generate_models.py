@@ -50,6 +50,7 @@ def _sequence(model, rules, name: str, proven: dict) -> str:
     refused = sorted({a.processor for a in attention if not a.takes_split})
     grouped = sorted({a.processor for a in attention if a.grouped})
     causal = sorted({a.processor for a in attention if a.causal})
+    flex = sorted({a.processor for a in attention if a.flex})
     try:
         found = sequence_plan(model, rules)
     except SequenceParallelError as exc:
@@ -59,6 +60,8 @@ def _sequence(model, rules, name: str, proven: dict) -> str:
             return "none (no diffusers attention)"
         if refused:
             return f"none ({', '.join(refused)} take{'s' if len(refused) == 1 else ''} no split)"
+        if flex:
+            return f"none ({', '.join(flex)} dispatch{'es' if len(flex) == 1 else ''} on the flex backend: no split)"
         if causal:
             return f"none (causal attention in {', '.join(causal)}: diffusers' split refuses it)"
         if grouped:

@@ -13,7 +13,7 @@ from multirank import checked, run_several
 from safetensors.torch import save_file
 
 from shardrules import load_rules
-from shardrules.engine.sequence import sequence_plan
+from shardrules.engine.sequence import attention_modules, sequence_plan
 from shardrules.errors import SequenceParallelError, UnknownKeyError, WrongValueError
 from shardrules.loader.sequence import check_degrees, check_sequence
 from shardrules.rules import read_rule_file
@@ -277,6 +277,37 @@ def test_causal_attention_is_refused_by_name(tmp_path):
                                                     r"'layers.0.attn' \(MiniMaxMusic3DepthAttention\) is causal "
                                                     r"attention \(is_causal in MiniMaxMusic3DepthAttnProcessor\)"):
         check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
+
+
+def test_flex_attention_is_refused_by_name(tmp_path):
+    """Kandinsky 6 SR's NABLA attention dispatches on diffusers' flex backend, which diffusers registers without
+    context-parallel support (its function never reads the parallel config): refused before anything runs, as are
+    AnyFlow FAR's block-causal processor (the flex backend as its class default) and Wan Animate 2's."""
+    import diffusers
+    import tiny_fallback
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    assert "flex" not in _AttentionBackendRegistry._supports_context_parallel  # diffusers' own registry
+    rules = rules_with("""\
+        schema = 1
+        [[model]]
+        name = "k6sr"
+        applies-to = "class == Kandinsky6SRTransformer3DModel"
+        shard = ["container == visual_transformer_blocks and index is digit"]
+        [model.sequence-parallel]
+        split = [{ match = "name == visual_transformer_blocks.0", input = "hidden_states", dim = 1 },
+                 { match = "container == visual_transformer_blocks and index is digit", input = "rotary_emb", dim = 0 }]
+        gather = [{ match = "container == visual_transformer_blocks and rindex == 0", dim = 1 }]
+        """, tmp_path)[0]
+    model = tiny_fallback.build("Kandinsky6SRTransformer3DModel")
+    why = (r"Kandinsky6SRTransformer3DModel cannot run sequence parallel: its attention processor "
+           r"Kandinsky6SRAttnProcessor \(on Kandinsky6SRAttention 'visual_transformer_blocks.0.self_attention'\) "
+           r"dispatches on diffusers' flex backend")
+    with pytest.raises(SequenceParallelError, match=why):
+        check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
+    for name in ("AnyFlowFARTransformer3DModel", "WanAnimate2Transformer3DModel"):
+        model = getattr(diffusers, name).from_config(tiny_fallback.CONFIGS[name])
+        assert any(a.flex for a in attention_modules(model)), name
 
 
 def test_heads_that_ulysses_cannot_divide_are_refused():

@@ -258,6 +258,7 @@ class Attention:
     heads: int | None
     grouped: bool = False  # grouped-query attention passed as such (enable_gqa), which diffusers' split refuses
     causal: bool = False  # causal attention (is_causal=True), which diffusers' split refuses too
+    flex: bool = False  # dispatched on diffusers' flex backend (a BlockMask), which ignores the parallel config
 
 
 @functools.cache
@@ -284,6 +285,29 @@ def _passes_causal(processor_class: type) -> bool:
         return False
 
 
+@functools.cache
+def _flex_source(processor_class: type) -> bool:
+    """Whether the processor's ``__call__`` names diffusers' flex backend itself (``backend="flex"``)."""
+    try:
+        source = inspect.getsource(processor_class.__call__)
+    except (OSError, TypeError):
+        return False
+    return re.search(r"backend\s*=\s*(AttentionBackendName\.FLEX\b|[\"']flex[\"'])", source) is not None
+
+
+def _flex(processor) -> bool:
+    """Whether the processor dispatches on diffusers' flex backend (its block-sparse ``BlockMask``, built over the
+    whole sequence): Kandinsky 6 SR's NABLA attention, AnyFlow FAR's block-causal frames, Wan Animate 2's packed
+    reference frames. diffusers registers that backend without context-parallel support and its function never
+    reads the parallel config: each rank would attend over its own share of the tokens only. Measured with a plan for
+    Kandinsky 6 SR: flex attention raised inside the first block on every rank (a BlockMask built for the whole
+    sequence, 64 tokens given); a mask the caller builds per rank would give a wrong answer instead."""
+    return _flex_source(type(processor)) or getattr(processor, "_attention_backend", None) in FLEX_BACKENDS
+
+
+FLEX_BACKENDS = ("flex", "_native_flex")
+
+
 def _grouped(module: nn.Module, processor) -> bool:
     """Whether the module's processor hands diffusers' dispatch grouped-query attention (``enable_gqa``): its
     context-parallel attention raises "GQA is not yet supported for templated attention" (Cosmos 3 always passes
@@ -297,12 +321,17 @@ def _grouped(module: nn.Module, processor) -> bool:
 
 def split_refusal(attention: list[Attention]) -> str | None:
     """Why these attention modules cannot run split, or None: a processor without diffusers' parallel config (it
-    would attend over its own share of the tokens only), causal attention, or grouped-query attention."""
+    would attend over its own share of the tokens only), the flex backend (the same, silently), causal attention, or
+    grouped-query attention."""
     for a in attention:
         if not a.takes_split:
             return (f"its attention processor {a.processor} (on {a.class_name} '{a.name}') takes no parallel config, "
                     f"so it would attend over its own share of the tokens only")
     for a in attention:
+        if a.flex:
+            return (f"its attention processor {a.processor} (on {a.class_name} '{a.name}') dispatches on diffusers' "
+                    f"flex backend, which has no context-parallel attention: each rank would attend over its own "
+                    f"share of the tokens only")
         if a.causal:
             return (f"'{a.name}' ({a.class_name}) is causal attention (is_causal in {a.processor}), which diffusers' "
                     f"context-parallel attention refuses (\"Causal attention is not yet supported for templated "
@@ -329,7 +358,8 @@ def attention_modules(model: nn.Module) -> list[Attention]:
                                processor is not None and hasattr(processor, "_parallel_config"),
                                heads if isinstance(heads, int) else None,
                                processor is not None and _grouped(module, processor),
-                               processor is not None and _passes_causal(type(processor))))
+                               processor is not None and _passes_causal(type(processor)),
+                               processor is not None and _flex(processor)))
     return found
 
 
