@@ -138,11 +138,29 @@ def sana(root: Path) -> Path:
     """SanaPipeline: a Gemma 2 encoder (its last states; the prompt after a long instruction, of which the pipeline
     keeps the first token and the last max_sequence_length - 1), Sana's linear-attention transformer, a deep
     compression autoencoder (AutoencoderDC)."""
+    return _sana_like(root / "sana-pipeline", "SanaPipeline", tiny_models.build("SanaTransformer2DModel"),
+                      diffusers.DPMSolverMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                                            flow_shift=3.0))
+
+
+def sana_sprint(root: Path) -> Path:
+    """SanaSprintPipeline: Sana's components with a guidance-embedding transformer and the SCM consistency scheduler
+    (few steps, no negative prompt)."""
     import torch
 
     torch.manual_seed(0)
-    return save_pipeline(root / "sana-pipeline", "SanaPipeline", {
-        "transformer": tiny_models.build("SanaTransformer2DModel"),
+    transformer = randomize_zeros(diffusers.SanaTransformer2DModel.from_config(
+        dict(tiny_models.CONFIGS["SanaTransformer2DModel"], guidance_embeds=True, qk_norm="rms_norm_across_heads")))
+    return _sana_like(root / "sana-sprint-pipeline", "SanaSprintPipeline", transformer.eval(),
+                      diffusers.SCMScheduler())
+
+
+def _sana_like(folder: Path, pipeline_class: str, transformer, scheduler) -> Path:
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(folder, pipeline_class, {
+        "transformer": transformer,
         "text_encoder": randomize_zeros(transformers.Gemma2Model(transformers.Gemma2Config(
             vocab_size=64, hidden_size=8, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,
             num_key_value_heads=1, head_dim=4, architectures=["Gemma2Model"]))).eval(),  # 8: its caption_channels
@@ -154,8 +172,32 @@ def sana(root: Path) -> Path:
                                        encoder_qkv_multiscales=((), ()), decoder_qkv_multiscales=((), ()),
                                        upsample_block_type="interpolate", downsample_block_type="Conv",
                                        scaling_factor=1.0),
-        "scheduler": diffusers.DPMSolverMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
-                                                           flow_shift=3.0)})
+        "scheduler": scheduler})
+
+
+def bert_tokenizer() -> transformers.PreTrainedTokenizerBase:
+    """A WordPiece tokenizer over the words of PIECES and their letters."""
+    words = [p.removeprefix("\u2581") for p in PIECES[3:]]
+    return transformers.BertTokenizer(vocab={t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]",
+                                                                         "[MASK]", *dict.fromkeys(words)])})
+
+
+def hunyuan_dit(root: Path) -> Path:
+    """HunyuanDiTPipeline: a BERT encoder (77 tokens) and a T5 encoder (256 tokens), both with padding masks, the
+    HunyuanDiT transformer (its learned padding for masked text), a one-block VAE, DDPM."""
+    import torch
+
+    torch.manual_seed(0)
+    config = dict(tiny_fallback.CONFIGS["HunyuanDiT2DModel"], text_len=77, text_len_t5=256)
+    return save_pipeline(root / "hunyuan-dit-pipeline", "HunyuanDiTPipeline", {
+        "transformer": randomize_zeros(diffusers.HunyuanDiT2DModel.from_config(config)).eval(),
+        "text_encoder": randomize_zeros(transformers.BertModel(transformers.BertConfig(
+            vocab_size=len(bert_tokenizer()), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=32, max_position_embeddings=80))).eval(),
+        "tokenizer": bert_tokenizer(),
+        "text_encoder_2": _t5(16), "tokenizer_2": umt5_tokenizer(),
+        "vae": one_block_vae(),
+        "scheduler": diffusers.DDPMScheduler()}, absent=("safety_checker", "feature_extractor"))
 
 
 def sana_pag(root: Path) -> Path:
@@ -435,6 +477,15 @@ MORE = {
     "CogVideoXPipeline": (cogvideox, dict(guidance=6.0, height=64, width=64, frames=1,
                                           call={"max_sequence_length": 6})),
     "LTXPipeline": (ltx, dict(guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
+    "LTXConditionPipeline": (lambda root: relabel(ltx(root), "LTXConditionPipeline"), dict(
+        guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
+    "HunyuanDiTPipeline": (hunyuan_dit, dict(guidance=5.0, height=16, width=16, call={
+        "use_resolution_binning": False})),
+    "HunyuanDiTPAGPipeline": (lambda root: relabel(hunyuan_dit(root), "HunyuanDiTPAGPipeline"), dict(
+        guidance=5.0, height=16, width=16, call={"use_resolution_binning": False, "pag_scale": 3.0})),
+    "SanaSprintPipeline": (sana_sprint, dict(guidance=4.5, height=32, width=32, negative_prompt=None, call={
+        "max_sequence_length": 16, "complex_human_instruction": None,
+        "use_resolution_binning": False})),
     "SanaVideoPipeline": (sana_video, dict(guidance=6.0, height=32, width=32, frames=1,
                                            call={"max_sequence_length": 16, "use_resolution_binning": False})),
     "LattePipeline": (latte, dict(guidance=4.5, height=16, width=16, frames=1, call={})),

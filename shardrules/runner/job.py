@@ -297,15 +297,18 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
     pipe.set_progress_bar_config(disable=rank != 0, leave=False)
     accepted = accepted_keywords(pipe.__call__)
     frames_key = frame_keyword(accepted) or "num_frames"  # num_frames, or Sana Video's frames, Latte's video_length
-    call = dict(prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=steps, guidance_scale=guidance,
-                height=height, width=width, output_type="pil", **{frames_key: frames},
-                generator=torch.Generator().manual_seed(seed), **(call or {}))
-    dropped = sorted(k for k, v in call.items() if v is not None and k not in accepted)
+    # run's own arguments when given; the caller's --call ones as given, None included (Sana's
+    # complex_human_instruction=None turns its default instruction off)
+    call = {k: v for k, v in dict(prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=steps,
+                                  guidance_scale=guidance, height=height, width=width, output_type="pil",
+                                  **{frames_key: frames}, generator=torch.Generator().manual_seed(seed)).items()
+            if v is not None} | (call or {})
+    dropped = sorted(k for k in call if k not in accepted)
     if dropped:
         raise ShardRulesError(f"{type(pipe).__name__} does not take {', '.join(dropped)}")
     timer, stamps = _step_timer(pipe)
     began = time.perf_counter()
-    result = pipe(**{k: v for k, v in call.items() if v is not None}, **timer)
+    result = pipe(**call, **timer)
     total = time.perf_counter() - began
     step_s = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else total / steps
     written = _save_output(result, out) if rank == 0 and out else None
