@@ -120,6 +120,37 @@ def lumina2(root: Path) -> Path:
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def lumina(root: Path) -> Path:
+    """LuminaPipeline (Lumina-Next): a Gemma 2 encoder (second-to-last hidden states), the Lumina-Next DiT (learned
+    sigma: the pipeline keeps the first half of its channels), a four-block VAE (the pipeline sizes latents by 8)."""
+    import torch
+
+    torch.manual_seed(0)
+    config = dict(tiny_fallback.CONFIGS["LuminaNextDiT2DModel"], learn_sigma=True)
+    return save_pipeline(root / "lumina-pipeline", "LuminaPipeline", {
+        "transformer": randomize_zeros(diffusers.LuminaNextDiT2DModel.from_config(config)).eval(),
+        "text_encoder": tiny_encoders.build("Gemma2Model"), "tokenizer": gemma_tokenizer(),
+        "vae": kl_vae(4, 64), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
+def aura_flow(root: Path) -> Path:
+    """AuraFlowPipeline: a UMT5 encoder with its padding mask, AuraFlow's MMDiT, a one-block VAE. The timestep
+    projection's weights are scaled by 4: at their initial size its modulation gates stay near 0.06, and the text
+    barely reaches the image (7e-5 between two prompts; 0.04 scaled)."""
+    import torch
+
+    torch.manual_seed(0)
+    transformer = tiny_fallback.build("AuraFlowTransformer2DModel")
+    with torch.no_grad():
+        for name, param in transformer.time_step_proj.named_parameters():
+            if name.endswith("weight"):
+                param.mul_(4)
+    return save_pipeline(root / "aura-flow-pipeline", "AuraFlowPipeline", {
+        "transformer": transformer,
+        "text_encoder": _t5(16, umt5=True), "tokenizer": umt5_tokenizer(),
+        "vae": one_block_vae(), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def z_image(root: Path) -> Path:
     """ZImagePipeline: a Qwen 3 encoder (its second-to-last states, the prompt in a chat template, padding
     dropped per prompt), Z-Image's single-stream transformer."""
@@ -483,6 +514,8 @@ MORE = {
         "use_resolution_binning": False})),
     "HunyuanDiTPAGPipeline": (lambda root: relabel(hunyuan_dit(root), "HunyuanDiTPAGPipeline"), dict(
         guidance=5.0, height=16, width=16, call={"use_resolution_binning": False, "pag_scale": 3.0})),
+    "LuminaPipeline": (lumina, dict(guidance=4.0, height=64, width=64, call={"max_sequence_length": 16})),
+    "AuraFlowPipeline": (aura_flow, dict(guidance=3.5, call={"max_sequence_length": 8})),
     "SanaSprintPipeline": (sana_sprint, dict(guidance=4.5, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 16, "complex_human_instruction": None,
         "use_resolution_binning": False})),
