@@ -46,10 +46,10 @@ def launched(tmp_path_factory):
         calls[folder] = ("rank_checks:expect_pipeline_error", {"folder": folder})
     for name, (build, run) in tiny_pipelines.MORE.items():  # through `shardrules run`'s own rank code
         folder = build(tmp_path_factory.mktemp(name))
-        run = {k: v for k, v in run.items() if k not in ("seeded", "ulysses")}
+        run = {k: v for k, v in run.items() if k not in TEST_ONLY}
         calls[name] = ("shardrules.runner.job:run_pipeline", dict(
             {"height": 8, "width": 8, "negative_prompt": "dog", **run}, model_dir=str(folder), prompt=MORE_PROMPT,
-            steps=2, seed=3, out=str(folder / "out.png")))
+            steps=2, seed=3, out=str(folder / ("out.gif" if run.get("frames", 1) > 1 else "out.png"))))
         if tiny_pipelines.MORE[name][1].get("ulysses"):  # the sequence split over the 2 ranks
             calls[f"{name} ulysses"] = ("shardrules.runner.job:run_pipeline", dict(
                 calls[name][1], out=str(folder / "ulysses.png"), ulysses=2))
@@ -60,6 +60,10 @@ def launched(tmp_path_factory):
 
 
 MORE_PROMPT = "a red cat on the moon"
+# Keys of a tiny_pipelines.MORE entry that say what else to check, not what to run: a run split by Ulysses 2, a
+# seeded run without a prompt, a VAE that decodes only in tiles (the reference turns tiling on, as diffusers'
+# example for the pipeline does; run must do the same and say so)
+TEST_ONLY = ("seeded", "ulysses", "tiled")
 
 
 @pytest.mark.parametrize("class_name", sorted(tiny_pipelines.MORE))
@@ -84,7 +88,11 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     assert results[0]["plan"].startswith(f"{class_name.split()[0]}: sharded {', '.join(sharded)};"), results[0]["plan"]
     plain = diffusers.DiffusionPipeline.from_pretrained(folder)
     assert type(plain).__name__ == class_name.split()[0]
-    run = {k: v for k, v in tiny_pipelines.MORE[class_name][1].items() if k not in ("seeded", "ulysses")}
+    if tiny_pipelines.MORE[class_name][1].get("tiled"):
+        plain.vae.enable_tiling()
+        assert any(n.startswith(f"the VAE decodes in tiles: {type(plain.vae).__name__} cannot decode whole (")
+                   for n in results[0]["notes"]), results[0]["notes"]
+    run = {k: v for k, v in tiny_pipelines.MORE[class_name][1].items() if k not in TEST_ONLY}
     size = (run.get("height", 8), run.get("width", 8))
     negative = run.get("negative_prompt", "dog")  # None: a pipeline without a negative prompt
     kwargs = dict(num_inference_steps=2, height=size[0], width=size[1], output_type="pil",
@@ -98,10 +106,25 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
         return np.asarray(out.frames[0][0] if "frames" in run else out.images[0], dtype=np.float32 if
                           output_type == "np" else np.int16)
 
-    want = picture(MORE_PROMPT)
-    got = np.asarray(Image.open(results[0]["image"]), dtype=np.int16)
-    assert got.shape == want.shape == (*size, 3)
-    assert np.abs(got - want).max() <= 1
+    if run.get("frames", 1) > 1:  # the GIF run writes, against diffusers' frames saved by PIL as run saves them
+        from PIL import ImageSequence
+
+        frames = plain(prompt=MORE_PROMPT, generator=torch.Generator().manual_seed(3), **kwargs).frames[0]
+        frames[0].save(folder / "want.gif", save_all=True, append_images=frames[1:], duration=125, loop=0)
+        got, want = ([np.asarray(f.convert("RGB"), dtype=np.int16) for f in ImageSequence.Iterator(Image.open(path))]
+                     for path in (results[0]["image"], folder / "want.gif"))
+        assert len(got) == len(want) == run["frames"]
+        # PIL picks each frame's palette from its pixels, so where the frames differ by one level a few pixels can
+        # land on another palette colour (Allegro: 0.004 levels on average, up to 63 at a handful of pixels; the
+        # palette itself is up to 113 levels from the frames): judged by the share of pixels that differ
+        differ = np.mean([(np.abs(g - w) > 1).mean() for g, w in zip(got, want, strict=True)])
+        assert differ < 1e-3, differ
+        want = want[0]
+    else:
+        want = picture(MORE_PROMPT)
+        got = np.asarray(Image.open(results[0]["image"]), dtype=np.int16)
+        assert got.shape == want.shape == (*size, 3)
+        assert np.abs(got - want).max() <= 1
     if tiny_pipelines.MORE[class_name][1].get("ulysses"):  # `run --ulysses 2`: the same picture
         split = checked(launched[0][f"{class_name} ulysses"])
         assert "sequence parallel: ulysses 2 x ring 1; transformer by " in " ".join(split[0]["notes"])

@@ -151,6 +151,23 @@ def aura_flow(root: Path) -> Path:
         "vae": one_block_vae(), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def allegro(root: Path) -> Path:
+    """AllegroPipeline: a T5 encoder with its padding mask, Allegro's 3-D transformer (rotary tables per axis), its
+    VAE, which decodes only in tiles of 24 frames (run turns tiling on, as diffusers' example does), Euler
+    ancestral."""
+    import torch
+
+    torch.manual_seed(0)
+    config = dict(tiny_fallback.CONFIGS["AllegroTransformer3DModel"], sample_height=16, sample_width=16,
+                  sample_frames=6, caption_channels=16, attention_head_dim=12, cross_attention_dim=24)
+    return save_pipeline(root / "allegro-pipeline", "AllegroPipeline", {
+        "transformer": randomize_zeros(diffusers.AllegroTransformer3DModel.from_config(config)).eval(),
+        "text_encoder": _t5(16), "tokenizer": umt5_tokenizer(),
+        "vae": diffusers.AutoencoderKLAllegro(block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4,
+                                              sample_size=128),
+        "scheduler": diffusers.EulerAncestralDiscreteScheduler()})
+
+
 def z_image(root: Path) -> Path:
     """ZImagePipeline: a Qwen 3 encoder (its second-to-last states, the prompt in a chat template, padding
     dropped per prompt), Z-Image's single-stream transformer."""
@@ -516,6 +533,9 @@ MORE = {
         guidance=5.0, height=16, width=16, call={"use_resolution_binning": False, "pag_scale": 3.0})),
     "LuminaPipeline": (lumina, dict(guidance=4.0, height=64, width=64, call={"max_sequence_length": 16})),
     "AuraFlowPipeline": (aura_flow, dict(guidance=3.5, call={"max_sequence_length": 8})),
+    # 24 frames of 128 x 128: one tile of Allegro's VAE
+    "AllegroPipeline": (allegro, dict(guidance=7.5, height=128, width=128, frames=24, tiled=True, call={
+        "max_sequence_length": 8})),
     "SanaSprintPipeline": (sana_sprint, dict(guidance=4.5, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 16, "complex_human_instruction": None,
         "use_resolution_binning": False})),

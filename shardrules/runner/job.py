@@ -284,7 +284,7 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
     """Load the pipeline of ``model_dir`` sharded and call it on ``prompt``, on every rank; rank 0 writes ``out``.
     ``call``: more keyword arguments of the pipeline's ``__call__``."""
     from .denoise import accepted_keywords
-    from .pipeline import frame_keyword, load_pipeline
+    from .pipeline import decodes_only_tiled, frame_keyword, load_pipeline
 
     pipeline = model_dir if isinstance(model_dir, PipelineFolder) else PipelineFolder.read(model_dir)
     rank_zero_warns()
@@ -295,6 +295,10 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
                          split=split, stats=stats, ulysses=ulysses, ring=ring, compile=compile)
     load_s = time.perf_counter() - began
     pipe.set_progress_bar_config(disable=rank != 0, leave=False)
+    vae_notes = []
+    if (vae := getattr(pipe, "vae", None)) is not None and (where := decodes_only_tiled(vae)):
+        vae.enable_tiling()  # what diffusers' own example for the pipeline does
+        vae_notes.append(f"the VAE decodes in tiles: {type(vae).__name__} cannot decode whole ({where})")
     accepted = accepted_keywords(pipe.__call__)
     frames_key = frame_keyword(accepted) or "num_frames"  # num_frames, or Sana Video's frames, Latte's video_length
     # run's own arguments when given; the caller's --call ones as given, None included (Sana's
@@ -317,7 +321,7 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
         plan=f"{type(pipe).__name__}: sharded {', '.join(sharded)}; {stats.bytes_read / 2**20:.2f} MiB read on "
              f"this rank of {stats.checkpoint_bytes / 2**20:.2f} MiB" if rank == 0 else None,
         notes=[f"prompt through the pipeline's own tokenizers and encoders; {steps} steps",
-               *_sequence_notes(pipe, pipeline, ulysses, ring)], image=written,
+               *vae_notes, *_sequence_notes(pipe, pipeline, ulysses, ring)], image=written,
         output="video" if getattr(result, "frames", None) is not None else "image", load_s=load_s,
         read_mib=stats.bytes_read / 2**20, **_memory(), step_s=step_s, split=split,
         world_size=dist.get_world_size()).as_dict()

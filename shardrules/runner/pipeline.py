@@ -369,6 +369,22 @@ def input_shortfall(class_name: str, given: dict) -> str | None:
     return None
 
 
+def decodes_only_tiled(vae) -> str | None:
+    """Where the VAE's own code refuses to decode without tiling, as file:line, or None. Allegro's VAE raises
+    NotImplementedError("Decoding without tiling has not been implemented yet") unless ``enable_tiling()`` was
+    called, which its pipeline does not do; every rank would fail after denoising."""
+    import inspect
+
+    try:
+        lines, first = inspect.getsourcelines(type(vae)._decode)
+    except (AttributeError, OSError, TypeError):
+        return None
+    for i, line in enumerate(lines):
+        if re.search(r"raise NotImplementedError\(.*without tiling", line):
+            return f"{Path(inspect.getsourcefile(type(vae))).name}:{first + i}"
+    return None
+
+
 def missing_library(class_name: str) -> str | None:
     """A library the pipeline needs that this install lacks, or None: cosmos_guardrail, for the Cosmos pipelines'
     safety checker (their ``__init__`` builds one, and raises ImportError on every rank after loading); ftfy, when
