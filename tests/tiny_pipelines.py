@@ -433,6 +433,34 @@ def hunyuan_video15(root: Path) -> Path:
         "guider": diffusers.ClassifierFreeGuidance(guidance_scale=6.0)})
 
 
+def hunyuan_image(root: Path) -> Path:
+    """HunyuanImagePipeline: the whole Qwen2.5-VL model (its third-to-last states after a 34-token template prefix)
+    and a ByT5 encoder for quoted glyph text, HunyuanImage 2.1's transformer, its VAE, adaptive projected guidance
+    (the guider). The timestep embedder's weights are scaled by 4, as AuraFlow's: two prompts then differ by 8e-4
+    in the picture instead of 1.7e-4."""
+    import torch
+
+    torch.manual_seed(0)
+    byt5 = transformers.T5Config(vocab_size=384, d_model=8, d_kv=4, d_ff=16, num_layers=2, num_heads=2,
+                                 architectures=["T5EncoderModel"])
+    config = dict(tiny_models.CONFIGS["HunyuanImageTransformer2DModel"], text_embed_2_dim=8)
+    transformer = randomize_zeros(diffusers.HunyuanImageTransformer2DModel.from_config(config)).eval()
+    with torch.no_grad():
+        for name, param in transformer.time_guidance_embed.named_parameters():
+            if name.endswith("weight"):
+                param.mul_(4)
+    return save_pipeline(root / "hunyuan-image-pipeline", "HunyuanImagePipeline", {
+        "transformer": transformer,
+        "text_encoder": tiny_encoders.build("Qwen2_5_VLForConditionalGeneration"), "tokenizer": gemma_tokenizer(),
+        "text_encoder_2": randomize_zeros(transformers.T5EncoderModel(byt5)).eval(),
+        "tokenizer_2": transformers.ByT5Tokenizer(),
+        "vae": diffusers.AutoencoderKLHunyuanImage(in_channels=3, out_channels=3, latent_channels=4,
+                                                   block_out_channels=(32, 32), layers_per_block=1,
+                                                   spatial_compression_ratio=2, sample_size=32, scaling_factor=1.0),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler(shift=5.0),
+        "guider": diffusers.AdaptiveProjectedMixGuidance(guidance_scale=3.5)}, absent=("ocr_guider",))
+
+
 def mochi(root: Path) -> Path:
     """MochiPipeline: a T5 encoder with its padding mask, Mochi's asymmetric dual-stream transformer, Mochi's VAE."""
     import torch
@@ -536,6 +564,7 @@ MORE = {
     # 24 frames of 128 x 128: one tile of Allegro's VAE
     "AllegroPipeline": (allegro, dict(guidance=7.5, height=128, width=128, frames=24, tiled=True, call={
         "max_sequence_length": 8})),
+    "HunyuanImagePipeline": (hunyuan_image, dict(height=32, width=32, call={})),
     "SanaSprintPipeline": (sana_sprint, dict(guidance=4.5, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 16, "complex_human_instruction": None,
         "use_resolution_binning": False})),
