@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 OUT = ROOT / "docs" / "models.md"
 ENCODERS = ["T5EncoderModel", "UMT5EncoderModel", "CLIPTextModel", "CLIPTextModelWithProjection", "LlamaModel",
             "Gemma2Model", "MistralModel", "Qwen3Model", "Qwen3ForCausalLM", "GlmModel", "Qwen2_5_VLTextModel",
-            "Qwen2_5_VLForConditionalGeneration", "Mistral3ForConditionalGeneration"]
+            "Qwen2_5_VLForConditionalGeneration", "Mistral3ForConditionalGeneration", "Mistral3Model"]
 
 
 def _size(nbytes: int) -> str:

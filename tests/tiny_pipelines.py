@@ -331,10 +331,28 @@ def flux2_klein(root: Path) -> Path:
         "transformer": tiny_models.build("Flux2Transformer2DModel"),
         # 2 layers x 16 wide: the transformer's joint_attention_dim
         "text_encoder": tiny_encoders.build("Qwen3ForCausalLM"), "tokenizer": chat_tokenizer(),
-        "vae": diffusers.AutoencoderKLFlux2(down_block_types=("DownEncoderBlock2D",) * 2,
-                                            up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 8),
-                                            layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=32),
-        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+        "vae": flux2_vae(), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
+def ernie_image(root: Path) -> Path:
+    """ErnieImagePipeline: Mistral 3's base model (the second-to-last hidden states of each prompt, unpadded), ERNIE-
+    Image's sequence-first transformer, Flux 2's VAE (latents patched 2 x 2 and batch-normalised); no prompt
+    enhancer."""
+    import torch
+
+    torch.manual_seed(0)
+    config = dict(tiny_fallback.CONFIGS["ErnieImageTransformer2DModel"], in_channels=16, out_channels=16)
+    return save_pipeline(root / "ernie-image-pipeline", "ErnieImagePipeline", {
+        "transformer": randomize_zeros(diffusers.ErnieImageTransformer2DModel.from_config(config)).eval(),
+        "text_encoder": tiny_encoders.build("Mistral3Model"), "tokenizer": gemma_tokenizer(), "vae": flux2_vae(),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()}, absent=("pe", "pe_tokenizer"))
+
+
+def flux2_vae() -> diffusers.AutoencoderKLFlux2:
+    """Flux 2's VAE, two blocks of 8 channels, 4 latent channels."""
+    return diffusers.AutoencoderKLFlux2(down_block_types=("DownEncoderBlock2D",) * 2,
+                                        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 8),
+                                        layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=32)
 
 
 def sana_video(root: Path) -> Path:
@@ -565,6 +583,7 @@ MORE = {
     "AllegroPipeline": (allegro, dict(guidance=7.5, height=128, width=128, frames=24, tiled=True, call={
         "max_sequence_length": 8})),
     "HunyuanImagePipeline": (hunyuan_image, dict(height=32, width=32, call={})),
+    "ErnieImagePipeline": (ernie_image, dict(guidance=4.0, height=32, width=32, call={"use_pe": False})),
     "SanaSprintPipeline": (sana_sprint, dict(guidance=4.5, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 16, "complex_human_instruction": None,
         "use_resolution_binning": False})),
