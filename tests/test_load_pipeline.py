@@ -635,3 +635,29 @@ def test_a_cosmos_pipeline_without_its_safety_library_is_refused_before_any_rank
     assert result.returncode == 2, result.stderr
     assert "Cosmos2TextToImagePipeline builds Cosmos' safety checker (pipeline_cosmos2_text2image.py:" in result.stderr
     assert "pip install cosmos_guardrail" in result.stderr and "backend:" not in result.stdout
+
+
+def test_a_pipeline_that_builds_what_diffusers_imports_only_with_another_library_is_refused(tmp_path, monkeypatch):
+    """OmniGen's __init__ builds its multimodal processor, which diffusers imports only when torchvision is there:
+    without it from_pretrained raised NameError on every rank after loading. SDXL builds its watermarker only when
+    invisible_watermark is there (a guarded use), and is not refused."""
+    import importlib.util
+
+    import diffusers
+    from commands import cli
+
+    from shardrules.runner.pipeline import missing_library
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchvision" else real(name, *a))
+    folder = tiny_pipelines.omnigen(tmp_path)
+    if real("torchvision") is None:  # what the ranks met, as diffusers raises it
+        with pytest.raises(NameError, match="OmniGenMultiModalProcessor"):
+            diffusers.DiffusionPipeline.from_pretrained(folder)
+    result = cli("run", str(folder), "--prompt", "a cat", "--out", str(tmp_path / "a.png"))
+    assert result.returncode == 2, result.stderr
+    assert "OmniGenPipeline builds OmniGenMultiModalProcessor (pipeline_omnigen.py:" in result.stderr
+    assert "which diffusers imports only with torchvision, and this install lacks it: pip install torchvision" in \
+        result.stderr and "backend:" not in result.stdout
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)  # no optional library at all
+    assert missing_library("StableDiffusionXLPipeline") is None

@@ -355,6 +355,17 @@ def flux2_vae() -> diffusers.AutoencoderKLFlux2:
                                         layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=32)
 
 
+def omnigen(root: Path) -> Path:
+    """OmniGenPipeline: no text encoder, the transformer is the language model (Phi 3 layers over the prompt's tokens
+    and the latent patches, through OmniGen's multimodal processor), a one-block VAE."""
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "omnigen-pipeline", "OmniGenPipeline", {
+        "transformer": tiny_fallback.build("OmniGenTransformer2DModel"), "tokenizer": gemma_tokenizer(),
+        "vae": one_block_vae(), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def sana_video(root: Path) -> Path:
     """SanaVideoPipeline: Sana's Gemma 2 encoder and instruction, Sana Video's transformer, Wan's video VAE."""
     import torch

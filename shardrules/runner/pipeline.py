@@ -387,8 +387,10 @@ def decodes_only_tiled(vae) -> str | None:
 
 def missing_library(class_name: str) -> str | None:
     """A library the pipeline needs that this install lacks, or None: cosmos_guardrail, for the Cosmos pipelines'
-    safety checker (their ``__init__`` builds one, and raises ImportError on every rank after loading); ftfy, when
-    the pipeline's own module calls it without checking for it.
+    safety checker (their ``__init__`` builds one, and raises ImportError on every rank after loading); a library
+    under whose ``is_..._available()`` the module imports a class its ``__init__`` builds unconditionally
+    (torchvision, for OmniGen's multimodal processor: NameError on every rank after loading); ftfy, when the
+    pipeline's own module calls it without checking for it.
     diffusers imports ftfy under ``if is_ftfy_available(): import ftfy``; Wan's pipeline then checks again before
     ``ftfy.fix_text``, but SkyReels V2 and 13 other pipelines clean every prompt with it unchecked, so a run without
     ftfy failed with "name 'ftfy' is not defined" inside every rank after loading. (Other optional libraries are
@@ -398,6 +400,7 @@ def missing_library(class_name: str) -> str | None:
     import importlib.util
     import inspect
     import sys
+    import textwrap
 
     import diffusers
 
@@ -412,11 +415,33 @@ def missing_library(class_name: str) -> str | None:
                     f"{first + i}), which needs cosmos_guardrail, and this install lacks it: pip install "
                     f"cosmos_guardrail")
     module = sys.modules[cls.__module__]
-    if hasattr(module, "ftfy"):
-        return None
     try:
         tree = ast.parse(inspect.getsource(module))
     except (OSError, TypeError, SyntaxError):
+        return None
+    # names the module imports only when a library is there (OmniGen's multimodal processor, under
+    # ``if is_torchvision_available():``), which its __init__ then uses: from_pretrained raises NameError
+    optional = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.If) and isinstance(statement.test, ast.Call) and isinstance(
+                statement.test.func, ast.Name) and re.fullmatch(r"is_\w+_available", statement.test.func.id):
+            library = statement.test.func.id.removeprefix("is_").removesuffix("_available")
+            for node in (n for s in statement.body for n in ast.walk(s) if isinstance(n, ast.ImportFrom | ast.Import)):
+                optional.update({(alias.asname or alias.name).split(".")[0]: library for alias in node.names})
+    try:
+        init = ast.parse(textwrap.dedent("".join(lines))).body[0] if lines else None
+    except SyntaxError:
+        init = None
+    conditional = {id(n) for branch in (ast.walk(init) if init else ()) if isinstance(branch, ast.If)
+                   for s in branch.body + branch.orelse for n in ast.walk(s)}  # SDXL: if add_watermarker: ...
+    for node in ast.walk(init) if init else ():
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in optional and \
+                id(node) not in conditional and importlib.util.find_spec(optional[node.func.id]) is None:
+            library = optional[node.func.id]
+            return (f"{class_name} builds {node.func.id} ({Path(inspect.getsourcefile(cls)).name}:"
+                    f"{first + node.lineno - 1}), which diffusers imports only with {library}, and this install "
+                    f"lacks it: pip install {library}")
+    if hasattr(module, "ftfy"):
         return None
     # the module's own functions (basic_clean, which every prompt goes through); the pipelines' _clean_caption
     # methods call ftfy too, but only for clean_caption=True, which they turn off without Beautiful Soup
