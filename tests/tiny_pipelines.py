@@ -32,7 +32,15 @@ from shardrules.demo.pipelines import (  # noqa: F401
 
 def relabel(folder: Path, class_name: str) -> Path:
     """The same pipeline folder read as another diffusers pipeline class with the same components."""
+    return swapped(folder, class_name)
+
+
+def swapped(folder: Path, class_name: str, **parts) -> Path:
+    """The pipeline folder read as another class, with some of its parts replaced."""
     index = json.loads((folder / "model_index.json").read_text())
+    for name, part in parts.items():
+        part.save_pretrained(folder / name)
+        index[name] = [type(part).__module__.split(".")[0], type(part).__name__]
     (folder / "model_index.json").write_text(json.dumps(dict(index, _class_name=class_name)))
     return folder
 
@@ -321,6 +329,22 @@ def ltx(root: Path) -> Path:
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def ltx_long(root: Path) -> Path:
+    """LTXI2VLongMultiPromptPipeline: LTX's components with the scheduler its pipeline expects (Euler ancestral
+    for rectified flow), generating in temporal tiles."""
+    return swapped(ltx(root), "LTXI2VLongMultiPromptPipeline", scheduler=diffusers.LTXEulerAncestralRFScheduler())
+
+
+def any_flow(root: Path) -> Path:
+    """AnyFlowPipeline: Wan's components with AnyFlow's transformer (a timestep and a flow-map target timestep per
+    frame) and the flow-map Euler scheduler."""
+    import torch
+
+    torch.manual_seed(0)
+    return swapped(wan(root), "AnyFlowPipeline", transformer=tiny_fallback.build("AnyFlowTransformer3DModel"),
+                   scheduler=diffusers.FlowMapEulerDiscreteScheduler())
+
+
 def flux2_klein(root: Path) -> Path:
     """Flux2KleinPipeline: a Qwen 3 causal language model (chosen layers' hidden states side by side, the prompt
     in a chat template), Flux 2's transformer, Flux 2's VAE (latents patched 2 x 2 and batch-normalised)."""
@@ -571,6 +595,12 @@ MORE = {
     "Flux2KleinPipeline": (flux2_klein, dict(guidance=4.0, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 32, "text_encoder_out_layers": [1, 2]},
         seeded="text_encoder (Qwen3ForCausalLM, its last 2 layers side by side)", ulysses=True)),
+    "Flux2KleinKVPipeline": (lambda root: relabel(flux2_klein(root), "Flux2KleinKVPipeline"), dict(
+        height=32, width=32, negative_prompt=None, call={
+            "max_sequence_length": 32, "text_encoder_out_layers": [1, 2]})),
+    "AnyFlowPipeline": (any_flow, dict(guidance=4.0, height=16, width=16, frames=1, call={"max_sequence_length": 8})),
+    "LTXI2VLongMultiPromptPipeline": (ltx_long, dict(
+        guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
     "BriaPipeline": (bria, dict(guidance=5.0, call={"max_sequence_length": 8})),
     "CogView4Pipeline": (cogview4, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 32})),
     "CogView3PlusPipeline": (cogview3, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 8})),

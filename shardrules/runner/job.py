@@ -227,7 +227,10 @@ def _step_timer(pipe) -> tuple[dict, list[float]]:
     if "callback_on_step_end" in accepted:
         def on_step_end(pipeline, step, timestep, callback_kwargs):
             stamps.append(time.perf_counter())
-            return callback_kwargs
+            # nothing to replace: the pipelines keep their own tensors for what the dict leaves out. Handing
+            # callback_kwargs back changed LTXI2VLongMultiPromptPipeline's picture (it offers its unpacked latents
+            # and takes them back as its packed ones)
+            return {}
 
         return {"callback_on_step_end": on_step_end}, stamps
     if "callback" in accepted:
