@@ -35,6 +35,8 @@ CONFIGS = {
         vision_config=dict(model_type="pixtral", hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                            num_attention_heads=2, head_dim=8, patch_size=2, image_size=8), spatial_merge_size=1),
 }
+# Bria FIBO's text encoder
+CONFIGS["SmolLM3ForCausalLM"] = lambda: T.SmolLM3Config(**SMALL, num_key_value_heads=1, pad_token_id=0)
 # ERNIE-Image's text encoder: Mistral 3's base model, the same configuration
 CONFIGS["Mistral3Model"] = CONFIGS["Mistral3ForConditionalGeneration"]
 EXPECTED_UNITS = {
@@ -54,6 +56,7 @@ EXPECTED_UNITS = {
     "Mistral3ForConditionalGeneration": ["model.language_model.layers.1", "model.language_model.layers.0",
                                          "model.language_model.embed_tokens",
                                          "model.vision_tower.transformer.layers.0"],
+    "SmolLM3ForCausalLM": ["model.layers.1", "model.layers.0", "model.embed_tokens"],
     "Mistral3Model": ["language_model.layers.1", "language_model.layers.0", "language_model.embed_tokens",
                       "vision_tower.transformer.layers.0"],
 }

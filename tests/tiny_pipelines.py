@@ -390,6 +390,24 @@ def omnigen(root: Path) -> Path:
         "vae": one_block_vae(), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def bria_fibo(root: Path) -> Path:
+    """BriaFiboPipeline: a SmolLM 3 causal language model (its last two hidden states side by side, and every
+    layer's states for the per-block text features), Bria FIBO's transformer, Wan 2.2's VAE."""
+    import torch
+
+    torch.manual_seed(0)
+    return save_pipeline(root / "bria-fibo-pipeline", "BriaFiboPipeline", {
+        "transformer": tiny_fallback.build("BriaFiboTransformer2DModel"),
+        # 16 wide: the transformer's text_encoder_dim
+        "text_encoder": tiny_encoders.build("SmolLM3ForCausalLM"), "tokenizer": chat_tokenizer(),
+        # Wan 2.2's VAE (patched 2 x 2: 16 x smaller, as the pipeline sizes latents), 16 latent channels
+        "vae": diffusers.AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                          temperal_downsample=[False, True, True], latents_mean=[0.0] * 16,
+                                          latents_std=[1.0] * 16, patch_size=2, is_residual=True, in_channels=12,
+                                          out_channels=12, scale_factor_spatial=16),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def sana_video(root: Path) -> Path:
     """SanaVideoPipeline: Sana's Gemma 2 encoder and instruction, Sana Video's transformer, Wan's video VAE."""
     import torch
@@ -625,6 +643,7 @@ MORE = {
         "max_sequence_length": 8})),
     "HunyuanImagePipeline": (hunyuan_image, dict(height=32, width=32, call={})),
     "ErnieImagePipeline": (ernie_image, dict(guidance=4.0, height=32, width=32, call={"use_pe": False})),
+    "BriaFiboPipeline": (bria_fibo, dict(guidance=5.0, height=32, width=32, call={"max_sequence_length": 16})),
     "SanaSprintPipeline": (sana_sprint, dict(guidance=4.5, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 16, "complex_human_instruction": None,
         "use_resolution_binning": False})),
