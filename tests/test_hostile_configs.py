@@ -152,6 +152,19 @@ def test_a_pipeline_listing_hundreds_of_components_is_refused(tmp_path):
         PipelineFolder.read(tmp_path)
 
 
+def test_a_pipeline_config_value_of_two_items_is_not_read_as_a_component(tmp_path):
+    """diffusers keeps a pipeline's own config in model_index.json too (Krea 2: the text encoder's layers it stacks,
+    [1, 2] in a two-layer model); such a value was refused as a malformed component, and the folder with it. A pair
+    with a string in it is still checked as one."""
+    (tmp_path / "model_index.json").write_text(json.dumps(
+        {"_class_name": "Krea2Pipeline", "vae": ["diffusers", "AutoencoderKLQwenImage"], "is_distilled": False,
+         "text_encoder_select_layers": [1, 2]}))
+    assert [c.name for c in PipelineFolder.read(tmp_path).components] == ["vae"]
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "X", "vae": ["diffusers", 2]}))
+    with pytest.raises(CheckpointError, match="not a library and a class"):
+        PipelineFolder.read(tmp_path)
+
+
 @pytest.mark.parametrize("change, words", [
     ({"num_layers": "abc"}, "cannot build WanTransformer3DModel from this config: TypeError"),
     ({"num_attention_heads": 0}, "cannot build WanTransformer3DModel from this config: ZeroDivisionError"),

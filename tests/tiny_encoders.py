@@ -35,6 +35,13 @@ CONFIGS = {
         vision_config=dict(model_type="pixtral", hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                            num_attention_heads=2, head_dim=8, patch_size=2, image_size=8), spatial_merge_size=1),
 }
+# Krea 2's text encoder: Qwen 3 VL's base model (its language model's layers' states, stacked)
+CONFIGS["Qwen3VLModel"] = lambda: T.Qwen3VLConfig(
+    text_config=dict(**SMALL, num_key_value_heads=1, head_dim=8,
+                     rope_scaling={"rope_type": "default", "mrope_section": [2, 1, 1]}),
+    vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=16, patch_size=2,
+                       temporal_patch_size=1, spatial_merge_size=1, num_position_embeddings=16,
+                       deepstack_visual_indexes=[0]))
 # Bria FIBO's text encoder
 CONFIGS["SmolLM3ForCausalLM"] = lambda: T.SmolLM3Config(**SMALL, num_key_value_heads=1, pad_token_id=0)
 # ERNIE-Image's text encoder: Mistral 3's base model, the same configuration
@@ -56,6 +63,8 @@ EXPECTED_UNITS = {
     "Mistral3ForConditionalGeneration": ["model.language_model.layers.1", "model.language_model.layers.0",
                                          "model.language_model.embed_tokens",
                                          "model.vision_tower.transformer.layers.0"],
+    "Qwen3VLModel": ["language_model.layers.1", "language_model.layers.0", "language_model.embed_tokens",
+                     "visual.blocks.0"],
     "SmolLM3ForCausalLM": ["model.layers.1", "model.layers.0", "model.embed_tokens"],
     "Mistral3Model": ["language_model.layers.1", "language_model.layers.0", "language_model.embed_tokens",
                       "vision_tower.transformer.layers.0"],

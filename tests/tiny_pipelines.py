@@ -271,10 +271,7 @@ def qwen_image(root: Path) -> Path:
     return save_pipeline(root / "qwen-image-pipeline", "QwenImagePipeline", {
         "transformer": tiny_models.build("QwenImageTransformer2DModel"),
         "text_encoder": tiny_encoders.build("Qwen2_5_VLForConditionalGeneration"), "tokenizer": gemma_tokenizer(),
-        "vae": diffusers.AutoencoderKLQwenImage(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                                                temperal_downsample=[False, True, True], latents_mean=[0.0] * 4,
-                                                latents_std=[1.0] * 4),
-        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+        "vae": qwen_image_vae(), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
 def hunyuan_video(root: Path) -> Path:
@@ -406,6 +403,28 @@ def bria_fibo(root: Path) -> Path:
                                           latents_std=[1.0] * 16, patch_size=2, is_residual=True, in_channels=12,
                                           out_channels=12, scale_factor_spatial=16),
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
+def krea2(root: Path) -> Path:
+    """Krea2Pipeline: Qwen 3 VL's base model (chosen layers' states stacked, after a chat template), Krea 2's
+    transformer (layer-wise text blocks over them), Qwen-Image's VAE (latents patched 2 x 2)."""
+    import torch
+
+    torch.manual_seed(0)
+    folder = save_pipeline(root / "krea2-pipeline", "Krea2Pipeline", {
+        "transformer": tiny_fallback.build("Krea2Transformer2DModel"),
+        "text_encoder": tiny_encoders.build("Qwen3VLModel"), "tokenizer": chat_tokenizer(),
+        "vae": qwen_image_vae(), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+    index = json.loads((folder / "model_index.json").read_text())  # its two layers: the transformer's
+    (folder / "model_index.json").write_text(json.dumps(dict(index, text_encoder_select_layers=[1, 2])))
+    return folder
+
+
+def qwen_image_vae() -> diffusers.AutoencoderKLQwenImage:
+    """Qwen-Image's video-style VAE, 8 x smaller in space, 4 latent channels."""
+    return diffusers.AutoencoderKLQwenImage(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                            temperal_downsample=[False, True, True], latents_mean=[0.0] * 4,
+                                            latents_std=[1.0] * 4)
 
 
 def sana_video(root: Path) -> Path:
@@ -644,6 +663,8 @@ MORE = {
     "HunyuanImagePipeline": (hunyuan_image, dict(height=32, width=32, call={})),
     "ErnieImagePipeline": (ernie_image, dict(guidance=4.0, height=32, width=32, call={"use_pe": False})),
     "BriaFiboPipeline": (bria_fibo, dict(guidance=5.0, height=32, width=32, call={"max_sequence_length": 16})),
+    # the prompt after a 34-token system prefix, which the tiny tokenizer spells out letter by letter
+    "Krea2Pipeline": (krea2, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 200})),
     "SanaSprintPipeline": (sana_sprint, dict(guidance=4.5, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 16, "complex_human_instruction": None,
         "use_resolution_binning": False})),

@@ -70,6 +70,8 @@ class PipelineFolder:
         for name, value in index.items():
             if name.startswith("_") or not isinstance(value, list) or len(value) != 2 or value[0] is None:
                 continue
+            if not any(isinstance(v, str) for v in value):  # a config value of the pipeline's: Krea 2's two layers
+                continue
             if "/" in name or "\\" in name or not name.isprintable():
                 raise CheckpointError(f"{path}: component {name!r} is not a plain folder name", path=str(path))
             if not all(isinstance(v, str) and v.isprintable() for v in value):
