@@ -662,3 +662,30 @@ def test_a_pipeline_that_builds_what_diffusers_imports_only_with_another_library
         result.stderr and "backend:" not in result.stdout
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)  # no optional library at all
     assert missing_library("StableDiffusionXLPipeline") is None
+
+
+@pytest.mark.parametrize("component, class_name", [("text_processor", "Qwen2VLProcessor"),
+                                                   ("tokenizer", "PixtralProcessor")])
+def test_a_processor_this_install_cannot_build_is_refused_before_any_rank_starts(tmp_path, component, class_name):
+    """LongCat-Image's text processor (a Qwen2VLProcessor, with a video processor) and Flux 2's tokenizer (a
+    PixtralProcessor) need torchvision in transformers: without it every rank failed after loading the shards (the
+    first with "type object 'VIDEO_PROCESSOR_MAPPING' has no attribute '_extra_content'")."""
+    import importlib.util
+    import json
+
+    import transformers
+    from commands import cli
+
+    if importlib.util.find_spec("torchvision") is not None:
+        pytest.skip("this install builds it: torchvision is there")
+    with pytest.raises((AttributeError, ImportError)):  # what the ranks met, as transformers raises it
+        getattr(transformers, class_name)(image_processor=transformers.Qwen2VLImageProcessorPil(),
+                                          tokenizer=tiny_pipelines.chat_tokenizer())
+    folder = tiny_pipelines.relabel(tiny_pipelines.flux(tmp_path), "LongCatImagePipeline")
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / component).mkdir(exist_ok=True)
+    (folder / "model_index.json").write_text(json.dumps(dict(index, **{component: ["transformers", class_name]})))
+    result = cli("run", str(folder), "--prompt", "a cat", "--out", str(tmp_path / "a.png"))
+    assert result.returncode == 2, result.stderr
+    assert f"its {component} is a {class_name}, which transformers builds only with torchvision, and this install " \
+           f"lacks it: pip install torchvision" in result.stderr and "backend:" not in result.stdout

@@ -369,6 +369,39 @@ def input_shortfall(class_name: str, given: dict) -> str | None:
     return None
 
 
+def unbuildable_component(folder) -> str | None:
+    """A transformers component of the pipeline folder that this install cannot build, or None: a class transformers
+    exports only as a placeholder for a library it lacks (PixtralProcessor without torchvision), or a processor with
+    a video processor, which transformers looks up among torchvision's (Qwen2VLProcessor for LongCat-Image, Qwen 3
+    VL's for Qwen-Image 2.1: "type object 'VIDEO_PROCESSOR_MAPPING' has no attribute '_extra_content'" raised on
+    every rank after loading)."""
+    import importlib.util
+
+    import transformers
+
+    for component in folder.components:
+        if component.library != "transformers":
+            continue
+        cls = getattr(transformers, component.class_name, None)
+        missing = [b for b in (vars(cls).get("_backends") or ()) if importlib.util.find_spec(b) is None] \
+            if cls is not None else []
+        if not missing and cls is not None and "video_processor" in _attributes(cls) and \
+                importlib.util.find_spec("torchvision") is None:
+            missing = ["torchvision"]
+        if missing:
+            return (f"its {component.name} is a {component.class_name}, which transformers builds only with "
+                    f"{' and '.join(missing)}, and this install lacks it: pip install {' '.join(missing)}")
+    return None
+
+
+def _attributes(cls) -> list[str]:
+    """What a transformers processor class is made of (tokenizer, image_processor, video_processor, ...)."""
+    try:
+        return list(cls.get_attributes()) if hasattr(cls, "get_attributes") else []
+    except (AttributeError, ImportError, TypeError):  # a class that is not a processor, or a placeholder
+        return []
+
+
 def decodes_only_tiled(vae) -> str | None:
     """Where the VAE's own code refuses to decode without tiling, as file:line, or None. Allegro's VAE raises
     NotImplementedError("Decoding without tiling has not been implemented yet") unless ``enable_tiling()`` was
