@@ -42,6 +42,8 @@ CONFIGS["Qwen3VLModel"] = lambda: T.Qwen3VLConfig(
     vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=16, patch_size=2,
                        temporal_patch_size=1, spatial_merge_size=1, num_position_embeddings=16,
                        deepstack_visual_indexes=[0]))
+# HiDream's fourth text encoder (every layer's states)
+CONFIGS["LlamaForCausalLM"] = lambda: T.LlamaConfig(**SMALL, num_key_value_heads=1)
 # Bria FIBO's text encoder
 CONFIGS["SmolLM3ForCausalLM"] = lambda: T.SmolLM3Config(**SMALL, num_key_value_heads=1, pad_token_id=0)
 # ERNIE-Image's text encoder: Mistral 3's base model, the same configuration
@@ -65,6 +67,7 @@ EXPECTED_UNITS = {
                                          "model.vision_tower.transformer.layers.0"],
     "Qwen3VLModel": ["language_model.layers.1", "language_model.layers.0", "language_model.embed_tokens",
                      "visual.blocks.0"],
+    "LlamaForCausalLM": ["model.layers.1", "model.layers.0", "model.embed_tokens"],
     "SmolLM3ForCausalLM": ["model.layers.1", "model.layers.0", "model.embed_tokens"],
     "Mistral3Model": ["language_model.layers.1", "language_model.layers.0", "language_model.embed_tokens",
                       "vision_tower.transformer.layers.0"],

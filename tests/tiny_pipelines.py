@@ -101,10 +101,15 @@ def gemma_tokenizer() -> transformers.PreTrainedTokenizerBase:
 
 
 def chat_tokenizer() -> transformers.PreTrainedTokenizerBase:
-    """The same, with a chat template (each message as '<role> content'), for pipelines that prompt a chat model."""
+    """The same, with a chat template, for pipelines that prompt a chat model."""
     tokenizer = gemma_tokenizer()
-    tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}{% endfor %}"
+    tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
+
+
+# Each message as '<role> content', the content a text or a list of parts ({"type": "text", "text": ...})
+CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}> {% if m['content'] is string %}{{ m['content'] }}"
+                 "{% else %}{% for part in m['content'] %}{{ part['text'] }}{% endfor %}{% endif %}{% endfor %}")
 
 
 def kl_vae(blocks: int, sample_size: int) -> diffusers.AutoencoderKL:
@@ -187,6 +192,59 @@ def z_image(root: Path) -> Path:
         # 16 wide: the transformer's cap_feat_dim
         "text_encoder": tiny_encoders.build("Qwen3Model"), "tokenizer": chat_tokenizer(),
         "vae": kl_vae(2, 16),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
+def ovis_image(root: Path) -> Path:
+    """OvisImagePipeline: a Qwen 3 encoder (the prompt in a chat template), Ovis-Image's Flux-like transformer
+    (latents packed 2 x 2), a two-block VAE."""
+    import torch
+
+    torch.manual_seed(0)
+    config = dict(tiny_fallback.CONFIGS["OvisImageTransformer2DModel"], joint_attention_dim=16,  # the encoder's
+                  out_channels=16)
+    return save_pipeline(root / "ovis-image-pipeline", "OvisImagePipeline", {
+        "transformer": randomize_zeros(diffusers.OvisImageTransformer2DModel.from_config(config)).eval(),
+        "text_encoder": tiny_encoders.build("Qwen3Model"), "tokenizer": chat_tokenizer(), "vae": kl_vae(2, 16),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
+def easy_animate(root: Path) -> Path:
+    """EasyAnimatePipeline: a BERT encoder (its second-to-last states, the prompt in a chat template, with its
+    mask), EasyAnimate's MMDiT, its Magvit video VAE."""
+    import torch
+
+    torch.manual_seed(0)
+    tokenizer = bert_tokenizer()
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return save_pipeline(root / "easy-animate-pipeline", "EasyAnimatePipeline", {
+        "transformer": tiny_fallback.build("EasyAnimateTransformer3DModel"),
+        "text_encoder": randomize_zeros(transformers.BertModel(transformers.BertConfig(
+            vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=32))).eval(),  # 16: the transformer's text_embed_dim
+        "tokenizer": tokenizer,
+        "vae": diffusers.AutoencoderKLMagvit(block_out_channels=(8, 8, 8, 8), latent_channels=4, layers_per_block=1,
+                                             norm_num_groups=4),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
+def hidream(root: Path) -> Path:
+    """HiDreamImagePipeline: two CLIP encoders (their pooled projections side by side), a T5 encoder and a Llama
+    causal language model (every layer's states), HiDream's mixture-of-experts transformer, a one-block VAE."""
+    import torch
+
+    torch.manual_seed(0)
+    llama = transformers.LlamaConfig(vocab_size=len(gemma_tokenizer()), hidden_size=4, intermediate_size=8,
+                                     num_hidden_layers=2, num_attention_heads=1, num_key_value_heads=1,
+                                     architectures=["LlamaForCausalLM"])
+    return save_pipeline(root / "hidream-pipeline", "HiDreamImagePipeline", {
+        "transformer": tiny_fallback.build("HiDreamImageTransformer2DModel"),
+        # caption_channels [8, 4]: T5's width and Llama's; text_emb_dim 8: the two CLIP projections side by side
+        "text_encoder": _clip(8, 4), "tokenizer": clip_tokenizer(),
+        "text_encoder_2": _clip(8, 4), "tokenizer_2": clip_tokenizer(),
+        "text_encoder_3": _t5(8), "tokenizer_3": umt5_tokenizer(),
+        "text_encoder_4": randomize_zeros(transformers.LlamaForCausalLM(llama)).eval(),
+        "tokenizer_4": gemma_tokenizer(), "vae": one_block_vae(shift_factor=0.0, scaling_factor=1.0),
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
@@ -665,6 +723,11 @@ MORE = {
     "BriaFiboPipeline": (bria_fibo, dict(guidance=5.0, height=32, width=32, call={"max_sequence_length": 16})),
     # the prompt after a 34-token system prefix, which the tiny tokenizer spells out letter by letter
     "Krea2Pipeline": (krea2, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 200})),
+    # the prompt after a long instruction, which the tiny tokenizer spells out letter by letter
+    "OvisImagePipeline": (ovis_image, dict(guidance=5.0, height=32, width=32, call={"max_sequence_length": 256})),
+    "EasyAnimatePipeline": (easy_animate, dict(guidance=5.0, height=64, width=64, frames=1, call={})),
+    # the pipeline scales every picture to its default area: 128 x 128 with a VAE of scale factor 1
+    "HiDreamImagePipeline": (hidream, dict(guidance=5.0, height=128, width=128, call={"max_sequence_length": 8})),
     "SanaSprintPipeline": (sana_sprint, dict(guidance=4.5, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 16, "complex_human_instruction": None,
         "use_resolution_binning": False})),
