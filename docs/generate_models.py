@@ -23,7 +23,8 @@ OUT = ROOT / "docs" / "models.md"
 ENCODERS = ["T5EncoderModel", "UMT5EncoderModel", "CLIPTextModel", "CLIPTextModelWithProjection", "LlamaModel",
             "Gemma2Model", "MistralModel", "Qwen3Model", "Qwen3ForCausalLM", "GlmModel", "Qwen2_5_VLTextModel",
             "Qwen2_5_VLForConditionalGeneration", "Mistral3ForConditionalGeneration", "Mistral3Model",
-            "SmolLM3ForCausalLM", "Qwen3VLModel", "LlamaForCausalLM"]
+            "SmolLM3ForCausalLM", "Qwen3VLModel", "LlamaForCausalLM",
+            "Gemma3ForConditionalGeneration"]
 
 
 def _size(nbytes: int) -> str:

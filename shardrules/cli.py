@@ -350,6 +350,7 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
     from .runner.pipeline import (
         binning_shortfall,
         frame_keyword,
+        hdr_output,
         input_shortfall,
         makes_sound,
         missing_library,
@@ -361,6 +362,9 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
     if makes_sound(folder.class_name):
         raise InputError(f"{args.model_dir}: {folder.class_name} makes sound, and run writes images and videos; "
                          f"call the pipeline from Python (shardrules.load_pipeline) and save its audios")
+    if where := hdr_output(folder.class_name):
+        raise InputError(f"{args.model_dir}: {folder.class_name} returns linear HDR video ({where}), which run cannot "
+                         f"write as an image or a video; call the pipeline from Python (shardrules.load_pipeline)")
     frames_key = frame_keyword(keywords)
     video = frames_key is not None
     for key, _ in args.call or []:

@@ -62,8 +62,8 @@ def launched(tmp_path_factory):
 MORE_PROMPT = "a red cat on the moon"
 # Keys of a tiny_pipelines.MORE entry that say what else to check, not what to run: a run split by Ulysses 2, a
 # seeded run without a prompt, a VAE that decodes only in tiles (the reference turns tiling on, as diffusers'
-# example for the pipeline does; run must do the same and say so)
-TEST_ONLY = ("seeded", "ulysses", "tiled")
+# example for the pipeline does; run must do the same and say so), a video with sound (run says it drops the sound)
+TEST_ONLY = ("seeded", "ulysses", "tiled", "audio")
 
 
 @pytest.mark.parametrize("class_name", sorted(tiny_pipelines.MORE))
@@ -89,6 +89,8 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     assert results[0]["plan"].startswith(f"{class_name.split()[0]}: sharded {', '.join(sharded)};"), results[0]["plan"]
     plain = diffusers.DiffusionPipeline.from_pretrained(folder)
     assert type(plain).__name__ == class_name.split()[0]
+    audio = "the pipeline's audio is not written: run writes images and videos"
+    assert (audio in results[0]["notes"]) == bool(tiny_pipelines.MORE[class_name][1].get("audio")), results[0]["notes"]
     if tiny_pipelines.MORE[class_name][1].get("tiled"):
         plain.vae.enable_tiling()
         assert any(n.startswith(f"the VAE decodes in tiles: {type(plain.vae).__name__} cannot decode whole (")
@@ -689,3 +691,21 @@ def test_a_processor_this_install_cannot_build_is_refused_before_any_rank_starts
     assert result.returncode == 2, result.stderr
     assert f"its {component} is a {class_name}, which transformers builds only with torchvision, and this install " \
            f"lacks it: pip install torchvision" in result.stderr and "backend:" not in result.stdout
+
+
+def test_a_pipeline_that_returns_hdr_video_is_refused_before_any_rank_starts(tmp_path):
+    """LTX-2's HDR pipeline returns linear HDR frames ([0, inf), arrays only): run, which writes 8-bit images and
+    videos, failed on rank 0 after every rank had denoised."""
+    import diffusers
+    import torch
+    from commands import cli
+
+    folder = tiny_pipelines.relabel(tiny_pipelines.ltx2(tmp_path), "LTX2HDRPipeline")
+    pipe = diffusers.DiffusionPipeline.from_pretrained(folder)
+    frames = pipe(prompt="a cat", num_inference_steps=1, height=32, width=32, num_frames=1, max_sequence_length=16,
+                  output_type="pil", generator=torch.Generator().manual_seed(0)).frames  # what run asks for
+    assert not hasattr(frames[0][0], "save") and float(frames.max()) > 1.0
+    result = cli("run", str(folder), "--prompt", "a cat", "--out", str(tmp_path / "a.gif"))
+    assert result.returncode == 2, result.stderr
+    assert "LTX2HDRPipeline returns linear HDR video (pipeline_ltx2_hdr_lora.py:" in result.stderr
+    assert "backend:" not in result.stdout

@@ -44,6 +44,11 @@ CONFIGS["Qwen3VLModel"] = lambda: T.Qwen3VLConfig(
                        deepstack_visual_indexes=[0]))
 # HiDream's fourth text encoder (every layer's states)
 CONFIGS["LlamaForCausalLM"] = lambda: T.LlamaConfig(**SMALL, num_key_value_heads=1)
+# LTX-2's text encoder: the whole Gemma 3 model (a SigLIP vision tower), every layer's states stacked
+CONFIGS["Gemma3ForConditionalGeneration"] = lambda: T.Gemma3Config(
+    text_config=dict(**SMALL, num_key_value_heads=1, head_dim=8),
+    vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       image_size=8, patch_size=2), mm_tokens_per_image=4)
 # Bria FIBO's text encoder
 CONFIGS["SmolLM3ForCausalLM"] = lambda: T.SmolLM3Config(**SMALL, num_key_value_heads=1, pad_token_id=0)
 # ERNIE-Image's text encoder: Mistral 3's base model, the same configuration
@@ -68,6 +73,8 @@ EXPECTED_UNITS = {
     "Qwen3VLModel": ["language_model.layers.1", "language_model.layers.0", "language_model.embed_tokens",
                      "visual.blocks.0"],
     "LlamaForCausalLM": ["model.layers.1", "model.layers.0", "model.embed_tokens"],
+    "Gemma3ForConditionalGeneration": ["model.language_model.layers.1", "model.language_model.layers.0",
+                                       "model.language_model.embed_tokens", "model.vision_tower.encoder.layers.0"],
     "SmolLM3ForCausalLM": ["model.layers.1", "model.layers.0", "model.embed_tokens"],
     "Mistral3Model": ["language_model.layers.1", "language_model.layers.0", "language_model.embed_tokens",
                       "vision_tower.transformer.layers.0"],

@@ -20,6 +20,7 @@ from shardrules.demo.pipelines import (  # noqa: F401
     WAN_TRANSFORMER,
     clip_tokenizer,
     flux,
+    library_of,
     one_block_vae,
     pixart,
     randomize_zeros,
@@ -40,7 +41,7 @@ def swapped(folder: Path, class_name: str, **parts) -> Path:
     index = json.loads((folder / "model_index.json").read_text())
     for name, part in parts.items():
         part.save_pretrained(folder / name)
-        index[name] = [type(part).__module__.split(".")[0], type(part).__name__]
+        index[name] = [library_of(part), type(part).__name__]
     (folder / "model_index.json").write_text(json.dumps(dict(index, _class_name=class_name)))
     return folder
 
@@ -246,6 +247,49 @@ def hidream(root: Path) -> Path:
         "text_encoder_4": randomize_zeros(transformers.LlamaForCausalLM(llama)).eval(),
         "tokenizer_4": gemma_tokenizer(), "vae": one_block_vae(shift_factor=0.0, scaling_factor=1.0),
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
+def ltx2(root: Path) -> Path:
+    """LTX2Pipeline: Gemma 3 (every layer's states stacked) through LTX-2's text connectors (a video and an audio
+    stream), LTX-2's audio-video transformer, its video VAE, its audio VAE and vocoder (the audio a run does not
+    write)."""
+    import torch
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+
+    torch.manual_seed(0)
+    tokenizer = gemma_tokenizer()
+    encoder = transformers.Gemma3Config(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=1, head_dim=8),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=8, patch_size=2), mm_tokens_per_image=4, architectures=[
+                               "Gemma3ForConditionalGeneration"])
+    streams = dict(num_attention_heads=4, attention_head_dim=8, num_layers=1, num_learnable_registers=None)
+    return save_pipeline(root / "ltx2-pipeline", "LTX2Pipeline", {
+        "transformer": randomize_zeros(diffusers.LTX2VideoTransformer3DModel.from_config(dict(
+            tiny_fallback.CONFIGS["LTX2VideoTransformer3DModel"], caption_channels=32, rope_type="split"))).eval(),
+        "text_encoder": randomize_zeros(transformers.Gemma3ForConditionalGeneration(encoder)).eval(),
+        "tokenizer": tokenizer,
+        # 32 wide in: the encoder's width, its 3 hidden states side by side; 4 heads of 8 out
+        "connectors": LTX2TextConnectors(
+            caption_channels=32, text_proj_in_factor=3, connector_rope_base_seq_len=32, rope_double_precision=False,
+            causal_temporal_positioning=False, rope_type="split",
+            **{f"{stream}_connector_{k}": v for stream in ("video", "audio") for k, v in streams.items()}),
+        "vae": diffusers.AutoencoderKLLTX2Video(
+            latent_channels=4, block_out_channels=(8,), decoder_block_out_channels=(8,), layers_per_block=(1,),
+            decoder_layers_per_block=(1, 1), spatio_temporal_scaling=(True,), decoder_spatio_temporal_scaling=(True,),
+            decoder_inject_noise=(False, False), downsample_type=("spatial",), upsample_residual=(False,),
+            upsample_factor=(1,), timestep_conditioning=False, patch_size=1, patch_size_t=1, decoder_causal=False),
+        "audio_vae": diffusers.AutoencoderKLLTX2Audio(
+            base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1, attn_resolutions=None, in_channels=2,
+            resolution=32, latent_channels=2, norm_type="pixel", causality_axis="height", mid_block_add_attention=False,
+            sample_rate=16000, mel_hop_length=160, mel_bins=8),
+        "vocoder": LTX2Vocoder(in_channels=16, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[4, 4],
+                               upsample_factors=[2, 2], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]],
+                               output_sampling_rate=16000),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()}, absent=("processor", "prompt_enhancer",
+                                                                           "duration_head"))
 
 
 def sana(root: Path) -> Path:
@@ -728,6 +772,12 @@ MORE = {
     "EasyAnimatePipeline": (easy_animate, dict(guidance=5.0, height=64, width=64, frames=1, call={})),
     # the pipeline scales every picture to its default area: 128 x 128 with a VAE of scale factor 1
     "HiDreamImagePipeline": (hidream, dict(guidance=5.0, height=128, width=128, call={"max_sequence_length": 8})),
+    "LTX2Pipeline": (ltx2, dict(guidance=4.0, height=32, width=32, frames=1, audio=True, call={
+        "max_sequence_length": 16})),
+    "LTX2ConditionPipeline": (lambda root: relabel(ltx2(root), "LTX2ConditionPipeline"), dict(
+        guidance=4.0, height=32, width=32, frames=1, audio=True, call={"max_sequence_length": 16})),
+    "LTX2InContextPipeline": (lambda root: relabel(ltx2(root), "LTX2InContextPipeline"), dict(
+        guidance=4.0, height=32, width=32, frames=1, audio=True, call={"max_sequence_length": 16})),
     "SanaSprintPipeline": (sana_sprint, dict(guidance=4.5, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 16, "complex_human_instruction": None,
         "use_resolution_binning": False})),

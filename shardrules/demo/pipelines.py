@@ -51,10 +51,17 @@ def save_pipeline(folder: Path, pipeline_class: str, parts: dict, absent: tuple[
     index = {"_class_name": pipeline_class, "_diffusers_version": diffusers.__version__}
     for name, part in parts.items():
         part.save_pretrained(folder / name)
-        index[name] = [type(part).__module__.split(".")[0], type(part).__name__]
+        index[name] = [library_of(part), type(part).__name__]
     index.update({name: [None, None] for name in absent})
     (folder / "model_index.json").write_text(json.dumps(index))
     return folder
+
+
+def library_of(part) -> str:
+    """Where diffusers finds a component's class, as model_index.json names it: its library, or for a class of a
+    pipeline's own module (LTX-2's text connectors and vocoder) that pipeline's folder, as diffusers saves it."""
+    module = type(part).__module__.split(".")
+    return module[2] if module[:2] == ["diffusers", "pipelines"] else module[0]
 
 
 def one_block_vae(**config) -> diffusers.AutoencoderKL:

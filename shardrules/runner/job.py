@@ -324,7 +324,9 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
         plan=f"{type(pipe).__name__}: sharded {', '.join(sharded)}; {stats.bytes_read / 2**20:.2f} MiB read on "
              f"this rank of {stats.checkpoint_bytes / 2**20:.2f} MiB" if rank == 0 else None,
         notes=[f"prompt through the pipeline's own tokenizers and encoders; {steps} steps",
-               *vae_notes, *_sequence_notes(pipe, pipeline, ulysses, ring)], image=written,
+               *vae_notes, *(["the pipeline's audio is not written: run writes images and videos"]
+                             if getattr(result, "audio", None) is not None else []),
+               *_sequence_notes(pipe, pipeline, ulysses, ring)], image=written,
         output="video" if getattr(result, "frames", None) is not None else "image", load_s=load_s,
         read_mib=stats.bytes_read / 2**20, **_memory(), step_s=step_s, split=split,
         world_size=dist.get_world_size()).as_dict()

@@ -261,6 +261,25 @@ def makes_sound(class_name: str) -> bool:
         re.search(r"Audio|Music|DanceDiffusion", class_name) is not None
 
 
+def hdr_output(class_name: str) -> str | None:
+    """Where the pipeline turns its frames into linear HDR values ([0, inf), torch or NumPy arrays only: LTX-2's HDR
+    pipeline), as file:line, or None: ``run`` writes 8-bit images and videos, and failed on rank 0 after denoising
+    ("'numpy.ndarray' object has no attribute 'save'")."""
+    import inspect
+
+    import diffusers
+
+    cls = getattr(diffusers, class_name)
+    try:
+        lines, first = inspect.getsourcelines(cls.__call__)
+    except (OSError, TypeError):
+        return None
+    for i, line in enumerate(lines):
+        if "postprocess_hdr_video(" in line:
+            return f"{Path(inspect.getsourcefile(cls)).name}:{first + i}"
+    return None
+
+
 # __call__ arguments that take a picture, a video or a sound: `run` reads them from a file (--call NAME=@FILE)
 MEDIA_ARGUMENTS = ("image", "mask_image", "control_image", "video", "control_video", "pose_video", "face_video",
                    "reference_image", "example_image", "audio")
