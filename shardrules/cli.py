@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                       compile=args.compile, call=dict(args.call or []))
     else:
         target = run_model
-        kwargs = dict(model_dir=folder, rules=args.rules, steps=args.steps, guidance=args.guidance,
+        kwargs = dict(model_dir=folder, rules=args.rules, steps=args.steps or 4, guidance=args.guidance,
                       dtype=args.dtype, seed=args.seed, batch=args.batch, out=args.out, split=args.split,
                       ulysses=args.ulysses, ring=args.ring, compile=args.compile)
     backend = announce_backend(args)
@@ -359,6 +359,12 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
     )
 
     keywords = pipeline_keywords(folder)
+    if "num_inference_steps" not in keywords:
+        if args.steps is not None:
+            raise InputError(f"--steps: {folder.class_name}.__call__ takes no num_inference_steps (it follows its own "
+                             f"schedule)")
+    elif args.steps is None:
+        args.steps = 4
     if makes_sound(folder.class_name):
         raise InputError(f"{args.model_dir}: {folder.class_name} makes sound, and run writes images and videos; "
                          f"call the pipeline from Python (shardrules.load_pipeline) and save its audios")
@@ -563,7 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("model_dir", help="a diffusers model folder (config.json + *.safetensors)")
     add_rank_options(r)
     r.add_argument("--rules", action="append", metavar="FILE", help="rule file layered over the defaults")
-    r.add_argument("--steps", type=positive_int, default=4, metavar="K", help="denoising steps (default: %(default)s)")
+    r.add_argument("--steps", type=positive_int, default=None, metavar="K",
+                   help="denoising steps (default: 4; with --prompt, a pipeline that takes no step count, such as "
+                        "LTX-2's distilled DFR, follows its own schedule)")
     r.add_argument("--guidance", type=finite_float, default=None, metavar="G",
                    help="classifier-free guidance scale: a second, unconditional forward per step (default: off). "
                         "Guidance-distilled models (Flux-dev's guidance_embeds) are always given their embedded "

@@ -48,8 +48,8 @@ def launched(tmp_path_factory):
         folder = build(tmp_path_factory.mktemp(name))
         run = {k: v for k, v in run.items() if k not in TEST_ONLY}
         calls[name] = ("shardrules.runner.job:run_pipeline", dict(
-            {"height": 8, "width": 8, "negative_prompt": "dog", **run}, model_dir=str(folder), prompt=MORE_PROMPT,
-            steps=2, seed=3, out=str(folder / ("out.gif" if run.get("frames", 1) > 1 else "out.png"))))
+            {"height": 8, "width": 8, "negative_prompt": "dog", "steps": 2, **run}, model_dir=str(folder),
+            prompt=MORE_PROMPT, seed=3, out=str(folder / ("out.gif" if run.get("frames", 1) > 1 else "out.png"))))
         if tiny_pipelines.MORE[name][1].get("ulysses"):  # the sequence split over the 2 ranks
             calls[f"{name} ulysses"] = ("shardrules.runner.job:run_pipeline", dict(
                 calls[name][1], out=str(folder / "ulysses.png"), ulysses=2))
@@ -98,7 +98,8 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     run = {k: v for k, v in tiny_pipelines.MORE[class_name][1].items() if k not in TEST_ONLY}
     size = (run.get("height", 8), run.get("width", 8))
     negative = run.get("negative_prompt", "dog")  # None: a pipeline without a negative prompt
-    kwargs = dict(num_inference_steps=2, height=size[0], width=size[1], output_type="pil",
+    steps = run.get("steps", 2)  # None: a pipeline with its own schedule
+    kwargs = dict(height=size[0], width=size[1], output_type="pil", **({"num_inference_steps": steps} if steps else {}),
                   **({"negative_prompt": negative} if negative else {}),
                   **({"guidance_scale": run["guidance"]} if "guidance" in run else {}),
                   **({frames_keyword(plain): run["frames"]} if "frames" in run else {}), **run["call"])
@@ -709,3 +710,16 @@ def test_a_pipeline_that_returns_hdr_video_is_refused_before_any_rank_starts(tmp
     assert result.returncode == 2, result.stderr
     assert "LTX2HDRPipeline returns linear HDR video (pipeline_ltx2_hdr_lora.py:" in result.stderr
     assert "backend:" not in result.stdout
+
+
+def test_steps_for_a_pipeline_with_its_own_schedule_are_refused_before_any_rank_starts(tmp_path):
+    """LTX-2's DFR pipeline takes a distilled sigma schedule and no step count: run's default of 4 steps made every
+    rank fail after loading ("does not take num_inference_steps"); now run leaves the count out (the launch above
+    runs it), and an explicit --steps is refused."""
+    from commands import cli
+
+    folder = tiny_pipelines.ltx2_dfr(tmp_path)
+    result = cli("run", str(folder), "--prompt", "a cat", "--steps", "3", "--out", str(tmp_path / "a.gif"))
+    assert result.returncode == 2, result.stderr
+    assert "--steps: LTX2DFRPipeline.__call__ takes no num_inference_steps (it follows its own schedule)" in \
+        result.stderr and "backend:" not in result.stdout

@@ -249,7 +249,13 @@ def hidream(root: Path) -> Path:
         "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
-def ltx2(root: Path) -> Path:
+def ltx2_dfr(root: Path) -> Path:
+    """LTX2DFRPipeline: LTX-2's components, its transformer with the keyframes' absolute position embedding (and the
+    VAE's strides, to place them); a distilled sigma schedule of its own, no step count."""
+    return ltx2(root, "LTX2DFRPipeline", vae_scale_factors=(2, 2, 2), use_keyframes_abs_pos_embedding=True)
+
+
+def ltx2(root: Path, pipeline_class: str = "LTX2Pipeline", **transformer) -> Path:
     """LTX2Pipeline: Gemma 3 (every layer's states stacked) through LTX-2's text connectors (a video and an audio
     stream), LTX-2's audio-video transformer, its video VAE, its audio VAE and vocoder (the audio a run does not
     write)."""
@@ -266,9 +272,10 @@ def ltx2(root: Path) -> Path:
                            image_size=8, patch_size=2), mm_tokens_per_image=4, architectures=[
                                "Gemma3ForConditionalGeneration"])
     streams = dict(num_attention_heads=4, attention_head_dim=8, num_layers=1, num_learnable_registers=None)
-    return save_pipeline(root / "ltx2-pipeline", "LTX2Pipeline", {
+    return save_pipeline(root / "ltx2-pipeline", pipeline_class, {
         "transformer": randomize_zeros(diffusers.LTX2VideoTransformer3DModel.from_config(dict(
-            tiny_fallback.CONFIGS["LTX2VideoTransformer3DModel"], caption_channels=32, rope_type="split"))).eval(),
+            tiny_fallback.CONFIGS["LTX2VideoTransformer3DModel"], caption_channels=32, rope_type="split",
+            **transformer))).eval(),
         "text_encoder": randomize_zeros(transformers.Gemma3ForConditionalGeneration(encoder)).eval(),
         "tokenizer": tokenizer,
         # 32 wide in: the encoder's width, its 3 hidden states side by side; 4 heads of 8 out
@@ -774,6 +781,8 @@ MORE = {
     "HiDreamImagePipeline": (hidream, dict(guidance=5.0, height=128, width=128, call={"max_sequence_length": 8})),
     "LTX2Pipeline": (ltx2, dict(guidance=4.0, height=32, width=32, frames=1, audio=True, call={
         "max_sequence_length": 16})),
+    "LTX2DFRPipeline": (ltx2_dfr, dict(height=32, width=32, frames=9, steps=None, negative_prompt=None, audio=True,
+                                       call={"max_sequence_length": 16})),
     "LTX2ConditionPipeline": (lambda root: relabel(ltx2(root), "LTX2ConditionPipeline"), dict(
         guidance=4.0, height=32, width=32, frames=1, audio=True, call={"max_sequence_length": 16})),
     "LTX2InContextPipeline": (lambda root: relabel(ltx2(root), "LTX2InContextPipeline"), dict(

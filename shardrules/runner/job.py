@@ -280,7 +280,7 @@ def _sequence_notes(pipe, pipeline: PipelineFolder, ulysses: int, ring: int) -> 
 
 def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFolder, prompt: str,
                  rules: list[str] | None = None,
-                 negative_prompt: str | None = None, steps: int = 4, guidance: float | None = None,
+                 negative_prompt: str | None = None, steps: int | None = 4, guidance: float | None = None,
                  height: int | None = None, width: int | None = None, frames: int | None = None,
                  dtype: str | None = None, seed: int = 0, out: str | None = None, split: str = "none",
                  ulysses: int = 1, ring: int = 1, compile: bool = False, call: dict | None = None) -> dict:
@@ -317,13 +317,14 @@ def run_pipeline(rank: int, world_size: int, model_dir: str | Path | PipelineFol
     began = time.perf_counter()
     result = pipe(**call, **timer)
     total = time.perf_counter() - began
-    step_s = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else total / steps
+    step_s = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else total / (steps or len(stamps) or 1)
     written = _save_output(result, out) if rank == 0 and out else None
     sharded = [c.name for c in pipeline.sharded]
     return RunResult(
         plan=f"{type(pipe).__name__}: sharded {', '.join(sharded)}; {stats.bytes_read / 2**20:.2f} MiB read on "
              f"this rank of {stats.checkpoint_bytes / 2**20:.2f} MiB" if rank == 0 else None,
-        notes=[f"prompt through the pipeline's own tokenizers and encoders; {steps} steps",
+        notes=[f"prompt through the pipeline's own tokenizers and encoders; "
+               f"{f'{steps} steps' if steps else f'its own schedule ({len(stamps)} steps)'}",
                *vae_notes, *(["the pipeline's audio is not written: run writes images and videos"]
                              if getattr(result, "audio", None) is not None else []),
                *_sequence_notes(pipe, pipeline, ulysses, ring)], image=written,
