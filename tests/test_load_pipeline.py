@@ -479,6 +479,15 @@ def test_what_a_pipeline_raises_on_is_read_off_its_own_code():
     assert re.match(r"\s*if image is None:", lines[0]) and "raise" in lines[1], lines
     assert input_shortfall("Flux2KleinInpaintPipeline", {"prompt": "a", "image": object(), "mask_image": object()}) \
         is None
+    # `if a is None or b is None: raise`: each one is required (LTX-2's refine pass takes the first pass's latents)
+    why = input_shortfall("LTX2DFRTemporalRefinePipeline", {"prompt": "a cat"})
+    where = re.search(r"raises when latents is None \(diffusers' (\S+):(\d+)\); give latents from Python", why)
+    assert where, why
+    source = Path(inspect.getsourcefile(diffusers.LTX2DFRTemporalRefinePipeline)).read_text().splitlines()
+    assert re.match(r"\s*if latents is None or keyframes_latents is None or", source[int(where.group(2)) - 1])
+    given = dict.fromkeys(("latents", "keyframes_latents", "audio_latents"), object())
+    assert "raises when keyframe_positions is None" in input_shortfall("LTX2DFRTemporalRefinePipeline",
+                                                                       {"prompt": "a", **given})
     # text-to-image and text-to-video classes, and one whose picture is optional, are not refused
     for name in ("FluxPipeline", "WanPipeline", "PixArtSigmaPipeline", "FluxKontextPipeline", "WanVACEPipeline"):
         assert input_shortfall(name, {"prompt": "a cat", "num_inference_steps": 4}) is None, name

@@ -288,11 +288,12 @@ CONDITIONED = re.compile(r"Img2Img|Inpaint|ImageToVideo|Image2Video|I2V|I2I|Vide
                          r"Edit|Redux|Refiner|Upscale|Variation|AudioToAudio|Depth2Img|Pix2Pix|Animate")
 
 
-def _none_tested(test) -> list[str] | None:
-    """The names of ``a is None`` or ``a is None and b is None ...``; None for any other test."""
+def _none_tested(test, op=None) -> list[str] | None:
+    """The names of ``a is None`` or ``a is None and b is None ...`` (``or`` for ``op=ast.Or``); None for any
+    other test."""
     import ast
 
-    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
+    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, op or ast.And) else [test]
     names = []
     for part in parts:
         if not (isinstance(part, ast.Compare) and isinstance(part.left, ast.Name) and len(part.ops) == 1
@@ -305,7 +306,8 @@ def _none_tested(test) -> list[str] | None:
 
 def _raised_when_none(cls) -> list[tuple[list[str], str]]:
     """What the pipeline class raises on by its own code: each ``if a is None [and b is None ...]: raise`` at the
-    top level of its ``__call__`` or ``check_inputs`` (not under another condition), with its file:line."""
+    top level of its ``__call__`` or ``check_inputs`` (not under another condition), with its file:line; ``if a is
+    None or b is None: raise`` gives each name alone."""
     import ast
     import inspect
     import textwrap
@@ -330,6 +332,8 @@ def _raised_when_none(cls) -> list[tuple[list[str], str]]:
                 names = _none_tested(statement.test)
                 if names:
                     found.append((names, f"{where}:{first + statement.lineno - 1}"))
+                elif either := _none_tested(statement.test, ast.Or):  # each one required (LTX-2's refine pass)
+                    found += [([name], f"{where}:{first + statement.lineno - 1}") for name in either]
     return found
 
 
