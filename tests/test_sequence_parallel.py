@@ -31,7 +31,7 @@ VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DM
            "BriaFibo2Transformer2DModel": "padded", "ChromaTransformer2DModel": "padded",
            "MiniMaxMusic3Transformer1DModel": "odd frames", "JoyImageEditPlusTransformer3DModel": "padded",
            "Kandinsky6Transformer3DModel": "padded", "SanaWMLTX2RefinerTransformer3DModel": "no mask",
-           "GlmImageTransformer2DModel": "cached"}
+           "GlmImageTransformer2DModel": "cached", "MotifVideoTransformer3DModel": "padded"}
 
 WAN_AS_RULES = """\
 schema = 1

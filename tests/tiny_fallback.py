@@ -278,7 +278,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "Kandinsky5Transformer3DModel", "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel",
             "StableAudio3DiTModel", "MiniMaxMusic3Transformer1DModel", "JoyImageEditPlusTransformer3DModel",
             "Kandinsky6Transformer3DModel", "SanaWMLTX2RefinerTransformer3DModel",
-            "GlmImageTransformer2DModel"}
+            "GlmImageTransformer2DModel", "MotifVideoTransformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -361,9 +361,12 @@ CONFIGS: dict[str, dict] = {
                                      norm_num_groups=4),
     "PRXTransformer2DModel": dict(in_channels=4, patch_size=2, context_in_dim=16, hidden_size=32, num_heads=2,
                                   depth=2, axes_dim=[8, 8]),
+    # with a decoder layer (the image tokens as its context) and text cross-attention in both kinds of block
     "MotifVideoTransformer3DModel": dict(in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=16,
-                                         num_layers=1, num_single_layers=1, patch_size=2, text_embed_dim=16,
-                                         rope_axes_dim=(4, 6, 6)),
+                                         num_layers=1, num_single_layers=2, num_decoder_layers=1, patch_size=2,
+                                         text_embed_dim=16, rope_axes_dim=(4, 6, 6),
+                                         enable_text_cross_attention_dual=True,
+                                         enable_text_cross_attention_single=True),
     "HunyuanDiT2DModel": dict(num_attention_heads=2, attention_head_dim=8, in_channels=4, patch_size=2, sample_size=8,
                               hidden_size=16, num_layers=2, cross_attention_dim=16, cross_attention_dim_t5=16,
                               pooled_projection_dim=16, text_len=6, text_len_t5=6,
@@ -601,6 +604,8 @@ VARIANTS = {
     ("Ideogram4Transformer2DModel", "packed"): lambda: dict(
         segment_ids=torch.tensor([[1, 1, 2, 2, 1, 1, 2, 2]]),
         timestep=torch.rand(1, 8, generator=torch.Generator().manual_seed(7))),
+    # a short prompt padded: two of six text tokens valid, in the [image | text] key mask built inside forward
+    ("MotifVideoTransformer3DModel", "padded"): lambda: dict(encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]])),
     # image edit: the denoising call reads the keys and values a condition image wrote into the KV cache
     ("GlmImageTransformer2DModel", "cached"): lambda: dict(kv_caches=_glm_image_cache()),
 }
