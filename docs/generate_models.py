@@ -24,7 +24,7 @@ ENCODERS = ["T5EncoderModel", "UMT5EncoderModel", "CLIPTextModel", "CLIPTextMode
             "Gemma2Model", "MistralModel", "Qwen3Model", "Qwen3ForCausalLM", "GlmModel", "Qwen2_5_VLTextModel",
             "Qwen2_5_VLForConditionalGeneration", "Mistral3ForConditionalGeneration", "Mistral3Model",
             "SmolLM3ForCausalLM", "Qwen3VLModel", "LlamaForCausalLM",
-            "Gemma3ForConditionalGeneration"]
+            "Gemma3ForConditionalGeneration", "T5Gemma2Encoder"]
 
 
 def _size(nbytes: int) -> str:
@@ -99,11 +99,12 @@ def rows() -> tuple[list[str], list[str]]:
         try:
             model = _on_meta(lambda: cls() if library == "diffusers" else cls(cls.config_class()))
         except Exception as exc:
-            if name not in tiny_fallback.CONFIGS:
+            small = tiny_fallback if library == "diffusers" else tiny_encoders
+            if name not in small.CONFIGS:
                 skipped.append(f"| {name} | {library} | default config does not build: {type(exc).__name__} |")
                 continue
             # Plan the small config the suite proves instead, and say so.
-            model = _on_meta(lambda: tiny_fallback.build(name))
+            model = _on_meta(lambda: small.build(name))
             note = f" (small config: the default config does not build, {type(exc).__name__})"
         p = plan(model, rules)
         largest = max(p.units_info, key=lambda u: u.params)

@@ -49,6 +49,11 @@ CONFIGS["Gemma3ForConditionalGeneration"] = lambda: T.Gemma3Config(
     text_config=dict(**SMALL, num_key_value_heads=1, head_dim=8),
     vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
                        image_size=8, patch_size=2), mm_tokens_per_image=4)
+# Motif-Video's text encoder: T5Gemma 2's encoder (a SigLIP vision tower beside it)
+CONFIGS["T5Gemma2Encoder"] = lambda: T.T5Gemma2EncoderConfig(
+    text_config=dict(**SMALL, num_key_value_heads=1, head_dim=8, dropout_rate=0.0),
+    vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       image_size=8, patch_size=2), mm_tokens_per_image=4)
 # Bria FIBO's text encoder
 CONFIGS["SmolLM3ForCausalLM"] = lambda: T.SmolLM3Config(**SMALL, num_key_value_heads=1, pad_token_id=0)
 # ERNIE-Image's text encoder: Mistral 3's base model, the same configuration
@@ -75,6 +80,8 @@ EXPECTED_UNITS = {
     "LlamaForCausalLM": ["model.layers.1", "model.layers.0", "model.embed_tokens"],
     "Gemma3ForConditionalGeneration": ["model.language_model.layers.1", "model.language_model.layers.0",
                                        "model.language_model.embed_tokens", "model.vision_tower.encoder.layers.0"],
+    "T5Gemma2Encoder": ["vision_tower.encoder.layers.0", "text_model.layers.1", "text_model.layers.0",
+                        "text_model.embed_tokens"],
     "SmolLM3ForCausalLM": ["model.layers.1", "model.layers.0", "model.embed_tokens"],
     "Mistral3Model": ["language_model.layers.1", "language_model.layers.0", "language_model.embed_tokens",
                       "vision_tower.transformer.layers.0"],

@@ -299,6 +299,21 @@ def ltx2(root: Path, pipeline_class: str = "LTX2Pipeline", **transformer) -> Pat
                                                                            "duration_head"))
 
 
+def motif_video(root: Path) -> Path:
+    """MotifVideoPipeline: a T5Gemma 2 encoder (with its padding mask), Motif-Video's transformer (the latents, a
+    conditioning latent and its mask side by side: 2 x 4 + 1 channels in), Wan's VAE, classifier-free guidance (the
+    guider)."""
+    import torch
+
+    torch.manual_seed(0)
+    config = dict(tiny_fallback.CONFIGS["MotifVideoTransformer3DModel"], in_channels=9)
+    return swapped(wan(root), "MotifVideoPipeline",
+                   transformer=randomize_zeros(diffusers.MotifVideoTransformer3DModel.from_config(config)).eval(),
+                   text_encoder=tiny_encoders.build("T5Gemma2Encoder"), tokenizer=gemma_tokenizer(),
+                   scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+                   guider=diffusers.ClassifierFreeGuidance(guidance_scale=5.0))
+
+
 def sana(root: Path) -> Path:
     """SanaPipeline: a Gemma 2 encoder (its last states; the prompt after a long instruction, of which the pipeline
     keeps the first token and the last max_sequence_length - 1), Sana's linear-attention transformer, a deep
@@ -787,6 +802,9 @@ MORE = {
         guidance=4.0, height=32, width=32, frames=1, audio=True, call={"max_sequence_length": 16})),
     "LTX2InContextPipeline": (lambda root: relabel(ltx2(root), "LTX2InContextPipeline"), dict(
         guidance=4.0, height=32, width=32, frames=1, audio=True, call={"max_sequence_length": 16})),
+    # the prompt padded to 32 tokens (and masked), also split by Ulysses 2
+    "MotifVideoPipeline": (motif_video, dict(height=32, width=32, frames=1, ulysses=True, call={
+        "max_sequence_length": 32})),
     "SanaSprintPipeline": (sana_sprint, dict(guidance=4.5, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 16, "complex_human_instruction": None,
         "use_resolution_binning": False})),
