@@ -314,6 +314,19 @@ def motif_video(root: Path) -> Path:
                    guider=diffusers.ClassifierFreeGuidance(guidance_scale=5.0))
 
 
+def z_image_omni(root: Path) -> Path:
+    """ZImageOmniPipeline: Z-Image's components with a SigLIP 2 vision tower and its processor (for reference
+    pictures; a prompt alone uses neither)."""
+    import torch
+
+    torch.manual_seed(0)
+    siglip = transformers.Siglip2VisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                              num_attention_heads=2, num_patches=16, patch_size=2)
+    return swapped(z_image(root), "ZImageOmniPipeline",
+                   siglip=randomize_zeros(transformers.Siglip2VisionModel(siglip)).eval(),
+                   siglip_processor=transformers.Siglip2ImageProcessorPil(patch_size=2, max_num_patches=16))
+
+
 def sana(root: Path) -> Path:
     """SanaPipeline: a Gemma 2 encoder (its last states; the prompt after a long instruction, of which the pipeline
     keeps the first token and the last max_sequence_length - 1), Sana's linear-attention transformer, a deep
@@ -805,6 +818,7 @@ MORE = {
     # the prompt padded to 32 tokens (and masked), also split by Ulysses 2
     "MotifVideoPipeline": (motif_video, dict(height=32, width=32, frames=1, ulysses=True, call={
         "max_sequence_length": 32})),
+    "ZImageOmniPipeline": (z_image_omni, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 32})),
     "SanaSprintPipeline": (sana_sprint, dict(guidance=4.5, height=32, width=32, negative_prompt=None, call={
         "max_sequence_length": 16, "complex_human_instruction": None,
         "use_resolution_binning": False})),
