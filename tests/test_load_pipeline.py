@@ -105,10 +105,12 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
                   **({frames_keyword(plain): run["frames"]} if "frames" in run else {}), **run["call"])
     assert input_shortfall(type(plain).__name__, dict(kwargs, prompt=MORE_PROMPT)) is None
 
-    def picture(prompt, output_type="pil"):
-        out = plain(prompt=prompt, generator=torch.Generator().manual_seed(3), **dict(kwargs, output_type=output_type))
-        return np.asarray(out.frames[0][0] if "frames" in run else out.images[0], dtype=np.float32 if
-                          output_type == "np" else np.int16)
+    def picture(prompt):
+        """The first picture (or frame) diffusers' pipeline makes, as floats in [0, 1]."""
+        out = plain(prompt=prompt, generator=torch.Generator().manual_seed(3), **dict(kwargs, output_type="np"))
+        return np.asarray(out.frames[0][0] if "frames" in run else out.images[0], dtype=np.float32)
+
+    floats = picture(MORE_PROMPT)
 
     if run.get("frames", 1) > 1:  # the GIF run writes, against diffusers' frames saved by PIL as run saves them
         from PIL import ImageSequence
@@ -124,8 +126,8 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
         differ = np.mean([(np.abs(g - w) > 1).mean() for g, w in zip(got, want, strict=True)])
         assert differ < 1e-3, differ
         want = want[0]
-    else:
-        want = picture(MORE_PROMPT)
+    else:  # its PIL picture: diffusers' numpy_to_pil rounds the same floats
+        want = (floats * 255).round().astype(np.int16)
         got = np.asarray(Image.open(results[0]["image"]), dtype=np.int16)
         assert got.shape == want.shape == (*size, 3)
         assert np.abs(got - want).max() <= 1
@@ -134,7 +136,7 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
         assert "sequence parallel: ulysses 2 x ring 1; transformer by " in " ".join(split[0]["notes"])
         assert np.abs(np.asarray(Image.open(split[0]["image"]), dtype=np.int16) - want).max() <= 1
     # the picture depends on the prompt
-    assert np.abs(picture("the blue sea in rain", "np") - picture(MORE_PROMPT, "np")).max() > 1e-4  # noise: 1e-6
+    assert np.abs(picture("the blue sea in rain") - floats).max() > 1e-4  # noise: 1e-6
 
 
 @pytest.fixture
