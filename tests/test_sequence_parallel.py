@@ -288,17 +288,7 @@ def test_flex_attention_is_refused_by_name(tmp_path):
     from diffusers.models.attention_dispatch import _AttentionBackendRegistry
 
     assert "flex" not in _AttentionBackendRegistry._supports_context_parallel  # diffusers' own registry
-    rules = rules_with("""\
-        schema = 1
-        [[model]]
-        name = "k6sr"
-        applies-to = "class == Kandinsky6SRTransformer3DModel"
-        shard = ["container == visual_transformer_blocks and index is digit"]
-        [model.sequence-parallel]
-        split = [{ match = "name == visual_transformer_blocks.0", input = "hidden_states", dim = 1 },
-                 { match = "container == visual_transformer_blocks and index is digit", input = "rotary_emb", dim = 0 }]
-        gather = [{ match = "container == visual_transformer_blocks and rindex == 0", dim = 1 }]
-        """, tmp_path)[0]
+    rules = one_split_rules(tmp_path, "Kandinsky6SRTransformer3DModel", "visual_transformer_blocks", "out_layer")
     model = tiny_fallback.build("Kandinsky6SRTransformer3DModel")
     why = (r"Kandinsky6SRTransformer3DModel cannot run sequence parallel: its attention processor "
            r"Kandinsky6SRAttnProcessor \(on Kandinsky6SRAttention 'visual_transformer_blocks.0.self_attention'\) "

@@ -262,37 +262,34 @@ class Attention:
 
 
 @functools.cache
+def _call_source(processor_class: type) -> str:
+    """The source of the processor's ``__call__``, or "" where there is none to read."""
+    try:
+        return inspect.getsource(processor_class.__call__)
+    except (OSError, TypeError):
+        return ""
+
+
 def _gqa_source(processor_class: type) -> str:
     """How the processor's ``__call__`` passes ``enable_gqa`` to diffusers' attention dispatch: "always", "by heads"
     (an expression, such as ACE-Step's ``attn.heads != attn.kv_heads``), or ""."""
-    try:
-        source = inspect.getsource(processor_class.__call__)
-    except (OSError, TypeError):
-        return ""
+    source = _call_source(processor_class)
     if re.search(r"enable_gqa\s*=\s*True", source):
         return "always"
     return "by heads" if re.search(r"enable_gqa\s*=", source) else ""
 
 
-@functools.cache
 def _passes_causal(processor_class: type) -> bool:
     """Whether the processor's ``__call__`` asks diffusers' dispatch for causal attention (``is_causal=True``, as
     MiniMax Music 3's depth decoder does over its codebooks): its context-parallel attention raises "Causal attention
     is not yet supported for templated attention"."""
-    try:
-        return re.search(r"is_causal\s*=\s*True", inspect.getsource(processor_class.__call__)) is not None
-    except (OSError, TypeError):
-        return False
+    return re.search(r"is_causal\s*=\s*True", _call_source(processor_class)) is not None
 
 
-@functools.cache
 def _flex_source(processor_class: type) -> bool:
     """Whether the processor's ``__call__`` names diffusers' flex backend itself (``backend="flex"``)."""
-    try:
-        source = inspect.getsource(processor_class.__call__)
-    except (OSError, TypeError):
-        return False
-    return re.search(r"backend\s*=\s*(AttentionBackendName\.FLEX\b|[\"']flex[\"'])", source) is not None
+    pattern = r"backend\s*=\s*(AttentionBackendName\.FLEX\b|[\"']flex[\"'])"
+    return re.search(pattern, _call_source(processor_class)) is not None
 
 
 def _flex(processor) -> bool:
@@ -321,7 +318,7 @@ def _grouped(module: nn.Module, processor) -> bool:
 
 def split_refusal(attention: list[Attention]) -> str | None:
     """Why these attention modules cannot run split, or None: a processor without diffusers' parallel config (it
-    would attend over its own share of the tokens only), the flex backend (the same, silently), causal attention, or
+    would attend over its own share of the tokens only), the flex backend (the same), causal attention, or
     grouped-query attention."""
     for a in attention:
         if not a.takes_split:

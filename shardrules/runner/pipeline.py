@@ -265,19 +265,23 @@ def hdr_output(class_name: str) -> str | None:
     """Where the pipeline turns its frames into linear HDR values ([0, inf), torch or NumPy arrays only: LTX-2's HDR
     pipeline), as file:line, or None: ``run`` writes 8-bit images and videos, and failed on rank 0 after denoising
     ("'numpy.ndarray' object has no attribute 'save'")."""
-    import inspect
-
     import diffusers
 
-    cls = getattr(diffusers, class_name)
+    return _line_matching(getattr(diffusers, class_name).__call__, r"postprocess_hdr_video\(")
+
+
+def _line_matching(function, pattern: str) -> str | None:
+    """The first line of ``function``'s source that ``pattern`` matches, as file:line, or None (no match, or no
+    source to read)."""
+    import inspect
+
+    function = inspect.unwrap(function)  # under torch.no_grad and diffusers' docstring decorators
     try:
-        lines, first = inspect.getsourcelines(cls.__call__)
+        lines, first = inspect.getsourcelines(function)
+        where = Path(inspect.getsourcefile(function)).name
     except (OSError, TypeError):
         return None
-    for i, line in enumerate(lines):
-        if "postprocess_hdr_video(" in line:
-            return f"{Path(inspect.getsourcefile(cls)).name}:{first + i}"
-    return None
+    return next((f"{where}:{first + i}" for i, line in enumerate(lines) if re.search(pattern, line)), None)
 
 
 # __call__ arguments that take a picture, a video or a sound: `run` reads them from a file (--call NAME=@FILE)
@@ -429,16 +433,8 @@ def decodes_only_tiled(vae) -> str | None:
     """Where the VAE's own code refuses to decode without tiling, as file:line, or None. Allegro's VAE raises
     NotImplementedError("Decoding without tiling has not been implemented yet") unless ``enable_tiling()`` was
     called, which its pipeline does not do; every rank would fail after denoising."""
-    import inspect
-
-    try:
-        lines, first = inspect.getsourcelines(type(vae)._decode)
-    except (AttributeError, OSError, TypeError):
-        return None
-    for i, line in enumerate(lines):
-        if re.search(r"raise NotImplementedError\(.*without tiling", line):
-            return f"{Path(inspect.getsourcefile(type(vae))).name}:{first + i}"
-    return None
+    decode = getattr(type(vae), "_decode", None)
+    return _line_matching(decode, r"raise NotImplementedError\(.*without tiling") if decode else None
 
 
 def missing_library(class_name: str) -> str | None:
@@ -465,11 +461,11 @@ def missing_library(class_name: str) -> str | None:
         lines, first = inspect.getsourcelines(cls.__init__)
     except (OSError, TypeError):
         lines, first = [], 0
-    for i, line in enumerate(lines):  # the Cosmos pipelines build their safety checker when the folder has none
-        if "CosmosSafetyChecker()" in line and importlib.util.find_spec("cosmos_guardrail") is None:
-            return (f"{class_name} builds Cosmos' safety checker ({Path(inspect.getsourcefile(cls)).name}:"
-                    f"{first + i}), which needs cosmos_guardrail, and this install lacks it: pip install "
-                    f"cosmos_guardrail")
+    # the Cosmos pipelines build their safety checker when the folder has none
+    where = _line_matching(cls.__init__, r"CosmosSafetyChecker\(\)")
+    if where and importlib.util.find_spec("cosmos_guardrail") is None:
+        return (f"{class_name} builds Cosmos' safety checker ({where}), which needs cosmos_guardrail, and this "
+                f"install lacks it: pip install cosmos_guardrail")
     module = sys.modules[cls.__module__]
     try:
         tree = ast.parse(inspect.getsource(module))
