@@ -288,8 +288,8 @@ def _passes_causal(processor_class: type) -> bool:
 
 def _flex_source(processor_class: type) -> bool:
     """Whether the processor's ``__call__`` names diffusers' flex backend itself (``backend="flex"``)."""
-    pattern = r"backend\s*=\s*(AttentionBackendName\.FLEX\b|[\"']flex[\"'])"
-    return re.search(pattern, _call_source(processor_class)) is not None
+    return re.search(r"backend\s*=\s*(AttentionBackendName\.FLEX\b|[\"']flex[\"'])",
+                     _call_source(processor_class)) is not None
 
 
 def _flex(processor) -> bool:

@@ -267,10 +267,10 @@ def hdr_output(class_name: str) -> str | None:
     ("'numpy.ndarray' object has no attribute 'save'")."""
     import diffusers
 
-    return _line_matching(getattr(diffusers, class_name).__call__, r"postprocess_hdr_video\(")
+    return _line_matching(getattr(diffusers, class_name).__call__, re.compile(r"postprocess_hdr_video\("))
 
 
-def _line_matching(function, pattern: str) -> str | None:
+def _line_matching(function, pattern: re.Pattern) -> str | None:
     """The first line of ``function``'s source that ``pattern`` matches, as file:line, or None (no match, or no
     source to read)."""
     import inspect
@@ -281,7 +281,7 @@ def _line_matching(function, pattern: str) -> str | None:
         where = Path(inspect.getsourcefile(function)).name
     except (OSError, TypeError):
         return None
-    return next((f"{where}:{first + i}" for i, line in enumerate(lines) if re.search(pattern, line)), None)
+    return next((f"{where}:{first + i}" for i, line in enumerate(lines) if pattern.search(line)), None)
 
 
 # __call__ arguments that take a picture, a video or a sound: `run` reads them from a file (--call NAME=@FILE)
@@ -434,7 +434,7 @@ def decodes_only_tiled(vae) -> str | None:
     NotImplementedError("Decoding without tiling has not been implemented yet") unless ``enable_tiling()`` was
     called, which its pipeline does not do; every rank would fail after denoising."""
     decode = getattr(type(vae), "_decode", None)
-    return _line_matching(decode, r"raise NotImplementedError\(.*without tiling") if decode else None
+    return _line_matching(decode, re.compile(r"raise NotImplementedError\(.*without tiling")) if decode else None
 
 
 def missing_library(class_name: str) -> str | None:
@@ -462,7 +462,7 @@ def missing_library(class_name: str) -> str | None:
     except (OSError, TypeError):
         lines, first = [], 0
     # the Cosmos pipelines build their safety checker when the folder has none
-    where = _line_matching(cls.__init__, r"CosmosSafetyChecker\(\)")
+    where = _line_matching(cls.__init__, re.compile(r"CosmosSafetyChecker\(\)"))
     if where and importlib.util.find_spec("cosmos_guardrail") is None:
         return (f"{class_name} builds Cosmos' safety checker ({where}), which needs cosmos_guardrail, and this "
                 f"install lacks it: pip install cosmos_guardrail")
