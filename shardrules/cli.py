@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+import warnings
 
 from .errors import Interrupted, LaunchError, RankFailure, ShardRulesError, printable
 from .runner.splits import PIPELINE_SPLITS, RUNNER_SPLITS
@@ -232,6 +233,7 @@ def check_run_arguments(args: argparse.Namespace):
     if args.prompt is None:
         check_driven(folder)
     check_rule_files(args.rules)
+    check_plans(folder, args.rules)
     if args.split == "guidance" and args.guidance is None:
         raise InputError("--split guidance gives the guided and unguided branches to different ranks: it needs "
                          "--guidance G")
@@ -239,6 +241,25 @@ def check_run_arguments(args: argparse.Namespace):
         check_out(args)
     check_sequence_arguments(args, folder)
     return folder
+
+
+def check_plans(folder, rule_files: list[str] | None) -> None:
+    """Each sharded component of ``folder`` planned by the rules on the meta device, as every rank would plan it: a
+    class no rule and no fallback can shard, or a rule that chooses what fully_shard rejects, is refused here and not
+    after every rank has started."""
+    from .engine.resolve import plan
+    from .loader.build import build_model
+    from .loader.pipeline import sharded_parts
+    from .rules import load_rules
+
+    rules = load_rules(*(rule_files or []))
+    for _, part in sharded_parts(folder):
+        try:
+            with warnings.catch_warnings():  # a rule's warning is the ranks' to give, with the plan they load by
+                warnings.simplefilter("ignore")
+                plan(build_model(part, meta="all"), rules)
+        except ShardRulesError as exc:
+            raise InputError(f"{part}: {exc}") from None
 
 
 # Keyword arguments of a pipeline's __call__ that run sets from its own options

@@ -359,6 +359,24 @@ def test_a_class_run_cannot_drive_is_refused_before_any_rank_starts(tmp_path):
     assert sorted(re.findall(r"\w+Model", listed)) == list(DRIVEN_CLASSES)
 
 
+def test_a_component_no_rule_can_shard_is_refused_before_any_rank_starts(tmp_path):
+    """Each sharded component is planned before the ranks start, as each rank would plan it: a rule that chooses a
+    ModuleList (which fully_shard rejects) used to fail inside every rank after the launch; with and without
+    --prompt it is refused here, naming the component folder and the rule's file:line:col."""
+    from commands import cli
+
+    folder = tiny_pipelines.wan(tmp_path)
+    rules = tmp_path / "whole.toml"
+    rules.write_text('schema = 1\n[[model]]\nname = "wan-whole"\napplies-to = "class == WanTransformer3DModel"\n'
+                     'shard = ["name == blocks"]\n')
+    for args in (["--prompt", "a cat", "--out", str(tmp_path / "v.gif")], ["--out", str(tmp_path / "l.safetensors")]):
+        result = cli("run", str(folder), "--rules", str(rules), *args)
+        assert result.returncode == 2, result.stderr
+        assert f"{folder / 'transformer'}: unit 'blocks' is a ModuleList, which fully_shard rejects (chosen by " \
+               f"'name == blocks' at {rules}:5:11)" in result.stderr, result.stderr
+        assert "backend:" not in result.stdout
+
+
 @pytest.mark.multirank
 def test_pipeline_arguments_reach_the_pipeline(tmp_path):
     """PixArt bins resolutions for its released sample sizes only; --call use_resolution_binning=false runs the tiny

@@ -479,6 +479,34 @@ def any_flow(root: Path) -> Path:
                    scheduler=diffusers.FlowMapEulerDiscreteScheduler())
 
 
+def any_flow_far(root: Path) -> Path:
+    """AnyFlowFARPipeline: AnyFlow's components with the frame-autoregressive transformer (chunks of frames, each
+    attending to the chunks before it)."""
+    import torch
+
+    torch.manual_seed(0)
+    return swapped(wan(root), "AnyFlowFARPipeline", transformer=tiny_fallback.build("AnyFlowFARTransformer3DModel"),
+                   scheduler=diffusers.FlowMapEulerDiscreteScheduler())
+
+
+def amused(root: Path) -> Path:
+    """AmusedPipeline: masked image tokens unmasked step by step by a U-ViT (a convolutional down block, transformer
+    layers, an up block) over CLIP's text states, decoded by a VQ-VAE's codebook."""
+    import torch
+
+    torch.manual_seed(0)
+    uvit = diffusers.UVit2DModel(hidden_size=8, cond_embed_dim=8, micro_cond_encode_dim=2, micro_cond_embed_dim=10,
+                                 encoder_hidden_size=8, vocab_size=32, codebook_size=32, in_channels=8,
+                                 block_out_channels=8, num_res_blocks=1, downsample=True, upsample=True,
+                                 block_num_heads=1, num_hidden_layers=2, num_attention_heads=1, intermediate_size=8,
+                                 sample_size=8)
+    vqvae = diffusers.VQModel(block_out_channels=[8], latent_channels=8, norm_num_groups=8, num_vq_embeddings=32,
+                              sample_size=8, mid_block_add_attention=False, lookup_from_codebook=True)
+    return save_pipeline(root / "amused-pipeline", "AmusedPipeline", {
+        "transformer": randomize_zeros(uvit).eval(), "vqvae": vqvae, "text_encoder": _clip(8, 8),
+        "tokenizer": clip_tokenizer(), "scheduler": diffusers.AmusedScheduler(mask_token_id=31)})
+
+
 def flux2_klein(root: Path) -> Path:
     """Flux2KleinPipeline: a Qwen 3 causal language model (chosen layers' hidden states side by side, the prompt
     in a chat template), Flux 2's transformer, Flux 2's VAE (latents patched 2 x 2 and batch-normalised)."""
@@ -773,6 +801,10 @@ MORE = {
         height=32, width=32, negative_prompt=None, call={
             "max_sequence_length": 32, "text_encoder_out_layers": [1, 2]})),
     "AnyFlowPipeline": (any_flow, dict(guidance=4.0, height=16, width=16, frames=1, call={"max_sequence_length": 8})),
+    # five frames in two chunks of latent frames (its default chunks are for 81 frames)
+    "AnyFlowFARPipeline": (any_flow_far, dict(guidance=4.0, height=16, width=16, frames=5, call={
+        "max_sequence_length": 8, "chunk_partition": [1, 1]})),
+    "AmusedPipeline": (amused, dict(guidance=10.0, height=16, width=16, call={})),
     "LTXI2VLongMultiPromptPipeline": (ltx_long, dict(
         guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
     "BriaPipeline": (bria, dict(guidance=5.0, call={"max_sequence_length": 8})),
