@@ -377,6 +377,7 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
         missing_library,
         rotary_table_shortfall,
         unbuildable_component,
+        unfound_component,
     )
 
     keywords = pipeline_keywords(folder)
@@ -410,7 +411,7 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
     why = input_shortfall(folder.class_name, given) or missing_library(folder.class_name)
     if why:
         raise InputError(f"{args.model_dir}: {why}")
-    why = unbuildable_component(folder) or binning_shortfall(folder, dict(args.call))
+    why = unbuildable_component(folder) or unfound_component(folder) or binning_shortfall(folder, dict(args.call))
     if why:
         raise InputError(f"{args.model_dir}: {why}")
     if video:

@@ -723,6 +723,23 @@ def test_a_processor_this_install_cannot_build_is_refused_before_any_rank_starts
            f"lacks it: pip install torchvision" in result.stderr and "backend:" not in result.stdout
 
 
+def test_a_folder_diffusers_cannot_load_is_refused_before_any_rank_starts(tmp_path):
+    """diffusers 0.42.1 saves VQ-Diffusion's learned embeddings as ["diffusers", ...], a class only its deprecated
+    pipeline module has, and its own from_pretrained fails on the folder it wrote; run failed the same way on every
+    rank after the launch. It is refused here, naming the component and the entry."""
+    import diffusers
+    from commands import cli
+
+    folder = tiny_pipelines.vq_diffusion(tmp_path)
+    with pytest.raises(ValueError, match="has no class `LearnedClassifierFreeSamplingEmbeddings`"):
+        diffusers.DiffusionPipeline.from_pretrained(folder)
+    result = cli("run", str(folder), "--prompt", "a cat", "--out", str(tmp_path / "a.png"))
+    assert result.returncode == 2, result.stderr
+    assert 'its learned_classifier_free_sampling_embeddings is declared as ["diffusers", ' \
+           '"LearnedClassifierFreeSamplingEmbeddings"] in model_index.json, and diffusers ' in result.stderr
+    assert "backend:" not in result.stdout
+
+
 def test_a_pipeline_that_returns_hdr_video_is_refused_before_any_rank_starts(tmp_path):
     """LTX-2's HDR pipeline returns linear HDR frames ([0, inf), arrays only): run, which writes 8-bit images and
     videos, failed on rank 0 after every rank had denoised."""

@@ -507,6 +507,31 @@ def amused(root: Path) -> Path:
         "tokenizer": clip_tokenizer(), "scheduler": diffusers.AmusedScheduler(mask_token_id=31)})
 
 
+def vq_diffusion(root: Path) -> Path:
+    """VQDiffusionPipeline saved by diffusers' own save_pretrained: a discrete Transformer2DModel over a VQ-VAE's
+    codebook indices, CLIP's text states, and learned classifier-free embeddings (a class of the deprecated
+    pipeline's module, which model_index.json names under "diffusers")."""
+    import torch
+    from diffusers.pipelines.deprecated.vq_diffusion.pipeline_vq_diffusion import (
+        LearnedClassifierFreeSamplingEmbeddings,
+    )
+
+    torch.manual_seed(0)
+    vqvae = diffusers.VQModel(block_out_channels=[8, 8], down_block_types=["DownEncoderBlock2D"] * 2,
+                              up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=3, num_vq_embeddings=12,
+                              norm_num_groups=4, sample_size=16)
+    transformer = diffusers.Transformer2DModel(num_attention_heads=2, attention_head_dim=4, num_vector_embeds=13,
+                                               sample_size=8, num_layers=2, cross_attention_dim=8, norm_num_groups=4,
+                                               num_embeds_ada_norm=1000, norm_type="ada_norm",
+                                               activation_fn="geglu-approximate")
+    pipeline = diffusers.VQDiffusionPipeline(
+        vqvae=vqvae, text_encoder=_clip(8, 8), tokenizer=clip_tokenizer(), transformer=transformer,
+        scheduler=diffusers.VQDiffusionScheduler(num_vec_classes=13),
+        learned_classifier_free_sampling_embeddings=LearnedClassifierFreeSamplingEmbeddings(True, 8, 8))
+    pipeline.save_pretrained(root / "vq-diffusion-pipeline")
+    return root / "vq-diffusion-pipeline"
+
+
 def flux2_klein(root: Path) -> Path:
     """Flux2KleinPipeline: a Qwen 3 causal language model (chosen layers' hidden states side by side, the prompt
     in a chat template), Flux 2's transformer, Flux 2's VAE (latents patched 2 x 2 and batch-normalised)."""

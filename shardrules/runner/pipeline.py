@@ -421,6 +421,43 @@ def unbuildable_component(folder) -> str | None:
     return None
 
 
+def unfound_component(folder) -> str | None:
+    """A component whose class diffusers' ``from_pretrained`` will not find where model_index.json says, or None:
+    the lookup diffusers makes (a pipeline module by its folder's name, else the library's own attribute, after
+    diffusers' renames of transformers classes), so that the folder is refused before the ranks start instead of
+    failing on every rank. VQ-Diffusion is one: its learned embeddings' class lives in a deprecated pipeline's module,
+    which diffusers 0.42.1 neither saves nor loads by name."""
+    import importlib
+
+    import diffusers
+    from diffusers import pipelines
+
+    try:
+        from diffusers.pipelines.pipeline_loading_utils import _maybe_remap_transformers_class as remap
+    except ImportError:  # a diffusers without renames
+        def remap(name):
+            return None
+    for component in folder.components:
+        if hasattr(pipelines, component.library):
+            found = hasattr(getattr(pipelines, component.library), component.class_name)
+        elif (component.folder / f"{component.library}.py").is_file():
+            continue  # custom code in the folder: diffusers runs it only with trust_remote_code
+        else:
+            try:
+                library = importlib.import_module(component.library)
+            except ImportError:
+                return (f"its {component.name} is a {component.class_name} of {component.library!r}, which this "
+                        f"install lacks")
+            name = (remap(component.class_name) if component.library == "transformers" else None) \
+                or component.class_name
+            found = hasattr(library, name)
+        if not found:
+            return (f"its {component.name} is declared as [\"{component.library}\", \"{component.class_name}\"] in "
+                    f"model_index.json, and diffusers {diffusers.__version__} finds no such class there, so its "
+                    f"from_pretrained cannot load the folder")
+    return None
+
+
 def _attributes(cls) -> list[str]:
     """What a transformers processor class is made of (tokenizer, image_processor, video_processor, ...)."""
     try:
