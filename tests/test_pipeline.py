@@ -55,11 +55,18 @@ def test_plan_shards_each_component_by_its_own_rules(pipeline):
 
 
 @pytest.mark.multirank
-def test_run_on_two_ranks(pipeline, tmp_path):
+def test_run_on_two_ranks(pipeline, tmp_path, capfd):
     out = tmp_path / "latents.safetensors"
+    # a rule whose shard rules match nothing: every rank plans by the next strategy and warns the same
+    rules = tmp_path / "typo.toml"
+    rules.write_text('schema = 1\n[[model]]\nname = "sana-typo"\napplies-to = "class == SanaTransformer2DModel"\n'
+                     'shard = ["container == transformer_block and index is digit"]\n')
     result = cli("run", str(pipeline), "--nproc", "2", "--steps", "3", "--guidance", "4.0", "--seed", "3",
-                        "--out", str(out))
+                 "--out", str(out), "--rules", str(rules))
     assert result.returncode == 0, result.stderr
+    # once, from rank 0: the other ranks' warnings are the same ones again
+    ranks = capfd.readouterr().err  # the ranks write to the launcher's own stderr
+    assert ranks.count("[[model]] 'sana-typo'") == 1, ranks
     assert "conditioning: text_encoder (Gemma2Model) on seeded token ids" in result.stdout
     assert f"image written to {tmp_path / 'latents.png'}" in result.stdout
     image = Image.open(tmp_path / "latents.png")

@@ -24,10 +24,14 @@ from .report import RunResult
 
 def rank_zero_warns() -> None:
     """The libraries' warnings from rank 0 alone: every rank runs the same calls with the same arguments, so the
-    others' are the same warnings again (PixArt's missing Beautiful Soup came once per rank)."""
+    others' are the same warnings again (PixArt's missing Beautiful Soup came once per rank, and a deprecation warning
+    diffusers' Ideogram 4 pipeline raises through transformers). Python's warnings too: a rule's, or a library's."""
     if dist.get_rank() == 0:
         return
     import importlib
+    import warnings
+
+    warnings.simplefilter("ignore")
 
     for library in ("diffusers", "transformers"):  # transformers: the encoders extra
         if importlib.util.find_spec(library) is not None:
