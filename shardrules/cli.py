@@ -375,16 +375,30 @@ def check_prompt_arguments(args: argparse.Namespace, folder) -> None:
         input_shortfall,
         makes_sound,
         missing_library,
+        per_step_default,
         rotary_table_shortfall,
         unbuildable_component,
         unfound_component,
     )
 
     keywords = pipeline_keywords(folder)
+    schedule = per_step_default(folder.class_name) if "num_inference_steps" in keywords else None
+    if schedule is not None and schedule[0] in dict(args.call or []):
+        schedule = None  # the user's own, for the steps they ask
     if "num_inference_steps" not in keywords:
         if args.steps is not None:
             raise InputError(f"--steps: {folder.class_name}.__call__ takes no num_inference_steps (it follows its own "
                              f"schedule)")
+    elif schedule is not None:
+        key, count = schedule
+        if args.steps not in (None, count):
+            raise InputError(f"--steps {args.steps}: {folder.class_name}.__call__'s {key} holds one value for each of "
+                             f"its {count} default steps; give --call {key}=[...] with {args.steps} values too, or "
+                             f"leave --steps out")
+        if args.guidance is not None and "guidance" in key:
+            raise InputError(f"--guidance: {folder.class_name} guides by its {key} (one value per step), and takes "
+                             f"one or the other; give --call {key}=null with --guidance")
+        args.steps = count
     elif args.steps is None:
         args.steps = 4
     if makes_sound(folder.class_name):

@@ -758,6 +758,42 @@ def test_a_pipeline_that_returns_hdr_video_is_refused_before_any_rank_starts(tmp
     assert "backend:" not in result.stdout
 
 
+def test_a_per_step_schedule_decides_the_step_count(tmp_path):
+    """Ideogram 4's guidance_schedule holds one value for each of its 48 default steps, and the pipeline raises for
+    any other count: run's default of 4 steps (or --guidance, which the pipeline takes instead of the schedule) made
+    every rank fail after loading. Without --steps run takes the pipeline's own 48; another count, or --guidance, is
+    refused unless the schedule is given too (the launch above gives two values for two steps)."""
+    import argparse
+
+    from commands import cli
+
+    from shardrules.cli import check_prompt_arguments
+    from shardrules.loader.pipeline import read_folder
+    from shardrules.runner.pipeline import per_step_default
+
+    assert per_step_default("Ideogram4Pipeline") == ("guidance_schedule", 48)
+    assert per_step_default("FluxPipeline") is None and per_step_default("SanaPipeline") is None  # lists, not per step
+    folder = tiny_pipelines.ideogram4(tmp_path)
+    out = str(tmp_path / "a.png")
+    for args, words in ((["--steps", "4"], "--steps 4: Ideogram4Pipeline.__call__'s guidance_schedule holds one value "
+                                           "for each of its 48 default steps; give --call guidance_schedule=[...] with "
+                                           "4 values too"),
+                        (["--guidance", "5"], "--guidance: Ideogram4Pipeline guides by its guidance_schedule (one value "
+                                              "per step), and takes one or the other; give --call "
+                                              "guidance_schedule=null with --guidance")):
+        result = cli("run", str(folder), "--prompt", "a cat", "--out", out, *args)
+        assert result.returncode == 2 and words in result.stderr, result.stderr
+        assert "backend:" not in result.stdout
+    defaults = dict(prompt="a cat", out=out, split="auto", batch=1, call=None, guidance=None, negative_prompt=None,
+                    height=None, width=None, frames=None, model_dir=str(folder))
+    args = argparse.Namespace(**defaults, steps=None)
+    check_prompt_arguments(args, read_folder(folder))
+    assert args.steps == 48
+    args = argparse.Namespace(**dict(defaults, call=[("guidance_schedule", [7.0, 3.0])]), steps=None)
+    check_prompt_arguments(args, read_folder(folder))
+    assert args.steps == 4  # run's own default: the schedule given is the user's
+
+
 def test_steps_for_a_pipeline_with_its_own_schedule_are_refused_before_any_rank_starts(tmp_path):
     """LTX-2's DFR pipeline takes a distilled sigma schedule and no step count: run's default of 4 steps made every
     rank fail after loading ("does not take num_inference_steps"); now run leaves the count out (the launch above

@@ -532,6 +532,25 @@ def vq_diffusion(root: Path) -> Path:
     return root / "vq-diffusion-pipeline"
 
 
+def ideogram4(root: Path) -> Path:
+    """Ideogram4Pipeline: Qwen 3 VL's base model, whose language model's layers the pipeline calls itself, tapping 13
+    of them up to layer 35 (so 36 layers, 16 wide); a conditional and an unconditional transformer over the packed
+    [text | image] sequence; Flux 2's VAE (latents patched 2 x 2)."""
+    import torch
+
+    torch.manual_seed(0)
+    config = tiny_encoders.CONFIGS["Qwen3VLModel"]()
+    config.text_config.num_hidden_layers = 36
+    config.text_config.layer_types = ["full_attention"] * 36
+    transformer = dict(tiny_fallback.CONFIGS["Ideogram4Transformer2DModel"], llm_features_dim=13 * 16)
+    return save_pipeline(root / "ideogram4-pipeline", "Ideogram4Pipeline", {
+        "transformer": randomize_zeros(diffusers.Ideogram4Transformer2DModel.from_config(transformer)).eval(),
+        "unconditional_transformer": randomize_zeros(
+            diffusers.Ideogram4Transformer2DModel.from_config(transformer)).eval(),
+        "text_encoder": randomize_zeros(transformers.Qwen3VLModel(config)).eval(), "tokenizer": chat_tokenizer(),
+        "vae": flux2_vae(), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def flux2_klein(root: Path) -> Path:
     """Flux2KleinPipeline: a Qwen 3 causal language model (chosen layers' hidden states side by side, the prompt
     in a chat template), Flux 2's transformer, Flux 2's VAE (latents patched 2 x 2 and batch-normalised)."""
@@ -830,6 +849,9 @@ MORE = {
     "AnyFlowFARPipeline": (any_flow_far, dict(guidance=4.0, height=16, width=16, frames=5, call={
         "max_sequence_length": 8, "chunk_partition": [1, 1]})),
     "AmusedPipeline": (amused, dict(guidance=10.0, height=16, width=16, call={})),
+    # its guidance schedule holds one value per step: two for two steps
+    "Ideogram4Pipeline": (ideogram4, dict(height=32, width=32, negative_prompt=None, call={
+        "guidance_schedule": [7.0, 3.0], "max_sequence_length": 64})),
     "LTXI2VLongMultiPromptPipeline": (ltx_long, dict(
         guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
     "BriaPipeline": (bria, dict(guidance=5.0, call={"max_sequence_length": 8})),

@@ -261,6 +261,22 @@ def makes_sound(class_name: str) -> bool:
         re.search(r"Audio|Music|DanceDiffusion", class_name) is not None
 
 
+def per_step_default(class_name: str) -> tuple[str, int] | None:
+    """The ``__call__`` argument whose default holds one value per step of the pipeline's default step count, with
+    that count, or None: Ideogram 4's ``guidance_schedule`` has 48 values for its 48 steps, and the pipeline raises
+    when the step count is another."""
+    import inspect
+
+    import diffusers
+
+    parameters = inspect.signature(getattr(diffusers, class_name).__call__).parameters
+    steps = parameters.get("num_inference_steps")
+    if steps is None or type(steps.default) is not int or steps.default < 3:
+        return None
+    return next(((name, steps.default) for name, p in parameters.items()
+                 if isinstance(p.default, (list, tuple)) and len(p.default) == steps.default), None)
+
+
 def hdr_output(class_name: str) -> str | None:
     """Where the pipeline turns its frames into linear HDR values ([0, inf), torch or NumPy arrays only: LTX-2's HDR
     pipeline), as file:line, or None: ``run`` writes 8-bit images and videos, and failed on rank 0 after denoising
