@@ -778,8 +778,8 @@ def test_a_per_step_schedule_decides_the_step_count(tmp_path):
     for args, words in ((["--steps", "4"], "--steps 4: Ideogram4Pipeline.__call__'s guidance_schedule holds one value "
                                            "for each of its 48 default steps; give --call guidance_schedule=[...] with "
                                            "4 values too"),
-                        (["--guidance", "5"], "--guidance: Ideogram4Pipeline guides by its guidance_schedule (one value "
-                                              "per step), and takes one or the other; give --call "
+                        (["--guidance", "5"], "--guidance: Ideogram4Pipeline guides by its guidance_schedule (one "
+                                              "value per step), and takes one or the other; give --call "
                                               "guidance_schedule=null with --guidance")):
         result = cli("run", str(folder), "--prompt", "a cat", "--out", out, *args)
         assert result.returncode == 2 and words in result.stderr, result.stderr
