@@ -69,6 +69,8 @@ def _sequence(model, rules, name: str, proven: dict) -> str:
         if grouped:
             return f"none (grouped-query attention in {', '.join(grouped)}: diffusers' split refuses it)"
         return "none (processors could take one)"
+    if found.cannot:
+        return f"none (the rules: {found.cannot})"
     where = "from diffusers" if found.source == "diffusers" else "from the rules"
     refused = sorted({a.processor for a in attention if not a.takes_split and not inside(a.name, found.whole)})
     if refused:

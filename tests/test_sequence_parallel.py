@@ -178,6 +178,53 @@ gather = [{ match = "name == a", dim = 1 }]
         read_rule_file(body, "sp.toml")
 
 
+@pytest.mark.parametrize("table, error, token", [
+    ('cannot = "it mixes tokens by a scan"\nsplit = [{ match = "is root", input = "x", dim = 1 }]',
+     "'cannot' stands alone: a model that cannot run split has no 'split'", '[{ match'),
+    ('cannot = " "', "'cannot' says why no split of this model can run", '" "'),
+    ("cannot = 3", "'model[0].sequence-parallel.cannot' must be a sentence", "3"),
+])
+def test_a_bad_cannot_is_positioned(table, error, token):
+    body = f"""\
+schema = 1
+[[model]]
+name = "m"
+applies-to = "class == M"
+shard = ["name == a"]
+[model.sequence-parallel]
+{table}
+"""
+    with pytest.raises(Exception) as info:
+        read_rule_file(body, "sp.toml")
+    assert error in str(info.value), str(info.value)
+    line = body.splitlines()[info.value.line - 1]
+    assert info.value.path == "sp.toml" and line[info.value.column - 1:].startswith(token), str(info.value)
+
+
+@pytest.mark.parametrize("class_name, words", [
+    ("QwenImage21Transformer2DModel", "the processors slice each segment's queries and keys at its place in the whole "
+                                      "sequence"),
+    ("NucleusMoEImageTransformer2DModel", "each expert takes its top tokens over the whole sequence"),
+    ("RFD4ProteinaTransformer", "adds a bias for every head over all token pairs"),
+    ("SanaWMTransformer3DModel", "a gated delta-rule scan over frames"),
+])
+def test_a_model_the_rules_say_no_split_can_carry_is_refused_with_why(class_name, words):
+    """Their processors take a parallel config, so only the rules can say why no plan fits: a split run is a typed
+    error naming the class, the reason and the rule's place; plan --ulysses and rule-lint say the same."""
+    import diffusers
+
+    from shardrules.loader.build import all_on_meta
+
+    with all_on_meta():
+        model = getattr(diffusers, class_name)()
+    plan = sequence_plan(model, load_rules())
+    assert plan.cannot and words in plan.cannot and plan.entries == ()
+    with pytest.raises(SequenceParallelError, match=rf"{class_name} cannot run sequence parallel: its .*"
+                                                    rf"\(model '[a-z0-9.-]+' \(.*diffusers\.toml:\d+:\d+\)\)"):
+        check_sequence(model, plan, 2, 1, world=2)
+    assert plan.as_text().startswith("sequence parallel: none, its ") and plan.as_dict()["cannot"] == plan.cannot
+
+
 # -- refusals before anything runs -------------------------------------------------------------------------------
 
 

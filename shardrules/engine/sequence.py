@@ -61,6 +61,7 @@ class SequencePlan:
     origin: str  # "model 'wan' (file:line:col)" or "WanTransformer3DModel._cp_plan"
     entries: tuple[SequenceEntry, ...]
     whole: tuple[str, ...] = ()  # modules that see the whole sequence: their attention needs no parallel config
+    cannot: str = ""  # the rules say no plan can split this model, and why: a split run is refused
 
     @property
     def splits(self) -> tuple[SequenceEntry, ...]:
@@ -81,6 +82,8 @@ class SequencePlan:
         return tuple(e for e in self.entries if e.segments)
 
     def as_text(self) -> str:
+        if self.cannot:
+            return f"sequence parallel: none, {self.cannot} ({self.origin})"
         lines = [f"sequence parallel: {self.origin}"]
         lines += [f"  {entry.describe()}" for entry in self.entries]
         if self.whole:
@@ -89,6 +92,7 @@ class SequencePlan:
 
     def as_dict(self) -> dict:
         return {"source": self.source, "origin": self.origin, "whole": list(self.whole),
+                **({"cannot": self.cannot} if self.cannot else {}),
                 "entries": [{"module": e.module, "kind": e.kind, "input": e.input, "output": e.output,
                              "dim": e.dim, "expected_dims": e.expected_dims, "segments": list(e.segments),
                              **({"layout": e.layout} if e.segments else {}),
@@ -202,6 +206,9 @@ def _from_diffusers(model: nn.Module, facts: ModuleFacts, class_plan: dict) -> S
 
 
 def _from_rules(facts: ModuleFacts, model_name: str, table) -> SequencePlan:
+    if table.cannot:
+        return SequencePlan(facts.value("class", 0), RULES, f"model '{model_name}' ({table.where})", (),
+                            cannot=table.cannot)
     entries = []
     rules: tuple[SequenceRule, ...] = (*table.split, *table.gather, *table.refuse)
     for rule in rules:
@@ -372,6 +379,8 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     if plan is None:
         raise SequenceParallelError(f"{name} has no sequence-parallel plan: its class has no diffusers _cp_plan and "
                                     f"no [[model]] that applies to it has a [model.sequence-parallel] table")
+    if plan.cannot:
+        raise SequenceParallelError(f"{name} cannot run sequence parallel: {plan.cannot} ({plan.origin})")
     attention = [a for a in attention_modules(model) if not inside(a.name, plan.whole)]
     if not attention:
         raise SequenceParallelError(f"{name} has no diffusers attention module, so nothing attends across the split")

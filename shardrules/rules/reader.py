@@ -49,7 +49,7 @@ _STRINGS_AND_COMMENTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"
 
 _TOP_KEYS = ("schema", "resolution", "strategy", "model")
 _MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description", "sequence-parallel", "compile")
-_SEQUENCE_KEYS = ("split", "gather", "whole", "refuse")
+_SEQUENCE_KEYS = ("split", "gather", "whole", "refuse", "cannot")
 _SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims", "segments", "layout")
 _GATHER_KEYS = ("match", "output", "dim", "expected-dims")
 _REFUSE_KEYS = ("match", "input", "why")
@@ -336,6 +336,16 @@ class _FileReader:
         """``[model.sequence-parallel]``: ``split`` and ``gather``, each a non-empty array of tables."""
         self.typed(table, dict, path, "a table with 'split' and 'gather'")
         self.check_keys(table, _SEQUENCE_KEYS, path, "[model.sequence-parallel]")
+        if "cannot" in table:  # a model no plan can split: why, and nothing else
+            others = [key for key in table if key != "cannot"]
+            if others:
+                raise self.value_error(WrongValueError, f"'cannot' stands alone: a model that cannot run split has no "
+                                       f"'{others[0]}'", path + (others[0],))
+            why = self.typed(table["cannot"], str, path + ("cannot",), "a sentence")
+            if not why.strip():
+                raise self.value_error(WrongValueError, "'cannot' says why no split of this model can run",
+                                       path + ("cannot",))
+            return SequencePlanRules((), (), self.where(path + ("cannot",)), cannot=why.strip())
         lists = {}
         for kind in ("split", "gather"):
             items = self.require(table, kind, path, "[model.sequence-parallel]")

@@ -81,6 +81,7 @@ class SequencePlanRules:
     whole: Rule | None = None  # modules that always see the whole sequence (before any split): their attention
     # needs no parallel config (HunyuanVideo's token refiner, on the text alone)
     refuse: tuple[SequenceRule, ...] = ()  # arguments a split run cannot take: a call passing one is a typed error
+    cannot: str = ""  # why no plan can split this model (its token mixing is outside what a split can carry)
 
 
 @dataclass(frozen=True, eq=False)

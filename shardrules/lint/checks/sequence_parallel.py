@@ -44,6 +44,8 @@ def check(ctx):
         if entry is None or entry.sequence_parallel is None:
             continue
         table, facts, model = entry.sequence_parallel, analysis.facts, analysis.model
+        if table.cannot:  # no plan to check: a split run is refused with the rule's reason
+            continue
         name = facts.value("class", 0)
         for rule in (*table.split, *table.gather, *table.refuse):
             source, text = rule.match.source, rule.match.text
