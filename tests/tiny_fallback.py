@@ -270,6 +270,7 @@ def _positions(text: int, height: int, width: int) -> torch.Tensor:
 
 # Classes here that need an explicit rule: DiT reuses a block's submodule outside the block (see diffusers.toml).
 # T5FilmDecoder: its blocks sit in 'decoders'; the others have explicit entries for their sequence-parallel plans
+# (or, the last four, for the reason no plan can split them)
 EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", "LongCatImageTransformer2DModel",
             "OvisImageTransformer2DModel", "SkyReelsV2Transformer3DModel", "Flux3Transformer2DModel",
             "BriaFiboTransformer2DModel", "Ideogram4Transformer2DModel", "PRXTransformer2DModel",
@@ -278,7 +279,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "Kandinsky5Transformer3DModel", "JoyImageEditTransformer3DModel", "ChromaTransformer2DModel",
             "StableAudio3DiTModel", "MiniMaxMusic3Transformer1DModel", "JoyImageEditPlusTransformer3DModel",
             "Kandinsky6Transformer3DModel", "SanaWMLTX2RefinerTransformer3DModel",
-            "GlmImageTransformer2DModel", "MotifVideoTransformer3DModel"}
+            "GlmImageTransformer2DModel", "MotifVideoTransformer3DModel", "QwenImage21Transformer2DModel",
+            "NucleusMoEImageTransformer2DModel", "RFD4ProteinaTransformer", "SanaWMTransformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
