@@ -738,6 +738,14 @@ def test_a_folder_diffusers_cannot_load_is_refused_before_any_rank_starts(tmp_pa
     assert 'its learned_classifier_free_sampling_embeddings is declared as ["diffusers", ' \
            '"LearnedClassifierFreeSamplingEmbeddings"] in model_index.json, and diffusers ' in result.stderr
     assert "backend:" not in result.stdout
+    # a module the folder names, other than diffusers' own libraries, is not imported to look (`this` prints)
+    import sys
+
+    from shardrules.loader.pipeline import Component, PipelineFolder
+    from shardrules.runner.pipeline import unfound_component
+
+    named = PipelineFolder(folder, "VQDiffusionPipeline", (Component("extra", "this", "Zen", folder / "extra"),))
+    assert unfound_component(named) is None and "this" not in sys.modules
 
 
 def test_a_pipeline_that_returns_hdr_video_is_refused_before_any_rank_starts(tmp_path):

@@ -447,6 +447,7 @@ def unfound_component(folder) -> str | None:
 
     import diffusers
     from diffusers import pipelines
+    from diffusers.pipelines.pipeline_loading_utils import LOADABLE_CLASSES
 
     try:
         from diffusers.pipelines.pipeline_loading_utils import _maybe_remap_transformers_class as remap
@@ -456,8 +457,8 @@ def unfound_component(folder) -> str | None:
     for component in folder.components:
         if hasattr(pipelines, component.library):
             found = hasattr(getattr(pipelines, component.library), component.class_name)
-        elif (component.folder / f"{component.library}.py").is_file():
-            continue  # custom code in the folder: diffusers runs it only with trust_remote_code
+        elif component.library not in LOADABLE_CLASSES:
+            continue  # custom code (in the folder, or a module the folder names): not imported here
         else:
             try:
                 library = importlib.import_module(component.library)
