@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from shardrules import load_rules
 from shardrules.engine.sequence import attention_modules, sequence_plan
-from shardrules.errors import SequenceParallelError, UnknownKeyError, WrongValueError
+from shardrules.errors import MissingKeyError, SequenceParallelError, UnknownKeyError, WrongValueError
 from shardrules.loader.sequence import check_degrees, check_sequence
 from shardrules.rules import read_rule_file
 
@@ -31,7 +31,8 @@ VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DM
            "BriaFibo2Transformer2DModel": "padded", "ChromaTransformer2DModel": "padded",
            "MiniMaxMusic3Transformer1DModel": "odd frames", "JoyImageEditPlusTransformer3DModel": "padded",
            "Kandinsky6Transformer3DModel": "padded", "SanaWMLTX2RefinerTransformer3DModel": "no mask",
-           "GlmImageTransformer2DModel": "cached", "MotifVideoTransformer3DModel": "padded"}
+           "GlmImageTransformer2DModel": "cached", "MotifVideoTransformer3DModel": "padded",
+           "NucleusMoEImageTransformer2DModel": "padded"}
 
 WAN_AS_RULES = """\
 schema = 1
@@ -178,6 +179,34 @@ gather = [{ match = "name == a", dim = 1 }]
         read_rule_file(body, "sp.toml")
 
 
+def test_a_gather_of_an_input_is_read_and_said():
+    """A gather entry may name a forward argument, gathered whole before the module runs (NucleusMoE's experts);
+    naming an output too is an error at the entry's place."""
+    body = """\
+schema = 1
+[[model]]
+name = "m"
+applies-to = "class == M"
+shard = ["name == a"]
+[model.sequence-parallel]
+split = [{ match = "name == a", input = "x", dim = 1 }]
+gather = [{ match = "name == a", input = "y", output = 0, dim = 1 }]
+"""
+    with pytest.raises(MissingKeyError, match="names either 'input' \\(a forward argument, gathered before the "
+                                              "module runs\\) or 'output'") as info:
+        read_rule_file(body, "sp.toml")
+    assert info.value.line == 8 and body.splitlines()[7][info.value.column - 1:].startswith("{ match")
+    import tiny_fallback
+
+    model = tiny_fallback.build("NucleusMoEImageTransformer2DModel")
+    plan = sequence_plan(model, load_rules())
+    text = plan.as_text()
+    assert "gather transformer_blocks.1.img_mlp hidden_states along dim 1, 3-d, before it runs" in text, text
+    assert "split transformer_blocks.1.img_mlp output 0 along dim 1, 3-d" in text, text
+    assert [e.module for e in plan.gathered_inputs] == ["transformer_blocks.1.img_mlp"] * 2
+    assert "transformer_blocks.1.img_mlp" in dict(plan.hook_specs())  # its output split by diffusers' hook
+
+
 @pytest.mark.parametrize("table, error, token", [
     ('cannot = "it mixes tokens by a scan"\nsplit = [{ match = "is root", input = "x", dim = 1 }]',
      "'cannot' stands alone: a model that cannot run split has no 'split'", '[{ match'),
@@ -204,7 +233,6 @@ shard = ["name == a"]
 @pytest.mark.parametrize("class_name, words", [
     ("QwenImage21Transformer2DModel", "the processors slice each segment's queries and keys at its place in the whole "
                                       "sequence"),
-    ("NucleusMoEImageTransformer2DModel", "each expert takes its top tokens over the whole sequence"),
     ("RFD4ProteinaTransformer", "adds a bias for every head over all token pairs"),
     ("SanaWMTransformer3DModel", "a gated delta-rule scan over frames"),
 ])

@@ -386,7 +386,9 @@ CONFIGS: dict[str, dict] = {
                                          audio_vocab_size=16, num_codebooks=2, max_position_embeddings=8),
     "NucleusMoEImageTransformer2DModel": dict(patch_size=2, in_channels=16, num_layers=2, attention_head_dim=16,
                                               num_attention_heads=2, joint_attention_dim=16, axes_dims_rope=(8, 4, 4),
-                                              moe_enabled=False),
+                                              # a dense block, then an expert-choice MoE block; grouped K/V heads
+                                              dense_moe_strategy="leave_first_block_dense", num_experts=4,
+                                              moe_intermediate_dim=16, capacity_factors=1.0, num_key_value_heads=1),
     "BriaFiboTransformer2DModel": dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
                                        attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
                                        axes_dims_rope=[4, 6, 6], text_encoder_dim=16),
@@ -512,6 +514,12 @@ def build(class_name: str) -> torch.nn.Module:
         model.condition_lengths = [4, 2]  # DualTransformer2DModel splits encoder_hidden_states by these
     else:
         model = _class(class_name).from_config(CONFIGS[class_name])
+    for module in model.modules():  # diffusers leaves NucleusMoE's expert weights as torch.empty: whatever memory held
+        if type(module).__name__ == "SwiGLUExperts":
+            g = torch.Generator().manual_seed(2)
+            with torch.no_grad():
+                for param in module.parameters():
+                    param.copy_(torch.randn(param.shape, generator=g) * 0.1)
     return randomize_zeros(model).eval()
 
 
@@ -551,6 +559,8 @@ VARIANTS = {
         image_cond_ids=torch.rand(8, 4, generator=torch.Generator().manual_seed(6))),
     # a short prompt padded: two text tokens of six valid
     ("PRXTransformer2DModel", "padded"): lambda: dict(attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]])),
+    ("NucleusMoEImageTransformer2DModel", "padded"): lambda: dict(
+        encoder_hidden_states_mask=torch.tensor([[1, 1, 0, 0, 0, 0]])),
     ("Krea2Transformer2DModel", "padded"): lambda: dict(
         encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]]).bool()),
     # audio padded at the end (the last two frames masked), a short prompt padded

@@ -51,6 +51,7 @@ class SequenceEntry:
         dims = f", {self.expected_dims}-d" if self.expected_dims is not None else ""
         parts = f" by segments {' + '.join(self.segments)}" if self.segments else ""
         parts += ", whole in the order of the gathered tokens" if self.layout == "gathered" else ""
+        parts += ", before it runs" if self.kind == "gather" and self.input is not None else ""
         return f"{self.kind} {self.module or '(root)'} {self.what} along dim {self.dim}{dims}{parts}"
 
 
@@ -75,6 +76,12 @@ class SequencePlan:
     def refusals(self) -> tuple[SequenceEntry, ...]:
         """Arguments a split run cannot take: a call that passes one is refused (loader/sequence.py)."""
         return tuple(e for e in self.entries if e.kind == "refuse")
+
+    @property
+    def gathered_inputs(self) -> tuple[SequenceEntry, ...]:
+        """Arguments gathered whole before their module runs (applied by shardrules' own hook): a module that needs
+        the whole sequence inside a split model (an expert-choice mixture of experts)."""
+        return tuple(e for e in self.entries if e.kind == "gather" and e.input is not None)
 
     @property
     def segmented(self) -> tuple[SequenceEntry, ...]:
@@ -110,8 +117,8 @@ class SequencePlan:
         splits: dict = {}
         gathers: dict[str, dict[int, SequenceEntry]] = {}
         for entry in self.entries:
-            if entry.segments or entry.kind == "refuse":  # shardrules' own hooks (loader/sequence.py)
-                continue
+            if entry.segments or entry.kind == "refuse" or (entry.kind == "gather" and entry.input is not None):
+                continue  # shardrules' own hooks (loader/sequence.py)
             if entry.kind == "split":
                 key = entry.input if entry.input is not None else entry.output
                 if key in splits.get(entry.module, {}):  # diffusers' hooks take one split per argument or output
@@ -393,7 +400,7 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
                 raise SequenceParallelError(f"{name}: '{a.name}' has {a.heads} attention heads, which Ulysses "
                                             f"{ulysses} cannot divide (each rank takes heads / {ulysses})")
     plan.hook_specs()  # an argument split twice: refused before anything runs
-    for entry in (*plan.splits, *plan.refusals):
+    for entry in plan.entries:
         if entry.input is None:
             continue
         module = model.get_submodule(entry.module)

@@ -257,6 +257,44 @@ def _segment_split_hook():
     return SegmentSplitHook
 
 
+def _input_gather_hook():
+    """shardrules' own gather of a forward argument before its module runs, the converse of a split (diffusers' hooks
+    gather outputs only): a module inside the split model that must see the whole sequence (NucleusMoE's expert-choice
+    mixture of experts, where each expert takes its top tokens over the whole sequence) gets every rank's share,
+    in rank order, as diffusers' split hands them out; a split of its output gives each rank its share back."""
+    from diffusers.hooks.hooks import ModelHook
+
+    from ..engine.sequence import forward_parameters
+
+    class InputGatherHook(ModelHook):
+        def __init__(self, entry, parallel_config) -> None:
+            super().__init__()
+            self.entry, self.parallel_config = entry, parallel_config
+
+        def initialize_hook(self, module):
+            self.names = forward_parameters(module)
+            return module
+
+        def pre_forward(self, module, *args, **kwargs):
+            entry = self.entry
+            index = self.names.index(entry.input)
+            value = kwargs[entry.input] if entry.input in kwargs else args[index] if index < len(args) else None
+            if not isinstance(value, torch.Tensor) or (entry.expected_dims is not None
+                                                       and value.dim() != entry.expected_dims):
+                return args, kwargs
+            group = self.parallel_config._flattened_mesh.get_group()
+            pieces = [torch.empty_like(value) for _ in range(dist.get_world_size(group))]
+            dist.all_gather(pieces, value.contiguous(), group=group)
+            whole = torch.cat(pieces, dim=entry.dim)
+            if entry.input in kwargs:
+                kwargs[entry.input] = whole
+            else:
+                args = (*args[:index], whole, *args[index + 1:])
+            return args, kwargs
+
+    return InputGatherHook
+
+
 def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses: int, ring: int = 1,
                             mesh: DeviceMesh | None = None) -> SequenceParallel:
     """Split ``model``'s sequence across ``ulysses x ring`` ranks by ``plan`` (checked first, on every rank alike).
@@ -293,6 +331,10 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
         module = model.get_submodule(entry.module)
         module.register_forward_pre_hook(_refuse_argument(type(model).__name__.removeprefix("FSDP"), entry, module),
                                          with_kwargs=True)
+    gather_hook = _input_gather_hook()
+    for entry in plan.gathered_inputs:
+        HookRegistry.check_if_exists_or_initialize(model.get_submodule(entry.module)).register_hook(
+            gather_hook(entry, cp), f"shardrules-gather---{entry.module}---{entry.input}")
     segment_hook = _segment_split_hook()
     for entry in plan.segmented:  # registered last: each runs before diffusers' split of the same module's arguments
         hook = segment_hook(entry.module, entry, cp)

@@ -51,7 +51,7 @@ _TOP_KEYS = ("schema", "resolution", "strategy", "model")
 _MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description", "sequence-parallel", "compile")
 _SEQUENCE_KEYS = ("split", "gather", "whole", "refuse", "cannot")
 _SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims", "segments", "layout")
-_GATHER_KEYS = ("match", "output", "dim", "expected-dims")
+_GATHER_KEYS = ("match", "input", "output", "dim", "expected-dims")
 _REFUSE_KEYS = ("match", "input", "why")
 _SHARD_TABLE_KEYS = ("match", "reshard-after-forward", "one-unit", "compile")
 _RENAME_KEYS = ("pattern", "replace", "fuse")
@@ -400,7 +400,16 @@ class _FileReader:
                 if not name.isidentifier():
                     raise self.value_error(WrongValueError, f"'input' must be a forward argument's name, not "
                                            f"{name!r}", path + ("input",))
-        if "output" in item or kind == "gather":
+        elif "input" in item:  # a gather of a forward argument, before the module runs (a split's converse)
+            if "output" in item:
+                raise self.value_error(MissingKeyError, f"{what} names either 'input' (a forward argument, gathered "
+                                       "before the module runs) or 'output' (an index into its outputs), not both",
+                                       path)
+            name = self.typed(item["input"], str, path + ("input",), "a forward argument's name")
+            if not name.isidentifier():
+                raise self.value_error(WrongValueError, f"'input' must be a forward argument's name, not {name!r}",
+                                       path + ("input",))
+        if "output" in item or (kind == "gather" and name is None):
             output = self.typed(item.get("output", 0), int, path + ("output",), "an integer")
             if output < 0:
                 raise self.value_error(WrongValueError, "'output' must be 0 or more", path + ("output",))
