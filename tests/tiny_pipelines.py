@@ -551,6 +551,49 @@ def ideogram4(root: Path) -> Path:
         "vae": flux2_vae(), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def glm_image(root: Path) -> Path:
+    """GlmImagePipeline: an autoregressive vision-language model (GLM-Image's) that generates the image's prior
+    tokens from the prompt (a preview grid of 16 x 16, then the target's, through its processor's grid tokens), a
+    ByT5-tokenized T5 encoder for quoted glyph text, GLM-Image's transformer over the upsampled prior tokens, a KL VAE
+    of scale factor 8. The language model's matrices are drawn at N(0, 0.5): at the default init the tiny model
+    generates the same tokens whatever the prompt."""
+    import torch
+
+    torch.manual_seed(0)
+    vocab = {p: i for i, p in enumerate(["<pad>", "<eos>", "<bos>", "<unk>", *PIECES[3:], "<|image|>", "<sop>",
+                                         "<eop>"])}
+    tokenizer = transformers.GemmaTokenizer(vocab=vocab, merges=[], extra_special_tokens={
+        "image_token": "<|image|>", "grid_bos_token": "<sop>", "grid_eos_token": "<eop>"})
+    processor = transformers.GlmImageProcessor(image_processor=transformers.GlmImageImageProcessorPil(),
+                                               tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    size = 64  # the language model's vocabulary, which is also the transformer's codebook of prior tokens
+    config = transformers.GlmImageConfig(
+        text_config=dict(vocab_size=size, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, vision_vocab_size=size, pad_token_id=0,
+                         eos_token_id=None, max_position_embeddings=4096, rope_parameters={
+                             "rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1],
+                             "partial_rotary_factor": 1.0}),
+        vision_config=dict(depth=1, hidden_size=16, num_heads=2, intermediate_size=32, patch_size=2, image_size=32),
+        vq_config=dict(embed_dim=8, num_embeddings=size, latent_channels=16),
+        image_token_id=vocab["<|image|>"], image_start_token_id=size - 2, image_end_token_id=size - 1)
+    model = transformers.GlmImageForConditionalGeneration(config).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if weight.dim() == 2 and "visual" not in name and "vq" not in name:
+                weight.copy_(torch.randn(weight.shape, generator=g) * 0.5)
+    vae = kl_vae(4, 32)
+    vae.register_to_config(latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
+    transformer = dict(tiny_fallback.CONFIGS["GlmImageTransformer2DModel"], prior_vq_quantizer_codebook_size=size)
+    return save_pipeline(root / "glm-image-pipeline", "GlmImagePipeline", {
+        "tokenizer": transformers.ByT5Tokenizer(), "processor": processor,
+        "text_encoder": randomize_zeros(transformers.T5EncoderModel(transformers.T5Config(
+            vocab_size=384, d_model=16, d_kv=4, d_ff=32, num_layers=2, num_heads=2))).eval(),
+        "vision_language_encoder": model, "vae": vae,
+        "transformer": randomize_zeros(diffusers.GlmImageTransformer2DModel.from_config(transformer)).eval(),
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
+
+
 def flux2_klein(root: Path) -> Path:
     """Flux2KleinPipeline: a Qwen 3 causal language model (chosen layers' hidden states side by side, the prompt
     in a chat template), Flux 2's transformer, Flux 2's VAE (latents patched 2 x 2 and batch-normalised)."""
@@ -849,6 +892,8 @@ MORE = {
     "AnyFlowFARPipeline": (any_flow_far, dict(guidance=4.0, height=16, width=16, frames=5, call={
         "max_sequence_length": 8, "chunk_partition": [1, 1]})),
     "AmusedPipeline": (amused, dict(guidance=10.0, height=16, width=16, call={})),
+    # its language model generates 256 preview tokens, then the 2 x 2 target grid the transformer denoises from
+    "GlmImagePipeline": (glm_image, dict(guidance=1.5, height=64, width=64, negative_prompt=None, call={})),
     # its guidance schedule holds one value per step: two for two steps
     "Ideogram4Pipeline": (ideogram4, dict(height=32, width=32, negative_prompt=None, call={
         "guidance_schedule": [7.0, 3.0], "max_sequence_length": 64})),
