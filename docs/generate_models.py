@@ -24,7 +24,7 @@ ENCODERS = ["T5EncoderModel", "UMT5EncoderModel", "CLIPTextModel", "CLIPTextMode
             "Gemma2Model", "MistralModel", "Qwen3Model", "Qwen3ForCausalLM", "GlmModel", "Qwen2_5_VLTextModel",
             "Qwen2_5_VLForConditionalGeneration", "Mistral3ForConditionalGeneration", "Mistral3Model",
             "SmolLM3ForCausalLM", "Qwen3VLModel", "LlamaForCausalLM",
-            "Gemma3ForConditionalGeneration", "T5Gemma2Encoder"]
+            "Gemma3ForConditionalGeneration", "T5Gemma2Encoder", "GlmImageForConditionalGeneration"]
 
 
 def _size(nbytes: int) -> str:

@@ -84,7 +84,8 @@ def test_more_pipeline_classes_run_from_a_prompt_as_diffusers_runs_them(launched
     folder = Path(results[0]["image"]).parent
     assert [r["split"] for r in results] == ["none", "none"] and results[1]["image"] is None
     parts = json.loads((folder / "model_index.json").read_text())
-    sharded = [name for name, value in parts.items() if name.startswith(("transformer", "text_encoder"))
+    sharded = [name for name, value in parts.items()  # GLM-Image's autoregressive model encodes the prompt too
+               if name.startswith(("transformer", "text_encoder", "vision_language_encoder"))
                and isinstance(value, list) and isinstance(value[0], str)]  # components, not config values
     assert results[0]["plan"].startswith(f"{class_name.split()[0]}: sharded {', '.join(sharded)};"), results[0]["plan"]
     plain = diffusers.DiffusionPipeline.from_pretrained(folder)

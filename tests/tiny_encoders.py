@@ -58,7 +58,17 @@ CONFIGS["T5Gemma2Encoder"] = lambda: T.T5Gemma2EncoderConfig(
 CONFIGS["SmolLM3ForCausalLM"] = lambda: T.SmolLM3Config(**SMALL, num_key_value_heads=1, pad_token_id=0)
 # ERNIE-Image's text encoder: Mistral 3's base model, the same configuration
 CONFIGS["Mistral3Model"] = CONFIGS["Mistral3ForConditionalGeneration"]
+# GLM-Image's vision_language_encoder: its autoregressive model (language model, vision tower, VQ codebook)
+CONFIGS["GlmImageForConditionalGeneration"] = lambda: T.GlmImageConfig(
+    text_config=dict(SMALL, num_key_value_heads=1, vision_vocab_size=64, pad_token_id=0, eos_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1],
+                                      "partial_rotary_factor": 1.0}),
+    vision_config=dict(depth=1, hidden_size=16, num_heads=2, intermediate_size=32, patch_size=2, image_size=32),
+    vq_config=dict(embed_dim=8, num_embeddings=64, latent_channels=16), image_token_id=61, image_start_token_id=62,
+    image_end_token_id=63)
 EXPECTED_UNITS = {
+    "GlmImageForConditionalGeneration": ["lm_head", "model.language_model.layers.1", "model.language_model.layers.0",
+                                         "model.language_model.embed_tokens", "model.visual.blocks.0"],
     "T5EncoderModel": ["encoder.block.1", "encoder.block.0", "shared"],  # shared + encoder.embed_tokens: one unit
     "UMT5EncoderModel": ["encoder.block.1", "encoder.block.0", "shared"],
     "CLIPTextModel": ["encoder.layers.1", "encoder.layers.0"],

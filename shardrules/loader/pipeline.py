@@ -25,8 +25,10 @@ SHARDED_ROLES = (TRANSFORMER, TEXT_ENCODER)
 # Components in one model_index.json: the largest diffusers pipelines list about a dozen. A folder listing hundreds
 # of encoders would make every rank build and load each.
 MAX_COMPONENTS = 64
-_ROLE_BY_PREFIX = (("transformer", TRANSFORMER), ("text_encoder", TEXT_ENCODER), ("tokenizer", TOKENIZER),
-                   ("scheduler", SCHEDULER))
+# GLM-Image's vision_language_encoder is its autoregressive model (9 B parameters), an encoder of the prompt that
+# generates the image's prior tokens: sharded like a text encoder
+_ROLE_BY_PREFIX = (("transformer", TRANSFORMER), ("text_encoder", TEXT_ENCODER), ("vision_language_encoder", TEXT_ENCODER),
+                   ("tokenizer", TOKENIZER), ("scheduler", SCHEDULER))
 
 
 def role_of(name: str) -> str:
