@@ -27,8 +27,8 @@ SHARDED_ROLES = (TRANSFORMER, TEXT_ENCODER)
 MAX_COMPONENTS = 64
 # GLM-Image's vision_language_encoder is its autoregressive model (9 B parameters), an encoder of the prompt that
 # generates the image's prior tokens: sharded like a text encoder
-_ROLE_BY_PREFIX = (("transformer", TRANSFORMER), ("text_encoder", TEXT_ENCODER), ("vision_language_encoder", TEXT_ENCODER),
-                   ("tokenizer", TOKENIZER), ("scheduler", SCHEDULER))
+_ROLE_BY_PREFIX = (("transformer", TRANSFORMER), ("text_encoder", TEXT_ENCODER),
+                   ("vision_language_encoder", TEXT_ENCODER), ("tokenizer", TOKENIZER), ("scheduler", SCHEDULER))
 
 
 def role_of(name: str) -> str:
