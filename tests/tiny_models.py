@@ -147,7 +147,7 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "MiniMaxMusic3Transformer1DModel": "rules", "JoyImageEditPlusTransformer3DModel": "rules",
                    "Kandinsky6Transformer3DModel": "rules", "SanaWMLTX2RefinerTransformer3DModel": "rules",
                    "GlmImageTransformer2DModel": "rules", "MotifVideoTransformer3DModel": "rules",
-                   "NucleusMoEImageTransformer2DModel": "rules"}
+                   "NucleusMoEImageTransformer2DModel": "rules", "HeliosTransformer3DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1,
              "text_encoder_layers": 1}
@@ -213,6 +213,8 @@ def split_attention(model, plan) -> str:
 
     names = [a.name for a in attention_modules(model)]
     inside = [e.module for e in plan.splits if e.input is not None and e.module]
+    if inside and inside[0] in names:  # the attention module itself splits its input (Helios): its query
+        return f"{inside[0]}.to_q"  # projection sees what the split hook hands the forward
     if inside:
         return next((n for n in names if n.startswith(inside[0] + ".")), names[0])
     return names[0]
