@@ -233,33 +233,36 @@ def check_run_arguments(args: argparse.Namespace):
     if args.prompt is None:
         check_driven(folder)
     check_rule_files(args.rules)
-    check_plans(folder, args.rules)
+    models = check_plans(folder, args.rules)
     if args.split == "guidance" and args.guidance is None:
         raise InputError("--split guidance gives the guided and unguided branches to different ranks: it needs "
                          "--guidance G")
     if args.out:
         check_out(args)
-    check_sequence_arguments(args, folder)
+    check_sequence_arguments(args, folder, models)
     return folder
 
 
-def check_plans(folder, rule_files: list[str] | None) -> None:
+def check_plans(folder, rule_files: list[str] | None) -> dict:
     """Each sharded component of ``folder`` planned by the rules on the meta device, as every rank would plan it: a
     class no rule and no fallback can shard, or a rule that chooses what fully_shard rejects, is refused here and not
-    after every rank has started."""
+    after every rank has started. Returns the meta models by component folder, for the sequence-parallel check."""
     from .engine.resolve import plan
     from .loader.build import build_model
     from .loader.pipeline import sharded_parts
     from .rules import load_rules
 
     rules = load_rules(*(rule_files or []))
+    models = {}
     for _, part in sharded_parts(folder):
         try:
+            models[part] = build_model(part, meta="all")
             with warnings.catch_warnings():  # a rule's warning is the ranks' to give, with the plan they load by
                 warnings.simplefilter("ignore")
-                plan(build_model(part, meta="all"), rules)
+                plan(models[part], rules)
         except ShardRulesError as exc:
             raise InputError(f"{part}: {exc}") from None
+    return models
 
 
 # Keyword arguments of a pipeline's __call__ that run sets from its own options
@@ -287,11 +290,12 @@ def check_out(args: argparse.Namespace) -> None:
                          f"pipeline's decoded image goes beside it as {out.stem}.png)")
 
 
-def check_sequence_arguments(args: argparse.Namespace, folder=None) -> None:
+def check_sequence_arguments(args: argparse.Namespace, folder=None, models: dict | None = None) -> None:
     """--ulysses x --ring must divide --nproc (twice over with --split guidance), and each transformer of ``folder``
     (the model itself, or a pipeline's transformers) must be able to run split: built on the meta device, its plan
     is checked as the ranks would check it (a class without a plan, a processor that takes no split, heads the
-    degree does not divide), so that it is refused here and not after every rank has loaded."""
+    degree does not divide), so that it is refused here and not after every rank has loaded. ``models``: the meta
+    models :func:`check_plans` built, by component folder."""
 
     from .launch import in_torchrun
 
@@ -320,7 +324,7 @@ def check_sequence_arguments(args: argparse.Namespace, folder=None) -> None:
     rules = load_rules(*(args.rules or []))
     for part in parts:
         try:
-            model = build_model(part, meta="all")
+            model = (models or {}).get(part) or build_model(part, meta="all")
             check_sequence(model, sequence_plan(model, rules), args.ulysses, args.ring, world=world)
         except ShardRulesError as exc:
             raise InputError(f"{part}: --ulysses {args.ulysses} --ring {args.ring}: {exc}") from None

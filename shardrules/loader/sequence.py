@@ -190,23 +190,14 @@ def check_sequence(model: nn.Module, plan: SequencePlan | None, ulysses: int, ri
         _check_ring(model)
 
 
-def _segment_split_hook():
-    """shardrules' own split hook, for what diffusers' cannot say: a tensor that concatenates several arguments' tokens
-    along ``dim`` (HunyuanVideo's joint attention mask, ``[image tokens | text tokens]``, built inside ``forward`` and
-    passed whole to every block). Each segment is split as its argument is, and this rank's pieces are put back side
-    by side, in the layout the attention processor gives the tokens on this rank (``[its image | its text]``);
-    diffusers' Ulysses attention all-gathers such a local mask to match its all-to-all. A segment's whole length is
-    its argument's length along dimension 1, or that times the degree once the argument has been split (the blocks
-    after the first)."""
+def _argument_hook():
+    """The base of shardrules' own diffusers hooks that read one of a module's forward arguments, passed by name or by
+    position, and hand the forward a replacement."""
     from diffusers.hooks.hooks import ModelHook
 
     from ..engine.sequence import forward_parameters
 
-    class SegmentSplitHook(ModelHook):
-        def __init__(self, module_name: str, entry, parallel_config) -> None:
-            super().__init__()
-            self.module_name, self.entry, self.parallel_config = module_name, entry, parallel_config
-
+    class ArgumentHook(ModelHook):
         def initialize_hook(self, module):
             self.names = forward_parameters(module)
             return module
@@ -216,6 +207,30 @@ def _segment_split_hook():
                 return kwargs[name]
             index = self.names.index(name)
             return args[index] if index < len(args) else None
+
+        def _put(self, name, value, args, kwargs):
+            if name in kwargs:
+                kwargs[name] = value
+            else:
+                index = self.names.index(name)
+                args = (*args[:index], value, *args[index + 1:])
+            return args, kwargs
+
+    return ArgumentHook
+
+
+def _segment_split_hook():
+    """shardrules' own split hook, for what diffusers' cannot say: a tensor that concatenates several arguments' tokens
+    along ``dim`` (HunyuanVideo's joint attention mask, ``[image tokens | text tokens]``, built inside ``forward`` and
+    passed whole to every block). Each segment is split as its argument is, and this rank's pieces are put back side
+    by side, in the layout the attention processor gives the tokens on this rank (``[its image | its text]``);
+    diffusers' Ulysses attention all-gathers such a local mask to match its all-to-all. A segment's whole length is
+    its argument's length along dimension 1, or that times the degree once the argument has been split (the blocks
+    after the first)."""
+    class SegmentSplitHook(_argument_hook()):
+        def __init__(self, module_name: str, entry, parallel_config) -> None:
+            super().__init__()
+            self.module_name, self.entry, self.parallel_config = module_name, entry, parallel_config
 
         def pre_forward(self, module, *args, **kwargs):
             entry = self.entry
@@ -248,11 +263,7 @@ def _segment_split_hook():
             # rank 1's, ...), for a query x key mask the blocks build from it (Chroma); else this rank's pieces
             ranks = range(degree) if entry.layout == "gathered" else [rank]
             split = torch.cat([piece for r in ranks for piece in pieces_of(r)], dim=entry.dim)
-            if entry.input in kwargs:
-                kwargs[entry.input] = split
-            else:
-                args = (*args[:self.names.index(entry.input)], split, *args[self.names.index(entry.input) + 1:])
-            return args, kwargs
+            return self._put(entry.input, split, args, kwargs)
 
     return SegmentSplitHook
 
@@ -262,35 +273,21 @@ def _input_gather_hook():
     gather outputs only): a module inside the split model that must see the whole sequence (NucleusMoE's expert-choice
     mixture of experts, where each expert takes its top tokens over the whole sequence) gets every rank's share,
     in rank order, as diffusers' split hands them out; a split of its output gives each rank its share back."""
-    from diffusers.hooks.hooks import ModelHook
-
-    from ..engine.sequence import forward_parameters
-
-    class InputGatherHook(ModelHook):
+    class InputGatherHook(_argument_hook()):
         def __init__(self, entry, parallel_config) -> None:
             super().__init__()
             self.entry, self.parallel_config = entry, parallel_config
 
-        def initialize_hook(self, module):
-            self.names = forward_parameters(module)
-            return module
-
         def pre_forward(self, module, *args, **kwargs):
             entry = self.entry
-            index = self.names.index(entry.input)
-            value = kwargs[entry.input] if entry.input in kwargs else args[index] if index < len(args) else None
+            value = self._get(entry.input, args, kwargs)
             if not isinstance(value, torch.Tensor) or (entry.expected_dims is not None
                                                        and value.dim() != entry.expected_dims):
                 return args, kwargs
             group = self.parallel_config._flattened_mesh.get_group()
             pieces = [torch.empty_like(value) for _ in range(dist.get_world_size(group))]
             dist.all_gather(pieces, value.contiguous(), group=group)
-            whole = torch.cat(pieces, dim=entry.dim)
-            if entry.input in kwargs:
-                kwargs[entry.input] = whole
-            else:
-                args = (*args[:index], whole, *args[index + 1:])
-            return args, kwargs
+            return self._put(entry.input, torch.cat(pieces, dim=entry.dim), args, kwargs)
 
     return InputGatherHook
 
