@@ -148,14 +148,19 @@ def test_bad_refusals_are_positioned(text, error, token):
     _positioned('split = [{ match = "is root", input = "x", dim = 1 }]\nrefuse = [', text, error, token, line=12)
 
 
-def test_unknown_sequence_key_names_the_closest():
-    body = """\
+# A model entry's head, up to its [model.sequence-parallel] table (six lines): the table's lines follow
+SEQUENCE_TABLE = """\
 schema = 1
 [[model]]
 name = "m"
 applies-to = "class == M"
 shard = ["name == a"]
 [model.sequence-parallel]
+"""
+
+
+def test_unknown_sequence_key_names_the_closest():
+    body = SEQUENCE_TABLE + """\
 split = [{ match = "name == a", input = "x", dim = 1 }]
 gather = [{ match = "name == a", dim = 1, expected-dim = 3 }]
 """
@@ -165,13 +170,7 @@ gather = [{ match = "name == a", dim = 1, expected-dim = 3 }]
 
 
 def test_sequence_table_needs_both_lists():
-    body = """\
-schema = 1
-[[model]]
-name = "m"
-applies-to = "class == M"
-shard = ["name == a"]
-[model.sequence-parallel]
+    body = SEQUENCE_TABLE + """\
 split = []
 gather = [{ match = "name == a", dim = 1 }]
 """
@@ -182,13 +181,7 @@ gather = [{ match = "name == a", dim = 1 }]
 def test_a_gather_of_an_input_is_read_and_said():
     """A gather entry may name a forward argument, gathered whole before the module runs (NucleusMoE's experts);
     naming an output too is an error at the entry's place."""
-    body = """\
-schema = 1
-[[model]]
-name = "m"
-applies-to = "class == M"
-shard = ["name == a"]
-[model.sequence-parallel]
+    body = SEQUENCE_TABLE + """\
 split = [{ match = "name == a", input = "x", dim = 1 }]
 gather = [{ match = "name == a", input = "y", output = 0, dim = 1 }]
 """
@@ -214,15 +207,7 @@ gather = [{ match = "name == a", input = "y", output = 0, dim = 1 }]
     ("cannot = 3", "'model[0].sequence-parallel.cannot' must be a sentence", "3"),
 ])
 def test_a_bad_cannot_is_positioned(table, error, token):
-    body = f"""\
-schema = 1
-[[model]]
-name = "m"
-applies-to = "class == M"
-shard = ["name == a"]
-[model.sequence-parallel]
-{table}
-"""
+    body = f"{SEQUENCE_TABLE}{table}\n"
     with pytest.raises(Exception) as info:
         read_rule_file(body, "sp.toml")
     assert error in str(info.value), str(info.value)

@@ -147,6 +147,17 @@ def lumina(root: Path) -> Path:
         "vae": kl_vae(4, 64), "scheduler": diffusers.FlowMatchEulerDiscreteScheduler()})
 
 
+def scale_weights(module, factor: float) -> None:
+    """Multiply every weight under ``module`` by ``factor``: a tiny transformer's timestep projection at its initial
+    size barely lets the prompt reach the picture."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if name.endswith("weight"):
+                param.mul_(factor)
+
+
 def aura_flow(root: Path) -> Path:
     """AuraFlowPipeline: a UMT5 encoder with its padding mask, AuraFlow's MMDiT, a one-block VAE. The timestep
     projection's weights are scaled by 4: at their initial size its modulation gates stay near 0.06, and the text
@@ -155,10 +166,7 @@ def aura_flow(root: Path) -> Path:
 
     torch.manual_seed(0)
     transformer = tiny_fallback.build("AuraFlowTransformer2DModel")
-    with torch.no_grad():
-        for name, param in transformer.time_step_proj.named_parameters():
-            if name.endswith("weight"):
-                param.mul_(4)
+    scale_weights(transformer.time_step_proj, 4)
     return save_pipeline(root / "aura-flow-pipeline", "AuraFlowPipeline", {
         "transformer": transformer,
         "text_encoder": _t5(16, umt5=True), "tokenizer": umt5_tokenizer(),
@@ -787,10 +795,7 @@ def hunyuan_image(root: Path) -> Path:
                                  architectures=["T5EncoderModel"])
     config = dict(tiny_models.CONFIGS["HunyuanImageTransformer2DModel"], text_embed_2_dim=8)
     transformer = randomize_zeros(diffusers.HunyuanImageTransformer2DModel.from_config(config)).eval()
-    with torch.no_grad():
-        for name, param in transformer.time_guidance_embed.named_parameters():
-            if name.endswith("weight"):
-                param.mul_(4)
+    scale_weights(transformer.time_guidance_embed, 4)
     return save_pipeline(root / "hunyuan-image-pipeline", "HunyuanImagePipeline", {
         "transformer": transformer,
         "text_encoder": tiny_encoders.build("Qwen2_5_VLForConditionalGeneration"), "tokenizer": gemma_tokenizer(),
