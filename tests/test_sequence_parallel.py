@@ -27,12 +27,12 @@ FALLBACK = tuple(name for name in PLANNED if name not in tiny_models.CONFIGS)
 # takes a mask; Wan Animate's tiny inputs have 21 latent frames, which a split of 2 cannot give each rank whole (a
 # typed error; its face attention works frame by frame)
 VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DModel": "per-frame timesteps",
-           "LTXVideoTransformer3DModel": "no mask", "ErnieImageTransformer2DModel": "padded",
+           "LTXVideoTransformer3DModel": "padded", "ErnieImageTransformer2DModel": "padded",
            "BriaFibo2Transformer2DModel": "padded", "ChromaTransformer2DModel": "padded",
            "MiniMaxMusic3Transformer1DModel": "odd frames", "JoyImageEditPlusTransformer3DModel": "padded",
-           "Kandinsky6Transformer3DModel": "padded", "SanaWMLTX2RefinerTransformer3DModel": "no mask",
+           "Kandinsky6Transformer3DModel": "padded", "SanaWMLTX2RefinerTransformer3DModel": "padded",
            "GlmImageTransformer2DModel": "cached", "MotifVideoTransformer3DModel": "padded",
-           "NucleusMoEImageTransformer2DModel": "padded"}
+           "NucleusMoEImageTransformer2DModel": "padded", "LTX2VideoTransformer3DModel": "padded"}
 
 WAN_AS_RULES = """\
 schema = 1
@@ -266,14 +266,24 @@ def test_classes_without_a_plan_are_refused_by_name(class_name, processor):
         check_sequence(model, plan, 2, 1, world=2)
 
 
-def test_a_diffusers_plan_measured_to_fail_is_refused_with_why():
-    """LTX-2's own _cp_plan leaves the audio stream whole: torch's shape error in the first block on every rank."""
+def test_a_diffusers_plan_measured_to_fail_is_refused_with_why(tmp_path):
+    """LTX-2's own _cp_plan leaves the audio stream whole (torch's shape error in the first block on every rank): a
+    rule file whose LTX-2 model has no sequence-parallel table falls back to it and is refused; the embedded rules
+    plan it."""
     import tiny_fallback
 
     model = tiny_fallback.build("LTX2VideoTransformer3DModel")
+    rules, _ = rules_with("""\
+        schema = 1
+        [[model]]
+        name = "ltx2-units"
+        applies-to = "class == LTX2VideoTransformer3DModel"
+        shard = ["container == transformer_blocks and index is digit"]
+        """, tmp_path)
     with pytest.raises(SequenceParallelError, match=r"LTX2VideoTransformer3DModel._cp_plan \(diffusers\) splits the "
                                                     r"video tokens but leaves the audio tokens .* whole"):
-        sequence_plan(model, load_rules())
+        sequence_plan(model, rules)
+    assert sequence_plan(model, load_rules()).origin.startswith("model 'ltx2' (")
 
 
 def one_split_rules(tmp_path, class_name: str, container: str, gather: str):
@@ -393,9 +403,10 @@ def _saved(root, label: str, class_name: str, variant: str = "even", rules: list
     the attention module that should see a split sequence sees unsharded."""
     import tiny_fallback
 
-    folder = root / class_name
+    config = tiny_fallback.CONFIG_VARIANTS.get((class_name, variant), {})
+    folder = root / (f"{class_name}-{variant}" if config else class_name)
     torch.manual_seed(0)
-    model = (tiny_fallback if suite == "fallback" else tiny_models).build(class_name)
+    model = (tiny_fallback if suite == "fallback" else tiny_models).build(class_name, **config)
     if not folder.exists():
         model.save_pretrained(folder, safe_serialization=True)
     plan = sequence_plan(model, load_rules(*(rules or [])))
@@ -442,9 +453,9 @@ def launch(tmp_path_factory):
               _saved(root, "ideogram4 packed", "Ideogram4Transformer2DModel", "packed", suite="fallback"),
               _saved(root, "prx padded text", "PRXTransformer2DModel", "padded", suite="fallback"),
               _saved(root, "krea2 padded text", "Krea2Transformer2DModel", "padded", suite="fallback"),
-              # LTX's processors repeat the text mask per head: with a mask it is a typed error (torch's shape error
-              # inside attention before); without one diffusers' plan holds (VARIANT)
-              _saved(root, "ltx with a mask", "LTXVideoTransformer3DModel", "even", suite="fallback"),
+              # per-token timesteps, the connectors' [B, 1, 1, L] text bias, a video self-attention mask, key frames,
+              # the "split" rotary tables ([B, H, T, D / 2], split along dim 2)
+              _saved(root, "ltx2 image-to-video", "LTX2VideoTransformer3DModel", "image-to-video", suite="fallback"),
               # padded audio and text; the rotary table a (cos, sin) tuple, split element by element
               _saved(root, "longcat audio padded", "LongCatAudioDiTTransformer", "padded", suite="fallback"),
               # optional reference-image tokens, split like the image's (else counted once per rank)
@@ -521,7 +532,7 @@ def launched(launched_forward_plans):
                                    "hunyuanvideo padded text", "flux3 with reference images",
                                    "z-image padded text", "z-image omni", "ideogram4 packed",
                                    "prx padded text", "krea2 padded text",
-                                   "longcat audio padded", "flux returning its dataclass"])
+                                   "longcat audio padded", "flux returning its dataclass", "ltx2 image-to-video"])
 def test_ulysses_2_equals_unsharded(launched, label):
     cases, results = launched
     case = cases[label]
@@ -557,17 +568,6 @@ def test_an_argument_the_plan_refuses_is_a_typed_error_on_every_rank(launched):
                             r"'sparse_params', which sequence parallel cannot take: NABLA sparse attention builds "
                             r"its block mask from each rank's own queries and keys \(.*diffusers\.toml:\d+:\d+\)",
                             error), (rank, error)
-
-
-@pytest.mark.multirank
-def test_a_mask_a_processor_repeats_per_head_is_a_typed_error_on_every_rank(launched):
-    _, results = launched
-    for rank, result in enumerate(checked(results["models"])):
-        assert result["ltx with a mask"] == {
-            "error": "SequenceParallelError: LTXVideoTransformer3DModel cannot take an attention mask under Ulysses 2: "
-                     "the processor LTXVideoAttnProcessor of 'transformer_blocks.0.attn2' repeats the mask for each of "
-                     "its 2 heads, and Ulysses gives each rank 2 / 2 of them (diffusers' own _cp_plan has the same "
-                     "fault); call it without the mask (an unpadded prompt) or without ulysses"}, rank
 
 
 @pytest.mark.multirank
@@ -672,12 +672,28 @@ def test_stock_pipeline_runs_its_own_loop_split_by_sequence(launched, name, toke
         assert result["tokens_at_proj_out"] == [tokens // 2], (rank, result)
 
 
-def test_an_argument_split_twice_is_refused(tmp_path):
-    """diffusers' hooks take one split per argument: a second would silently replace the first."""
+@pytest.mark.parametrize("second", ["dim = 0, expected-dims = 2", "dim = 0"])
+def test_an_argument_split_twice_is_refused(tmp_path, second):
+    """diffusers' hooks take one split per argument: a second for the same number of dimensions (or for any) would
+    silently replace the first."""
     rules, _ = rules_with(WAN_AS_RULES.replace(
         '{ match = "is root", input = "timestep", dim = 1, expected-dims = 2 },',
         '{ match = "is root", input = "timestep", dim = 1, expected-dims = 2 },\n'
-        '  { match = "is root", input = "timestep", dim = 0, expected-dims = 1 },'), tmp_path)
+        f'  {{ match = "is root", input = "timestep", {second} }},'), tmp_path)
     plan = sequence_plan(tiny_models.build("WanTransformer3DModel", device="meta"), rules)
-    with pytest.raises(SequenceParallelError, match=r"sp.toml:\d+:\d+: '\(root\)' timestep is split twice"):
+    with pytest.raises(SequenceParallelError, match=r"sp.toml:\d+:\d+: '\(root\)' timestep is split twice for the "
+                                                    r"same number of dimensions"):
         plan.cp_plan()
+
+
+def test_one_split_for_each_number_of_dimensions():
+    """LTX-2's rotary tables are [B, T, D] or, with its "split" rope, [B, H, T, D / 2]: two splits of one output,
+    each with its expected-dims, become one spec the tensor's number of dimensions chooses from (proven on 2 ranks
+    with the "split" tables: 'ltx2 image-to-video')."""
+    import tiny_fallback
+
+    plan = sequence_plan(tiny_fallback.build("LTX2VideoTransformer3DModel"), load_rules())
+    assert "  split rope output 0 along dim 1, 3-d\n" in plan.as_text()
+    assert "  split rope output 0 along dim 2, 4-d\n" in plan.as_text()
+    spec = plan.cp_plan()["rope"][0]
+    assert [(c.split_dim, c.expected_dims, c.split_output) for c in spec.choices] == [(1, 3, True), (2, 4, True)]

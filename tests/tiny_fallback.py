@@ -504,8 +504,9 @@ def _class(class_name: str) -> type:
     return getattr(diffusers, class_name, None) or getattr(transformers, class_name)
 
 
-def build(class_name: str) -> torch.nn.Module:
-    """The tiny model, parameters that start all-zero drawn at random (tiny_models.randomize_zeros).
+def build(class_name: str, **config) -> torch.nn.Module:
+    """The tiny model (``config`` overriding entries of its tiny config), parameters that start all-zero drawn at
+    random (tiny_models.randomize_zeros).
 
     Zero-initialised output layers made ERNIE-Image's and LongCat audio DiT's outputs constant, and SANA-WM's
     zero short convolutions leave a branch dead: a sharded == unsharded comparison of them would be vacuous.
@@ -514,7 +515,7 @@ def build(class_name: str) -> torch.nn.Module:
         model = _class(class_name)(**CONFIGS[class_name])
         model.condition_lengths = [4, 2]  # DualTransformer2DModel splits encoder_hidden_states by these
     else:
-        model = _class(class_name).from_config(CONFIGS[class_name])
+        model = _class(class_name).from_config({**CONFIGS[class_name], **config})
     for module in model.modules():  # diffusers leaves NucleusMoE's expert weights as torch.empty: whatever memory held
         if type(module).__name__ == "SwiGLUExperts":
             g = torch.Generator().manual_seed(2)
@@ -576,11 +577,30 @@ VARIANTS = {
     # a timestep per frame (AnyFlow's flow map), each frame's tokens modulated by their own
     ("AnyFlowTransformer3DModel", "per-frame timesteps"): lambda: dict(
         timestep=torch.tensor([[500.0, 300.0]]), r_timestep=torch.tensor([[400.0, 100.0]])),
-    # no text mask: LTX's processors repeat a mask per head, which Ulysses cannot take (a typed error); without one
-    # they attend correctly
-    ("LTXVideoTransformer3DModel", "no mask"): lambda: dict(encoder_attention_mask=None),
-    # SANA-WM's LTX-2 refiner: its processors repeat a mask per head too; without one they attend correctly
-    ("SanaWMLTX2RefinerTransformer3DModel", "no mask"): lambda: dict(encoder_attention_mask=None),
+    # a short prompt padded (two of six text tokens valid): LTX's processors repeat the mask for each head, and each
+    # rank attends with half of them under Ulysses 2
+    ("LTXVideoTransformer3DModel", "padded"): lambda: dict(encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]])),
+    # SANA-WM's LTX-2 refiner: its processors repeat the mask per head too
+    ("SanaWMLTX2RefinerTransformer3DModel", "padded"): lambda: dict(
+        encoder_attention_mask=torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0, 0.0]])),
+    # six audio latents (five do not divide by 2 ranks), a timestep per audio token; short prompts padded (two and
+    # three of six tokens valid)
+    ("LTX2VideoTransformer3DModel", "padded"): lambda: dict(
+        audio_hidden_states=torch.randn(1, 6, 4, generator=torch.Generator().manual_seed(20)), audio_num_frames=6,
+        audio_timestep=torch.tensor([[500.0, 400.0, 300.0, 200.0, 100.0, 50.0]]),
+        encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]]).bool(),
+        audio_encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0, 0]]).bool()),
+    # as LTX-2's image-to-video pipeline calls it: a timestep per video token (the first frame's 16 at 0) and one for
+    # the audio, the padded prompt as the [B, 1, 1, L] bias its connectors give; and a video self-attention mask (the
+    # IC-LoRA pipeline's) and its key-frame marker (the first frame). Built with the "split" rotary tables
+    # ([B, H, T, D / 2]) and the key-frame embedding (CONFIG_VARIANTS)
+    ("LTX2VideoTransformer3DModel", "image-to-video"): lambda: dict(
+        audio_hidden_states=torch.randn(1, 6, 4, generator=torch.Generator().manual_seed(20)), audio_num_frames=6,
+        timestep=torch.tensor([[0.0] * 16 + [500.0] * 16]), audio_timestep=torch.tensor([500.0]),
+        encoder_attention_mask=torch.tensor([[[[0.0, 0.0, -10000.0, -10000.0, -10000.0, -10000.0]]]]),
+        audio_encoder_attention_mask=torch.tensor([[[[0.0, 0.0, 0.0, -10000.0, -10000.0, -10000.0]]]]),
+        video_self_attention_mask=torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(21)),
+        video_keyframes_mask=torch.tensor([1.0] * 16 + [0.0] * 16).reshape(1, 32, 1)),
     # two of six text tokens valid (the mask ERNIE-Image builds from text_lens)
     ("ErnieImageTransformer2DModel", "padded"): lambda: dict(text_lens=torch.tensor([2])),
     # two prompts of 2 and 6 valid tokens: different gist counts, so the gist tokens are masked
@@ -622,6 +642,10 @@ VARIANTS = {
     # image edit: the denoising call reads the keys and values a condition image wrote into the KV cache
     ("GlmImageTransformer2DModel", "cached"): lambda: dict(kv_caches=_glm_image_cache()),
 }
+
+# The tiny config's entries a variant overrides (the model is built and saved with them)
+CONFIG_VARIANTS = {("LTX2VideoTransformer3DModel", "image-to-video"): dict(rope_type="split",
+                                                                          use_keyframes_abs_pos_embedding=True)}
 
 # Calls made before the compared one, for the variants that fill a cache: GLM-Image writes a condition image's keys
 # and values (no text, timestep 0), as its pipeline does for an edit

@@ -121,12 +121,20 @@ class SequencePlan:
                 continue  # shardrules' own hooks (loader/sequence.py)
             if entry.kind == "split":
                 key = entry.input if entry.input is not None else entry.output
-                if key in splits.get(entry.module, {}):  # diffusers' hooks take one split per argument or output
-                    raise SequenceParallelError(f"{entry.where or self.origin}: '{entry.module or '(root)'}' "
-                                                f"{entry.what} is split twice; a module splits each argument or "
-                                                f"output once")
-                splits.setdefault(entry.module, {})[key] = ContextParallelInput(
-                    split_dim=entry.dim, expected_dims=entry.expected_dims, split_output=entry.input is None)
+                spec = ContextParallelInput(split_dim=entry.dim, expected_dims=entry.expected_dims,
+                                            split_output=entry.input is None)
+                earlier = splits.get(entry.module, {}).get(key)
+                if earlier is not None:  # diffusers' hooks take one split per argument or output
+                    choices = getattr(earlier, "choices", (earlier,))
+                    if entry.expected_dims is None or any(c.expected_dims in (None, entry.expected_dims)
+                                                          for c in choices):
+                        raise SequenceParallelError(
+                            f"{entry.where or self.origin}: '{entry.module or '(root)'}' {entry.what} is split twice "
+                            f"for the same number of dimensions; a module splits each argument or output once, or "
+                            f"once for each expected-dims")
+                    spec = by_dims()(split_dim=choices[0].split_dim, expected_dims=None,
+                                     split_output=entry.input is None, choices=(*choices, spec))
+                splits.setdefault(entry.module, {})[key] = spec
             else:
                 gathers.setdefault(entry.module, {})[entry.output] = entry
         return [*splits.items(), *((module, [None if i not in by_index else ContextParallelOutput(
@@ -143,6 +151,20 @@ class SequencePlan:
                                             f"_cp_plan format cannot say (one entry per module)")
             plan[module] = spec
         return plan
+
+
+@functools.cache
+def by_dims() -> type:
+    """diffusers' ``ContextParallelInput`` holding several splits of one argument or output, each for a different
+    number of dimensions (``choices``): the tensor's own number of dimensions chooses one when it is split (LTX-2's
+    rotary tables are [B, T, D] or, with its "split" rope, [B, H, T, D / 2]). shardrules' split hook reads it."""
+    from diffusers.models._modeling_parallel import ContextParallelInput
+
+    @dataclass(frozen=True)
+    class ContextParallelByDims(ContextParallelInput):
+        choices: tuple = ()
+
+    return ContextParallelByDims
 
 
 def _class_plan(model: nn.Module) -> dict | None:

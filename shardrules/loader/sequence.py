@@ -102,7 +102,8 @@ def _checked_split_hook():
     class CheckedSplitHook(ContextParallelSplitHook):
         def __init__(self, module_name: str, metadata, parallel_config) -> None:
             super().__init__(metadata, parallel_config)
-            self.labels = {id(spec): key for key, spec in metadata.items()}
+            self.labels = {id(choice): key for key, spec in metadata.items()
+                           for choice in (spec, *getattr(spec, "choices", ()))}
             self.module_name = module_name
 
         def initialize_hook(self, module):
@@ -163,6 +164,10 @@ def _checked_split_hook():
             return super().post_forward(module, output)
 
         def _prepare_cp_input(self, x: torch.Tensor, cp_input):
+            if getattr(cp_input, "choices", ()):  # one split for each number of dimensions: this tensor's chooses
+                cp_input = next((c for c in cp_input.choices if c.expected_dims == x.dim()), None)
+                if cp_input is None:
+                    return x
             if cp_input.expected_dims is not None and x.dim() != cp_input.expected_dims:
                 return x  # not this form of the argument (diffusers' meaning), without diffusers' warning
             degree = self.parallel_config._flattened_mesh.size()
@@ -312,10 +317,7 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
         if name in wanted:
             module.processor._parallel_config = config
     if ulysses > 1:
-        model_name = type(model).__name__.removeprefix("FSDP")
-        for name, module in model.named_modules():
-            if name in wanted and repeats_mask_per_head(module.processor):
-                module.register_forward_pre_hook(_refuse_masks(model_name, name, module, ulysses), with_kwargs=True)
+        _slice_mask_heads()
     split_hook = _checked_split_hook()
     for name, spec in plan.hook_specs():  # a module that splits and gathers gets both hooks, under two names
         module = model.get_submodule(name)
@@ -346,19 +348,37 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     return info
 
 
-# The line of a processor that makes the attention mask per head (diffusers' LTX, LTX-2 and older processors)
-_PER_HEAD_MASK = "attention_mask.view(batch_size, attn.heads, -1, attention_mask.shape[-1])"
+def _slice_mask_heads() -> None:
+    """Make diffusers' Ulysses attention take a mask with one slice per head (once per process).
 
+    Processors such as diffusers' LTX, LTX-2 and SANA-WM refiner ones repeat the attention mask for each head before
+    attending (``attention_mask.view(batch_size, attn.heads, -1, ...)``): a ``[B, H, Q, K]`` mask. Ulysses' all-to-all
+    gives each rank H / U of the heads, whole-sequence, and diffusers hands the mask on unchanged, so attention
+    failed with a shape error on every rank (diffusers' own ``_cp_plan`` for LTX and LTX-2 has the same fault). This
+    wraps diffusers' ``_templated_context_parallel_attention`` (every backend calls it when a parallel config is set)
+    so that, under Ulysses alone, such a mask keeps the heads this rank attends with: rank r of the Ulysses group
+    receives heads ``r * H / U`` to ``(r + 1) * H / U`` (the order diffusers' all-to-all sends them). A mask with one
+    head, or none, is passed on as it is; the Ulysses + ring path is left to diffusers."""
+    import functools
 
-def repeats_mask_per_head(processor) -> bool:
-    """Whether ``processor`` repeats the attention mask for each of its heads before attending (read off its source):
-    under Ulysses each rank attends with heads / U of the query, and the mask's head dimension no longer fits."""
-    import inspect
+    from diffusers.models import attention_dispatch
 
-    try:
-        return _PER_HEAD_MASK in inspect.getsource(type(processor).__call__)
-    except (OSError, TypeError):
-        return False
+    original = attention_dispatch._templated_context_parallel_attention
+    if getattr(original, "slices_mask_heads", False):
+        return
+
+    @functools.wraps(original)
+    def attention(query, key, value, attn_mask=None, *args, _parallel_config=None, **kwargs):
+        cp = _parallel_config.context_parallel_config if _parallel_config is not None else None
+        if (cp is not None and cp.ulysses_degree > 1 and cp.ring_degree == 1 and attn_mask is not None
+                and attn_mask.ndim == 4 and attn_mask.shape[1] == query.shape[2] > 1):
+            local = query.shape[2] // cp.ulysses_degree  # query: [B, S / U, H, D]
+            start = cp._ulysses_local_rank * local
+            attn_mask = attn_mask[:, start:start + local]
+        return original(query, key, value, attn_mask, *args, _parallel_config=_parallel_config, **kwargs)
+
+    attention.slices_mask_heads = True
+    attention_dispatch._templated_context_parallel_attention = attention
 
 
 def _argument(module: nn.Module, name: str):
@@ -380,22 +400,6 @@ def _refuse_argument(model_name: str, entry, module: nn.Module):
         if given(args, kwargs) is not None:
             raise SequenceParallelError(f"{model_name}: '{entry.module or '(root)'}' was given '{entry.input}', which "
                                         f"sequence parallel cannot take: {entry.why} ({entry.where})")
-
-    return hook
-
-
-def _refuse_masks(model_name: str, name: str, module: nn.Module, ulysses: int):
-    """A forward pre-hook refusing a call with an attention mask, with a typed error (torch's shape error inside
-    attention otherwise, on every rank). Without a mask the processor attends correctly."""
-    given = _argument(module, "attention_mask")
-
-    def hook(module, args, kwargs):
-        if given(args, kwargs) is not None:
-            raise SequenceParallelError(
-                f"{model_name} cannot take an attention mask under Ulysses {ulysses}: the processor "
-                f"{type(module.processor).__name__} of '{name}' repeats the mask for each of its {module.heads} "
-                f"heads, and Ulysses gives each rank {module.heads} / {ulysses} of them (diffusers' own _cp_plan has "
-                f"the same fault); call it without the mask (an unpadded prompt) or without ulysses")
 
     return hook
 
