@@ -936,8 +936,9 @@ MORE = {
     "EasyAnimatePipeline": (easy_animate, dict(guidance=5.0, height=64, width=64, frames=1, call={})),
     # the pipeline scales every picture to its default area: 128 x 128 with a VAE of scale factor 1
     "HiDreamImagePipeline": (hidream, dict(guidance=5.0, height=128, width=128, call={"max_sequence_length": 8})),
-    "LTX2Pipeline": (ltx2, dict(guidance=4.0, height=32, width=32, frames=1, audio=True, call={
-        "max_sequence_length": 16})),
+    # at 12.5 frames a second, one frame holds two audio latents, which Ulysses 2 splits (at 24, one)
+    "LTX2Pipeline": (ltx2, dict(guidance=4.0, height=32, width=32, frames=1, audio=True, ulysses=True, call={
+        "max_sequence_length": 16, "frame_rate": 12.5})),
     "LTX2DFRPipeline": (ltx2_dfr, dict(height=32, width=32, frames=9, steps=None, negative_prompt=None, audio=True,
                                        call={"max_sequence_length": 16})),
     "LTX2ConditionPipeline": (lambda root: relabel(ltx2(root), "LTX2ConditionPipeline"), dict(
