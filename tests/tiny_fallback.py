@@ -281,7 +281,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "Kandinsky6Transformer3DModel", "SanaWMLTX2RefinerTransformer3DModel",
             "GlmImageTransformer2DModel", "MotifVideoTransformer3DModel", "QwenImage21Transformer2DModel",
             "NucleusMoEImageTransformer2DModel", "RFD4ProteinaTransformer", "SanaWMTransformer3DModel",
-            "HeliosTransformer3DModel"}
+            "HeliosTransformer3DModel", "LTX2VideoTransformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
