@@ -13,7 +13,7 @@ from multirank import checked, run_several
 from safetensors.torch import save_file
 
 from shardrules import load_rules
-from shardrules.engine.sequence import attention_modules, sequence_plan
+from shardrules.engine.sequence import attention_modules, check_sequence_parallel, sequence_plan
 from shardrules.errors import MissingKeyError, SequenceParallelError, UnknownKeyError, WrongValueError
 from shardrules.loader.sequence import check_degrees, check_sequence
 from shardrules.rules import read_rule_file
@@ -32,7 +32,8 @@ VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DM
            "MiniMaxMusic3Transformer1DModel": "odd frames", "JoyImageEditPlusTransformer3DModel": "padded",
            "Kandinsky6Transformer3DModel": "padded", "SanaWMLTX2RefinerTransformer3DModel": "padded",
            "GlmImageTransformer2DModel": "cached", "MotifVideoTransformer3DModel": "padded",
-           "NucleusMoEImageTransformer2DModel": "padded", "LTX2VideoTransformer3DModel": "padded"}
+           "NucleusMoEImageTransformer2DModel": "padded", "LTX2VideoTransformer3DModel": "padded",
+           "AceStepTransformer1DModel": "long"}
 
 WAN_AS_RULES = """\
 schema = 1
@@ -310,26 +311,25 @@ def test_a_processor_that_takes_no_split_is_named(tmp_path):
         check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
 
 
-def test_grouped_query_attention_is_refused_by_name(tmp_path):
+def test_grouped_query_attention_is_refused_under_ring_only(tmp_path):
     """ACE-Step's processor passes enable_gqa when its key/value heads are fewer than its query heads (16 and 8 as
-    released), and diffusers' context-parallel attention raises on it inside the first block on every rank; refused
-    before anything runs. With as many key/value heads as query heads the same plan passes the check."""
+    released), and diffusers' context-parallel attention raises on it inside the first block on every rank. Under
+    Ulysses alone shardrules repeats the key/value heads (proven on 2 ranks: AceStepTransformer1DModel); ring is
+    refused before anything runs, naming the module."""
     import inspect
 
-    import diffusers
     import diffusers.models.attention_dispatch as dispatch
     import tiny_fallback
 
     assert "GQA is not yet supported for templated attention" in inspect.getsource(dispatch)  # diffusers' refusal
-    rules = one_split_rules(tmp_path, "AceStepTransformer1DModel", "layers", "norm_out")
     model = tiny_fallback.build("AceStepTransformer1DModel")  # 2 query heads, 1 key/value head
+    plan = sequence_plan(model, load_rules())
+    check_sequence_parallel(model, plan, 2, 1)
     with pytest.raises(SequenceParallelError, match=r"AceStepTransformer1DModel cannot run sequence parallel: "
                                                     r"'layers.0.self_attn' \(AceStepAttention\) is grouped-query "
-                                                    r"attention \(enable_gqa in AceStepAttnProcessor2_0\)"):
-        check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
-    config = dict(tiny_fallback.CONFIGS["AceStepTransformer1DModel"], num_key_value_heads=2)
-    model = diffusers.AceStepTransformer1DModel.from_config(config)
-    check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
+                                                    r"attention \(enable_gqa in AceStepAttnProcessor2_0\), which "
+                                                    r"diffusers' ring attention refuses"):
+        check_sequence_parallel(model, plan, 1, 2)
 
 
 def test_causal_attention_is_refused_by_name(tmp_path):

@@ -281,7 +281,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "Kandinsky6Transformer3DModel", "SanaWMLTX2RefinerTransformer3DModel",
             "GlmImageTransformer2DModel", "MotifVideoTransformer3DModel", "QwenImage21Transformer2DModel",
             "NucleusMoEImageTransformer2DModel", "RFD4ProteinaTransformer", "SanaWMTransformer3DModel",
-            "HeliosTransformer3DModel", "LTX2VideoTransformer3DModel"}
+            "HeliosTransformer3DModel", "LTX2VideoTransformer3DModel", "AceStepTransformer1DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -601,6 +601,10 @@ VARIANTS = {
         audio_encoder_attention_mask=torch.tensor([[[[0.0, 0.0, 0.0, -10000.0, -10000.0, -10000.0]]]]),
         video_self_attention_mask=torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(21)),
         video_keyframes_mask=torch.tensor([1.0] * 16 + [0.0] * 16).reshape(1, 32, 1)),
+    # 35 latents: padded to 36 for the patch of 2, 18 tokens, more than the sliding-window layer's 8 on either side
+    ("AceStepTransformer1DModel", "long"): lambda: dict(
+        hidden_states=torch.randn(1, 35, 4, generator=torch.Generator().manual_seed(22)),
+        context_latents=torch.randn(1, 35, 4, generator=torch.Generator().manual_seed(23))),
     # two of six text tokens valid (the mask ERNIE-Image builds from text_lens)
     ("ErnieImageTransformer2DModel", "padded"): lambda: dict(text_lens=torch.tensor([2])),
     # two prompts of 2 and 6 valid tokens: different gist counts, so the gist tokens are masked

@@ -352,10 +352,11 @@ def _grouped(module: nn.Module, processor) -> bool:
     return how == "by heads" and isinstance(kv_heads, int) and kv_heads != getattr(module, "heads", kv_heads)
 
 
-def split_refusal(attention: list[Attention]) -> str | None:
+def split_refusal(attention: list[Attention], ring: int = 1) -> str | None:
     """Why these attention modules cannot run split, or None: a processor without diffusers' parallel config (it
-    would attend over its own share of the tokens only), the flex backend (the same), causal attention, or
-    grouped-query attention."""
+    would attend over its own share of the tokens only), the flex backend (the same), causal attention, or, with
+    ``ring`` above 1, grouped-query attention (under Ulysses alone shardrules repeats the key / value heads:
+    loader/sequence.py)."""
     for a in attention:
         if not a.takes_split:
             return (f"its attention processor {a.processor} (on {a.class_name} '{a.name}') takes no parallel config, "
@@ -369,10 +370,10 @@ def split_refusal(attention: list[Attention]) -> str | None:
             return (f"'{a.name}' ({a.class_name}) is causal attention (is_causal in {a.processor}), which diffusers' "
                     f"context-parallel attention refuses (\"Causal attention is not yet supported for templated "
                     f"attention\")")
-        if a.grouped:
+        if a.grouped and ring > 1:
             return (f"'{a.name}' ({a.class_name}) is grouped-query attention (enable_gqa in {a.processor}), which "
-                    f"diffusers' context-parallel attention refuses (\"GQA is not yet supported for templated "
-                    f"attention\")")
+                    f"diffusers' ring attention refuses (\"GQA is not yet supported for templated attention\"); "
+                    f"Ulysses alone takes it")
     return None
 
 
@@ -413,7 +414,7 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     attention = [a for a in attention_modules(model) if not inside(a.name, plan.whole)]
     if not attention:
         raise SequenceParallelError(f"{name} has no diffusers attention module, so nothing attends across the split")
-    why = split_refusal(attention)
+    why = split_refusal(attention, ring)
     if why:
         raise SequenceParallelError(f"{name} cannot run sequence parallel: {why}")
     if ulysses > 1:

@@ -317,7 +317,7 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
         if name in wanted:
             module.processor._parallel_config = config
     if ulysses > 1:
-        _slice_mask_heads()
+        _ulysses_attention()
     split_hook = _checked_split_hook()
     for name, spec in plan.hook_specs():  # a module that splits and gathers gets both hooks, under two names
         module = model.get_submodule(name)
@@ -348,36 +348,46 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     return info
 
 
-def _slice_mask_heads() -> None:
-    """Make diffusers' Ulysses attention take a mask with one slice per head (once per process).
+def _ulysses_attention() -> None:
+    """Make diffusers' Ulysses attention take two kinds of call it failed on (once per process).
 
-    Processors such as diffusers' LTX, LTX-2 and SANA-WM refiner ones repeat the attention mask for each head before
-    attending (``attention_mask.view(batch_size, attn.heads, -1, ...)``): a ``[B, H, Q, K]`` mask. Ulysses' all-to-all
-    gives each rank H / U of the heads, whole-sequence, and diffusers hands the mask on unchanged, so attention
-    failed with a shape error on every rank (diffusers' own ``_cp_plan`` for LTX and LTX-2 has the same fault). This
-    wraps diffusers' ``_templated_context_parallel_attention`` (every backend calls it when a parallel config is set)
-    so that, under Ulysses alone, such a mask keeps the heads this rank attends with: rank r of the Ulysses group
-    receives heads ``r * H / U`` to ``(r + 1) * H / U`` (the order diffusers' all-to-all sends them). A mask with one
-    head, or none, is passed on as it is; the Ulysses + ring path is left to diffusers."""
-    import functools
+    diffusers' ``_templated_context_parallel_attention`` (every backend calls it when a parallel config is set) is
+    wrapped so that, under Ulysses alone (the Ulysses + ring path is left to diffusers):
 
+    - A mask with one slice per head keeps the heads this rank attends with. Processors such as diffusers' LTX, LTX-2
+      and SANA-WM refiner ones repeat the attention mask for each head before attending
+      (``attention_mask.view(batch_size, attn.heads, -1, ...)``): a ``[B, H, Q, K]`` mask. Ulysses' all-to-all gives
+      each rank H / U of the heads, whole-sequence, and diffusers hands the mask on unchanged, so attention failed
+      with a shape error on every rank (diffusers' own ``_cp_plan`` for LTX and LTX-2 has the same fault). Rank r of
+      the Ulysses group receives heads ``r * H / U`` to ``(r + 1) * H / U`` (the order diffusers' all-to-all sends
+      them). A mask with one head, or none, is passed on as it is.
+    - Grouped-query attention (``enable_gqa``: fewer key / value heads than query heads, ACE-Step's) has its key and
+      value heads repeated to the query's, as ``scaled_dot_product_attention(enable_gqa=True)`` pairs them (query head
+      h reads key / value head h // (H / H_kv)): the same attention, which diffusers' split refused ("GQA is not yet
+      supported for templated attention"). Its all-to-all then moves H heads of keys and values instead of H_kv."""
     from diffusers.models import attention_dispatch
 
     original = attention_dispatch._templated_context_parallel_attention
-    if getattr(original, "slices_mask_heads", False):
+    if getattr(original, "shardrules_ulysses", False):
         return
 
-    @functools.wraps(original)
-    def attention(query, key, value, attn_mask=None, *args, _parallel_config=None, **kwargs):
+    def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False,
+                  return_lse=False, *, forward_op, backward_op, _parallel_config=None):
         cp = _parallel_config.context_parallel_config if _parallel_config is not None else None
-        if (cp is not None and cp.ulysses_degree > 1 and cp.ring_degree == 1 and attn_mask is not None
-                and attn_mask.ndim == 4 and attn_mask.shape[1] == query.shape[2] > 1):
-            local = query.shape[2] // cp.ulysses_degree  # query: [B, S / U, H, D]
-            start = cp._ulysses_local_rank * local
-            attn_mask = attn_mask[:, start:start + local]
-        return original(query, key, value, attn_mask, *args, _parallel_config=_parallel_config, **kwargs)
+        if cp is not None and cp.ulysses_degree > 1 and cp.ring_degree == 1:
+            heads = query.shape[2]  # query: [B, S / U, H, D]
+            if attn_mask is not None and attn_mask.ndim == 4 and attn_mask.shape[1] == heads > 1:
+                local = heads // cp.ulysses_degree
+                start = cp._ulysses_local_rank * local
+                attn_mask = attn_mask[:, start:start + local]
+            if enable_gqa and key.shape[2] != heads:
+                key, value = (x.repeat_interleave(heads // x.shape[2], dim=2) for x in (key, value))
+                enable_gqa = False
+        return original(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, return_lse,
+                        forward_op=forward_op, backward_op=backward_op, _parallel_config=_parallel_config)
 
-    attention.slices_mask_heads = True
+    attention.__doc__ = original.__doc__
+    attention.shardrules_ulysses = True
     attention_dispatch._templated_context_parallel_attention = attention
 
 
