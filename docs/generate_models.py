@@ -50,7 +50,6 @@ def _sequence(model, rules, name: str, proven: dict) -> str:
 
     attention = attention_modules(model)
     refused = sorted({a.processor for a in attention if not a.takes_split})
-    causal = sorted({a.processor for a in attention if a.causal})
     flex = sorted({a.processor for a in attention if a.flex})
     try:
         found = sequence_plan(model, rules)
@@ -63,8 +62,6 @@ def _sequence(model, rules, name: str, proven: dict) -> str:
             return f"none ({', '.join(refused)} take{'s' if len(refused) == 1 else ''} no split)"
         if flex:
             return f"none ({', '.join(flex)} dispatch{'es' if len(flex) == 1 else ''} on the flex backend: no split)"
-        if causal:
-            return f"none (causal attention in {', '.join(causal)}: diffusers' split refuses it)"
         return "none (processors could take one)"
     if found.cannot:
         return f"none (the rules: {found.cannot})"

@@ -4,6 +4,7 @@ they cannot hold, and proven on 2 gloo ranks (Ulysses 2 with FSDP2) equal to the
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -33,7 +34,7 @@ VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DM
            "Kandinsky6Transformer3DModel": "padded", "SanaWMLTX2RefinerTransformer3DModel": "padded",
            "GlmImageTransformer2DModel": "cached", "MotifVideoTransformer3DModel": "padded",
            "NucleusMoEImageTransformer2DModel": "padded", "LTX2VideoTransformer3DModel": "padded",
-           "AceStepTransformer1DModel": "long"}
+           "AceStepTransformer1DModel": "long", "Cosmos3OmniTransformer": "packed"}
 
 WAN_AS_RULES = """\
 schema = 1
@@ -332,21 +333,34 @@ def test_grouped_query_attention_is_refused_under_ring_only(tmp_path):
         check_sequence_parallel(model, plan, 1, 2)
 
 
-def test_causal_attention_is_refused_by_name(tmp_path):
+def test_causal_attention_is_refused_under_ring_or_out_of_order(tmp_path):
     """MiniMax Music 3's depth decoder attends causally over its codebooks (is_causal=True), which diffusers'
-    context-parallel attention raises on inside the first layer on every rank; refused before anything runs."""
+    context-parallel attention raises on inside the first layer on every rank. Under Ulysses alone shardrules hands it
+    to diffusers' Ulysses attention (proven on 2 ranks: Cosmos3OmniTransformer); under ring, or with a plan that splits
+    by segments (the tokens would reach attention out of order), it is refused before anything runs. The embedded
+    rules say the depth decoder's few tokens are not worth splitting."""
     import inspect
 
     import diffusers.models.attention_dispatch as dispatch
     import tiny_fallback
 
+    from shardrules.engine.sequence import split_refusal
+
     assert "Causal attention is not yet supported for templated attention" in inspect.getsource(dispatch)
     rules = one_split_rules(tmp_path, "MiniMaxMusic3RVQDepthDecoder", "layers", "norm")
     model = tiny_fallback.build("MiniMaxMusic3RVQDepthDecoder")
-    with pytest.raises(SequenceParallelError, match=r"MiniMaxMusic3RVQDepthDecoder cannot run sequence parallel: "
-                                                    r"'layers.0.attn' \(MiniMaxMusic3DepthAttention\) is causal "
-                                                    r"attention \(is_causal in MiniMaxMusic3DepthAttnProcessor\)"):
-        check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
+    plan = sequence_plan(model, rules)
+    check_sequence_parallel(model, plan, 2, 1)
+    causal = r"'layers.0.attn' \(MiniMaxMusic3DepthAttention\) is causal attention \(is_causal in " \
+             r"MiniMaxMusic3DepthAttnProcessor\)"
+    with pytest.raises(SequenceParallelError, match=f"MiniMaxMusic3RVQDepthDecoder cannot run sequence parallel: "
+                                                    f"{causal}, which diffusers' ring attention refuses"):
+        check_sequence_parallel(model, plan, 1, 2)
+    assert re.fullmatch(f"{causal}, and the plan splits a tensor by segments, so the tokens reach attention out "
+                        f"of their order", split_refusal(attention_modules(model), segmented=True))
+    with pytest.raises(SequenceParallelError, match="MiniMaxMusic3RVQDepthDecoder cannot run sequence parallel: its "
+                                                    "sequence is one audio frame's codebook steps"):
+        check_sequence_parallel(model, sequence_plan(model, load_rules()), 2, 1)
 
 
 def test_flex_attention_is_refused_by_name(tmp_path):

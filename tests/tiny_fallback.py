@@ -281,7 +281,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "Kandinsky6Transformer3DModel", "SanaWMLTX2RefinerTransformer3DModel",
             "GlmImageTransformer2DModel", "MotifVideoTransformer3DModel", "QwenImage21Transformer2DModel",
             "NucleusMoEImageTransformer2DModel", "RFD4ProteinaTransformer", "SanaWMTransformer3DModel",
-            "HeliosTransformer3DModel", "LTX2VideoTransformer3DModel", "AceStepTransformer1DModel"}
+            "HeliosTransformer3DModel", "LTX2VideoTransformer3DModel", "AceStepTransformer1DModel",
+            "Cosmos3OmniTransformer", "MiniMaxMusic3RVQDepthDecoder"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -605,6 +606,11 @@ VARIANTS = {
     ("AceStepTransformer1DModel", "long"): lambda: dict(
         hidden_states=torch.randn(1, 35, 4, generator=torch.Generator().manual_seed(22)),
         context_latents=torch.randn(1, 35, 4, generator=torch.Generator().manual_seed(23))),
+    # four text tokens (understanding, causal) and four vision patches (generation), at random 3-D positions
+    ("Cosmos3OmniTransformer", "packed"): lambda: dict(
+        input_ids=torch.tensor([1, 2, 3, 4]), text_indexes=torch.arange(4), und_len=4, sequence_length=8,
+        position_ids=torch.randint(0, 64, (3, 8), generator=torch.Generator().manual_seed(24)),
+        vision_sequence_indexes=torch.arange(4, 8), vision_mse_loss_indexes=torch.arange(4, 8)),
     # two of six text tokens valid (the mask ERNIE-Image builds from text_lens)
     ("ErnieImageTransformer2DModel", "padded"): lambda: dict(text_lens=torch.tensor([2])),
     # two prompts of 2 and 6 valid tokens: different gist counts, so the gist tokens are masked

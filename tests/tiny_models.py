@@ -148,7 +148,8 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "Kandinsky6Transformer3DModel": "rules", "SanaWMLTX2RefinerTransformer3DModel": "rules",
                    "GlmImageTransformer2DModel": "rules", "MotifVideoTransformer3DModel": "rules",
                    "NucleusMoEImageTransformer2DModel": "rules", "HeliosTransformer3DModel": "rules",
-                   "LTX2VideoTransformer3DModel": "rules", "AceStepTransformer1DModel": "rules"}
+                   "LTX2VideoTransformer3DModel": "rules", "AceStepTransformer1DModel": "rules",
+                   "Cosmos3OmniTransformer": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1,
              "text_encoder_layers": 1}
@@ -222,12 +223,13 @@ def split_attention(model, plan) -> str:
 
 
 def count_tokens(model, name: str) -> list:
-    """Hooks module ``name``: the returned list receives the token count of each call's ``hidden_states``."""
+    """Hooks module ``name``: the returned list receives the token count of each call's ``hidden_states`` (its first
+    argument): dim 1 of ``[B, S, D]``, dim 0 of a packed ``[S, D]`` (Cosmos 3's pathways)."""
     seen = []
 
     def record(module, args, kwargs):
         hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
-        seen.append(hidden.shape[1])
+        seen.append(hidden.shape[0] if hidden.dim() == 2 else hidden.shape[1])
 
     model.get_submodule(name).register_forward_pre_hook(record, with_kwargs=True)
     return seen

@@ -352,11 +352,12 @@ def _grouped(module: nn.Module, processor) -> bool:
     return how == "by heads" and isinstance(kv_heads, int) and kv_heads != getattr(module, "heads", kv_heads)
 
 
-def split_refusal(attention: list[Attention], ring: int = 1) -> str | None:
+def split_refusal(attention: list[Attention], ring: int = 1, segmented: bool = False) -> str | None:
     """Why these attention modules cannot run split, or None: a processor without diffusers' parallel config (it
-    would attend over its own share of the tokens only), the flex backend (the same), causal attention, or, with
-    ``ring`` above 1, grouped-query attention (under Ulysses alone shardrules repeats the key / value heads:
-    loader/sequence.py)."""
+    would attend over its own share of the tokens only), the flex backend (the same), or, with ``ring`` above 1,
+    causal or grouped-query attention (under Ulysses alone shardrules takes both: loader/sequence.py). Causal
+    attention is refused too when the plan splits a tensor by segments (``segmented``): the all-to-all then gathers
+    the tokens out of their order, and causality is about their order."""
     for a in attention:
         if not a.takes_split:
             return (f"its attention processor {a.processor} (on {a.class_name} '{a.name}') takes no parallel config, "
@@ -366,10 +367,13 @@ def split_refusal(attention: list[Attention], ring: int = 1) -> str | None:
             return (f"its attention processor {a.processor} (on {a.class_name} '{a.name}') dispatches on diffusers' "
                     f"flex backend, which has no context-parallel attention: each rank would attend over its own "
                     f"share of the tokens only")
-        if a.causal:
+        if a.causal and ring > 1:
             return (f"'{a.name}' ({a.class_name}) is causal attention (is_causal in {a.processor}), which diffusers' "
-                    f"context-parallel attention refuses (\"Causal attention is not yet supported for templated "
-                    f"attention\")")
+                    f"ring attention refuses (\"Causal attention is not yet supported for templated attention\"); "
+                    f"Ulysses alone takes it")
+        if a.causal and segmented:
+            return (f"'{a.name}' ({a.class_name}) is causal attention (is_causal in {a.processor}), and the plan "
+                    f"splits a tensor by segments, so the tokens reach attention out of their order")
         if a.grouped and ring > 1:
             return (f"'{a.name}' ({a.class_name}) is grouped-query attention (enable_gqa in {a.processor}), which "
                     f"diffusers' ring attention refuses (\"GQA is not yet supported for templated attention\"); "
@@ -414,7 +418,7 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     attention = [a for a in attention_modules(model) if not inside(a.name, plan.whole)]
     if not attention:
         raise SequenceParallelError(f"{name} has no diffusers attention module, so nothing attends across the split")
-    why = split_refusal(attention, ring)
+    why = split_refusal(attention, ring, bool(plan.segmented))
     if why:
         raise SequenceParallelError(f"{name} cannot run sequence parallel: {why}")
     if ulysses > 1:

@@ -349,7 +349,7 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
 
 
 def _ulysses_attention() -> None:
-    """Make diffusers' Ulysses attention take two kinds of call it failed on (once per process).
+    """Make diffusers' Ulysses attention take three kinds of call it failed on (once per process).
 
     diffusers' ``_templated_context_parallel_attention`` (every backend calls it when a parallel config is set) is
     wrapped so that, under Ulysses alone (the Ulysses + ring path is left to diffusers):
@@ -364,7 +364,12 @@ def _ulysses_attention() -> None:
     - Grouped-query attention (``enable_gqa``: fewer key / value heads than query heads, ACE-Step's) has its key and
       value heads repeated to the query's, as ``scaled_dot_product_attention(enable_gqa=True)`` pairs them (query head
       h reads key / value head h // (H / H_kv)): the same attention, which diffusers' split refused ("GQA is not yet
-      supported for templated attention"). Its all-to-all then moves H heads of keys and values instead of H_kv."""
+      supported for templated attention"). Its all-to-all then moves H heads of keys and values instead of H_kv.
+    - Causal attention (``is_causal``: Cosmos 3's understanding pathway) goes to diffusers' Ulysses attention, which
+      diffusers' entry point refused ("Causal attention is not yet supported for templated attention"): after the
+      all-to-all each rank attends with whole-sequence queries and keys, in the order of the ranks' shares, which is
+      the tokens' own order when the sequence is split contiguously (a plan that splits by segments is refused
+      before anything runs: engine/sequence.py)."""
     from diffusers.models import attention_dispatch
 
     original = attention_dispatch._templated_context_parallel_attention
@@ -383,6 +388,10 @@ def _ulysses_attention() -> None:
             if enable_gqa and key.shape[2] != heads:
                 key, value = (x.repeat_interleave(heads // x.shape[2], dim=2) for x in (key, value))
                 enable_gqa = False
+            if is_causal and not cp.ulysses_anything:
+                return attention_dispatch.TemplatedUlyssesAttention.apply(
+                    query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, return_lse, forward_op,
+                    backward_op, _parallel_config)
         return original(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, return_lse,
                         forward_op=forward_op, backward_op=backward_op, _parallel_config=_parallel_config)
 

@@ -65,7 +65,8 @@ def check(ctx):
         where = table.where
         whole = tuple(facts.name(i) for i in compiled_rule(table.whole).select(facts)) if table.whole else ()
         attention = [a for a in attention_modules(model) if not inside(a.name, whole)]
-        why = split_refusal(attention) if attention else "it has no diffusers attention module"
+        segmented = any(rule.segments for rule in table.split)
+        why = split_refusal(attention, segmented=segmented) if attention else "it has no diffusers attention module"
         if why:
             yield Finding(where.path, where.line, where.column, where.line, where.column + 1, CODE,
                           f"{name} cannot run sequence parallel: {why} ({analysis.model_dir})", SEVERITY)
