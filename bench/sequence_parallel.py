@@ -7,9 +7,11 @@ both ranks); with ``ulysses=2`` each rank computes half of the tokens and the at
 Ulysses all-to-all). A step is one transformer forward, as the runner's split="none" makes it; best of --repeats
 after a warm-up. Peak activation memory: the rise of each rank's peak RSS over the forwards, from after the load
 (ru_maxrss; each configuration in fresh processes). Goal: Ulysses 2 >= 1.7x faster than FSDP2 alone. The outputs
-are compared element-wise.
+are compared element-wise. ``--keep-gathered`` loads both with ``reshard_after_forward=False``: FSDP2 keeps each
+block's weights gathered after its first forward, so later steps make no all-gather (and each rank holds the whole
+model): the speed-up Ulysses would give were FSDP2's all-gathers free.
 
-    python bench/sequence_parallel.py [--frames 2] [--repeats 3]
+    python bench/sequence_parallel.py [--frames 2] [--repeats 3] [--keep-gathered]
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_rank(rank, world_size, folder: str, frames: int, repeats: int, ulysses: int) -> dict:
+def bench_rank(rank, world_size, folder: str, frames: int, repeats: int, ulysses: int,
+               keep_gathered: bool = False) -> dict:
     from safetensors.torch import save_file
 
     from shardrules import load_sharded
@@ -39,7 +42,8 @@ def bench_rank(rank, world_size, folder: str, frames: int, repeats: int, ulysses
     kwargs = dict(hidden_states=torch.randn(1, 16, frames, 64, 64, generator=g),
                   encoder_hidden_states=torch.randn(1, 16, CONFIG["text_dim"], generator=g),
                   timestep=torch.tensor([500.0]), return_dict=False)
-    model = load_sharded(folder, progress=False, ulysses=ulysses)
+    model = load_sharded(folder, progress=False, ulysses=ulysses,
+                         reshard_after_forward=False if keep_gathered else None)
     with torch.no_grad():
         before = _peak_mib()  # after loading: the rise is what the forwards add
         model(**kwargs)  # warm-up: the first all-gathers, the allocator
@@ -88,6 +92,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=2, help="latent frames (2: 2,048 tokens)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keep-gathered", action="store_true",
+                        help="reshard_after_forward=False for both: no all-gather after the first step")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,11 +103,13 @@ def main() -> None:
         results = {}
         for ulysses in (1, 2):  # each in fresh processes, so that each peak is its own
             results[ulysses] = run_on_ranks("sequence_parallel:bench_rank", 2, dict(
-                folder=model_dir, frames=args.frames, repeats=args.repeats, ulysses=ulysses), timeout=1200, threads=1)
+                folder=model_dir, frames=args.frames, repeats=args.repeats, ulysses=ulysses,
+                keep_gathered=args.keep_gathered), timeout=1200, threads=1)
         outputs = [load_file(os.path.join(tmp, f"out-{u}.safetensors"))["out"] for u in (1, 2)]
     diff = (outputs[0] - outputs[1]).abs().max().item()  # element-wise
     print(f"Wan-like transformer, {results[1][0].value['tokens']} video tokens, 2 gloo ranks, fp32, 1 thread per "
-          f"rank; best of {args.repeats} forwards")
+          f"rank; best of {args.repeats} forwards" + ("; weights kept gathered (reshard_after_forward=False)"
+                                                        if args.keep_gathered else ""))
     print(f"{'rank':>4} {'FSDP2 s/step':>13} {'Ulysses 2 s/step':>17} {'speed-up':>9} "
           f"{'FSDP2 peak rise MiB':>20} {'Ulysses 2 peak rise MiB':>24}")
     for fsdp, split in zip(results[1], results[2], strict=True):
