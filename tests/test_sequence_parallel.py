@@ -134,6 +134,10 @@ gather = [{{ match = "name == proj_out", dim = 1 }}]
      '"gathered"'),
     ('{ match = "name == rope", input = "m", dim = 1, segments = ["a", "b"], layout = "ranks" }',
      "'layout' goes with 'segments'", '"ranks"'),
+    ('{ match = "name == rope", output = 0, dim = 1, tail-count = "n" }', "'tail-count' goes with the split of an "
+     "'input'", '"n"'),
+    ('{ match = "name == rope", input = "m", dim = 1, tail-count = "n m" }', "'tail-count' goes with", '"n m"'),
+    ('{ match = "name == rope", input = "m", dim = 1, tail-count = 3 }', "a forward argument's name", "3"),
 ])
 def test_bad_sequence_entries_are_positioned(text, error, token):
     """Each error names sp.toml, line 11 and the column of the offending token (inside the expression for 'nme')."""
@@ -248,6 +252,18 @@ def test_a_rule_that_matches_no_module_is_refused_with_its_place(tmp_path):
     with pytest.raises(SequenceParallelError, match=r"sp.toml:\d+:\d+: the sequence-parallel gather rule "
                                                     r"'name == proj_outt' of model 'wan' matches no module"):
         sequence_plan(tiny_models.build("WanTransformer3DModel", device="meta"), rules)
+
+
+def test_a_tail_count_the_forward_does_not_take_is_refused(tmp_path):
+    rules, _ = rules_with(WAN_AS_RULES.replace('input = "hidden_states", dim = 1, expected-dims = 3 }',
+                                               'input = "hidden_states", dim = 1, expected-dims = 3, '
+                                               'tail-count = "context_length" }'), tmp_path)
+    model = tiny_models.build("WanTransformer3DModel", device="meta")
+    plan = sequence_plan(model, rules)
+    assert "split blocks.0 hidden_states along dim 1, 3-d, context_length counting its last tokens" in plan.as_text()
+    with pytest.raises(SequenceParallelError, match=r"sp.toml:\d+:\d+: WanTransformerBlock.forward of 'blocks.0' "
+                                                    r"takes no argument 'context_length'"):
+        check_sequence(model, plan, 2, 1, world=2)
 
 
 def test_argument_the_forward_does_not_take_is_refused(tmp_path):
@@ -470,6 +486,10 @@ def launch(tmp_path_factory):
               # per-token timesteps, the connectors' [B, 1, 1, L] text bias, a video self-attention mask, key frames,
               # the "split" rotary tables ([B, H, T, D / 2], split along dim 2)
               _saved(root, "ltx2 image-to-video", "LTX2VideoTransformer3DModel", "image-to-video", suite="fallback"),
+              # [history | current] tokens, the history keys amplified: each rank's count of current tokens (0.26 off
+              # when each was given the whole count)
+              _saved(root, "helios amplified history", "HeliosTransformer3DModel", "amplified history",
+                     suite="fallback"),
               # padded audio and text; the rotary table a (cos, sin) tuple, split element by element
               _saved(root, "longcat audio padded", "LongCatAudioDiTTransformer", "padded", suite="fallback"),
               # optional reference-image tokens, split like the image's (else counted once per rank)
@@ -546,7 +566,8 @@ def launched(launched_forward_plans):
                                    "hunyuanvideo padded text", "flux3 with reference images",
                                    "z-image padded text", "z-image omni", "ideogram4 packed",
                                    "prx padded text", "krea2 padded text",
-                                   "longcat audio padded", "flux returning its dataclass", "ltx2 image-to-video"])
+                                   "longcat audio padded", "flux returning its dataclass", "ltx2 image-to-video",
+                                   "helios amplified history"])
 def test_ulysses_2_equals_unsharded(launched, label):
     cases, results = launched
     case = cases[label]

@@ -611,6 +611,11 @@ VARIANTS = {
         input_ids=torch.tensor([1, 2, 3, 4]), text_indexes=torch.arange(4), und_len=4, sequence_length=8,
         position_ids=torch.randint(0, 64, (3, 8), generator=torch.Generator().manual_seed(24)),
         vision_sequence_indexes=torch.arange(4, 8), vision_mse_loss_indexes=torch.arange(4, 8)),
+    # one short-history frame before the two current ones (16 + 32 tokens: each rank's half holds a different share
+    # of the history, whose keys the self-attention amplifies; built with is_amplify_history: CONFIG_VARIANTS)
+    ("HeliosTransformer3DModel", "amplified history"): lambda: dict(
+        latents_history_short=torch.randn(1, 4, 1, 8, 8, generator=torch.Generator().manual_seed(25)),
+        indices_latents_history_short=torch.tensor([[0]]), indices_hidden_states=torch.tensor([[1, 2]])),
     # two of six text tokens valid (the mask ERNIE-Image builds from text_lens)
     ("ErnieImageTransformer2DModel", "padded"): lambda: dict(text_lens=torch.tensor([2])),
     # two prompts of 2 and 6 valid tokens: different gist counts, so the gist tokens are masked
@@ -655,7 +660,8 @@ VARIANTS = {
 
 # The tiny config's entries a variant overrides (the model is built and saved with them)
 CONFIG_VARIANTS = {("LTX2VideoTransformer3DModel", "image-to-video"): dict(rope_type="split",
-                                                                          use_keyframes_abs_pos_embedding=True)}
+                                                                          use_keyframes_abs_pos_embedding=True),
+                   ("HeliosTransformer3DModel", "amplified history"): dict(is_amplify_history=True)}
 
 # Calls made before the compared one, for the variants that fill a cache: GLM-Image writes a condition image's keys
 # and values (no text, timestep 0), as its pipeline does for an edit

@@ -39,6 +39,7 @@ class SequenceEntry:
     segments: tuple[str, ...] = ()  # the input concatenates these arguments' tokens: split segment by segment
     why: str = ""  # kind "refuse": why a split run cannot take ``input``
     layout: str = "local"  # with segments: "local" or "gathered" (whole, in the all-to-all's token order)
+    tail_count: str | None = None  # an integer argument counting the input's last tokens: each rank gets its share
 
     @property
     def what(self) -> str:
@@ -52,6 +53,7 @@ class SequenceEntry:
         parts = f" by segments {' + '.join(self.segments)}" if self.segments else ""
         parts += ", whole in the order of the gathered tokens" if self.layout == "gathered" else ""
         parts += ", before it runs" if self.kind == "gather" and self.input is not None else ""
+        parts += f", {self.tail_count} counting its last tokens" if self.tail_count else ""
         return f"{self.kind} {self.module or '(root)'} {self.what} along dim {self.dim}{dims}{parts}"
 
 
@@ -103,6 +105,7 @@ class SequencePlan:
                 "entries": [{"module": e.module, "kind": e.kind, "input": e.input, "output": e.output,
                              "dim": e.dim, "expected_dims": e.expected_dims, "segments": list(e.segments),
                              **({"layout": e.layout} if e.segments else {}),
+                             **({"tail_count": e.tail_count} if e.tail_count else {}),
                              **({"why": e.why} if e.kind == "refuse" else {})}
                             for e in self.entries]}
 
@@ -248,7 +251,7 @@ def _from_rules(facts: ModuleFacts, model_name: str, table) -> SequencePlan:
         for i in chosen:
             entries.append(SequenceEntry(facts.name(i), rule.kind, rule.input, rule.output, rule.dim,
                                          rule.expected_dims, rule.match.text, rule.where, rule.segments, rule.why,
-                                         rule.layout))
+                                         rule.layout, rule.tail_count))
     whole = ()
     if table.whole is not None:
         whole = tuple(facts.name(i) for i in sorted(compile_rule(table.whole.expr).select(facts)))
@@ -431,7 +434,7 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
         if entry.input is None:
             continue
         module = model.get_submodule(entry.module)
-        for argument in (entry.input, *entry.segments):
+        for argument in (entry.input, *entry.segments, *filter(None, [entry.tail_count])):
             if argument not in forward_parameters(module):
                 raise SequenceParallelError(f"{entry.where or plan.origin}: {type(module).__name__}.forward of "
                                             f"'{entry.module or '(root)'}' takes no argument '{argument}'")

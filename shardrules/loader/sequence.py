@@ -273,6 +273,35 @@ def _segment_split_hook():
     return SegmentSplitHook
 
 
+def _tail_count_hook():
+    """shardrules' own hook for an integer argument that counts the tokens at the end of a split argument (Helios'
+    ``original_context_length``, the current frames after the history frames in its self-attention's input, from
+    which the processor finds the history it scales): registered after diffusers' split of the same argument, so it
+    runs first and sees the whole tensor, and hands the forward how many of those last tokens this rank's share
+    holds (diffusers' split gives rank r the r-th of ``degree`` equal pieces). Passed on whole, the count made each
+    rank treat its own share as if it ended with all of them."""
+    class TailCountHook(_argument_hook()):
+        def __init__(self, entry, parallel_config) -> None:
+            super().__init__()
+            self.entry, self.parallel_config = entry, parallel_config
+
+        def pre_forward(self, module, *args, **kwargs):
+            entry = self.entry
+            value, count = self._get(entry.input, args, kwargs), self._get(entry.tail_count, args, kwargs)
+            if not isinstance(value, torch.Tensor) or not isinstance(count, int) or (
+                    entry.expected_dims is not None and value.dim() != entry.expected_dims):
+                return args, kwargs
+            mesh = self.parallel_config._flattened_mesh
+            degree, rank = mesh.size(), dist.get_rank(mesh.get_group())
+            total = value.shape[entry.dim]
+            share = total // degree  # an uneven split is refused by the split hook, which runs next
+            start, end = rank * share, (rank + 1) * share
+            local = max(0, end - max(start, total - count))
+            return self._put(entry.tail_count, local, args, kwargs)
+
+    return TailCountHook
+
+
 def _input_gather_hook():
     """shardrules' own gather of a forward argument before its module runs, the converse of a split (diffusers' hooks
     gather outputs only): a module inside the split model that must see the whole sequence (NucleusMoE's expert-choice
@@ -334,6 +363,10 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     for entry in plan.gathered_inputs:
         HookRegistry.check_if_exists_or_initialize(model.get_submodule(entry.module)).register_hook(
             gather_hook(entry, cp), f"shardrules-gather---{entry.module}---{entry.input}")
+    tail_hook = _tail_count_hook()
+    for entry in (e for e in plan.splits if e.tail_count):  # after the split of the same argument: runs before it
+        HookRegistry.check_if_exists_or_initialize(model.get_submodule(entry.module)).register_hook(
+            tail_hook(entry, cp), f"shardrules-tail-count---{entry.module}---{entry.tail_count}")
     segment_hook = _segment_split_hook()
     for entry in plan.segmented:  # registered last: each runs before diffusers' split of the same module's arguments
         hook = segment_hook(entry.module, entry, cp)

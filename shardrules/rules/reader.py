@@ -50,7 +50,7 @@ _STRINGS_AND_COMMENTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"
 _TOP_KEYS = ("schema", "resolution", "strategy", "model")
 _MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description", "sequence-parallel", "compile")
 _SEQUENCE_KEYS = ("split", "gather", "whole", "refuse", "cannot")
-_SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims", "segments", "layout")
+_SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims", "segments", "layout", "tail-count")
 _GATHER_KEYS = ("match", "input", "output", "dim", "expected-dims")
 _REFUSE_KEYS = ("match", "input", "why")
 _SHARD_TABLE_KEYS = ("match", "reshard-after-forward", "one-unit", "compile")
@@ -426,8 +426,15 @@ class _FileReader:
                 raise self.value_error(WrongValueError, "'layout' goes with 'segments': \"local\" (each rank keeps "
                                        "its pieces) or \"gathered\" (the whole tensor, in the order the attention "
                                        "sees the tokens after Ulysses' exchange)", path + ("layout",))
+        tail_count = None
+        if "tail-count" in item:
+            tail_count = self.typed(item["tail-count"], str, path + ("tail-count",), "a forward argument's name")
+            if name is None or kind != "split" or segments or not tail_count.isidentifier():
+                raise self.value_error(WrongValueError, "'tail-count' goes with the split of an 'input' (not by "
+                                       "segments): the name of a forward argument that counts the tokens at the end "
+                                       "of that tensor, which each rank is given its share of", path + ("tail-count",))
         return SequenceRule(kind, match, name, output, dim, expected, self.where(path + ("match",)), segments,
-                            layout=layout)
+                            layout=layout, tail_count=tail_count)
 
     def rename(self, item: Any, path: tuple) -> Rename:
         self.typed(item, dict, path, "a table")

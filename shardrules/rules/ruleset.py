@@ -69,6 +69,9 @@ class SequenceRule:
     # with ``segments``: "local" (each rank keeps its own pieces) or "gathered" (every rank keeps the whole tensor,
     # its pieces in the order Ulysses' all-to-all gives the tokens: rank by rank, each rank's segments side by side)
     layout: str = "local"
+    # an integer forward argument that counts the tokens at the end of ``input`` (Helios' ``original_context_length``:
+    # the current frames after the history): each rank is given how many of them its share holds
+    tail_count: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
