@@ -914,7 +914,8 @@ MORE = {
     # videos of one frame, written as an image (Wan's VAE: 8 in space, then 2 x 2 patches)
     "CogVideoXPipeline": (cogvideox, dict(guidance=6.0, height=64, width=64, frames=1,
                                           call={"max_sequence_length": 6})),
-    "LTXPipeline": (ltx, dict(guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
+    "LTXPipeline": (ltx, dict(guidance=3.0, height=32, width=32, frames=1, ulysses=True,
+                              call={"max_sequence_length": 8})),
     "LTXConditionPipeline": (lambda root: relabel(ltx(root), "LTXConditionPipeline"), dict(
         guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
     "HunyuanDiTPipeline": (hunyuan_dit, dict(guidance=5.0, height=16, width=16, call={
