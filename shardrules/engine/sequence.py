@@ -295,8 +295,8 @@ class Attention:
     processor: str
     takes_split: bool  # its processor has diffusers' _parallel_config (dispatches through Ulysses / ring)
     heads: int | None
-    grouped: bool = False  # grouped-query attention passed as such (enable_gqa), which diffusers' split refuses
-    causal: bool = False  # causal attention (is_causal=True), which diffusers' split refuses too
+    grouped: bool = False  # grouped-query attention passed as such (enable_gqa): Ulysses only (loader/sequence.py)
+    causal: bool = False  # causal attention (is_causal=True): Ulysses only, with the tokens in their order
     flex: bool = False  # dispatched on diffusers' flex backend (a BlockMask), which ignores the parallel config
 
 

@@ -385,7 +385,8 @@ def _ulysses_attention() -> None:
     """Make diffusers' Ulysses attention take three kinds of call it failed on (once per process).
 
     diffusers' ``_templated_context_parallel_attention`` (every backend calls it when a parallel config is set) is
-    wrapped so that, under Ulysses alone (the Ulysses + ring path is left to diffusers):
+    wrapped so that, under Ulysses alone (the Ulysses + ring path, and diffusers' "anything" mode, which shardrules
+    does not use, are left to diffusers):
 
     - A mask with one slice per head keeps the heads this rank attends with. Processors such as diffusers' LTX, LTX-2
       and SANA-WM refiner ones repeat the attention mask for each head before attending
@@ -412,7 +413,7 @@ def _ulysses_attention() -> None:
     def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False,
                   return_lse=False, *, forward_op, backward_op, _parallel_config=None):
         cp = _parallel_config.context_parallel_config if _parallel_config is not None else None
-        if cp is not None and cp.ulysses_degree > 1 and cp.ring_degree == 1:
+        if cp is not None and cp.ulysses_degree > 1 and cp.ring_degree == 1 and not cp.ulysses_anything:
             heads = query.shape[2]  # query: [B, S / U, H, D]
             if attn_mask is not None and attn_mask.ndim == 4 and attn_mask.shape[1] == heads > 1:
                 local = heads // cp.ulysses_degree
@@ -421,7 +422,7 @@ def _ulysses_attention() -> None:
             if enable_gqa and key.shape[2] != heads:
                 key, value = (x.repeat_interleave(heads // x.shape[2], dim=2) for x in (key, value))
                 enable_gqa = False
-            if is_causal and not cp.ulysses_anything:
+            if is_causal:
                 return attention_dispatch.TemplatedUlyssesAttention.apply(
                     query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, return_lse, forward_op,
                     backward_op, _parallel_config)
