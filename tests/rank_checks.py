@@ -468,13 +468,14 @@ def sequence_runner_matches(rank, world_size, model_dir: str, ref: str, steps: i
     from shardrules.runner.inputs import example_inputs
 
     model = load_sharded(model_dir, progress=False, ulysses=ulysses)
+    seen = tiny_models.count_tokens(model, tiny_models.split_attention(model, model.sequence_parallel.plan))
     example = example_inputs(model, batch=1, seed=0)
     runner = DenoisingRunner(model, FlowMatchEulerDiscreteScheduler(), progress=False)
     latents = runner.run(example.latents, num_inference_steps=steps, guidance_scale=guidance,
                          model_kwargs=example.model_kwargs, negative_model_kwargs=example.negative_model_kwargs)
     want = load_file(ref)["latents"]
-    return {"max_abs_diff": (latents - want).abs().max().item(),
-            "split": runner.resolve_split(1, True)}
+    return {"max_abs_diff": (latents - want).abs().max().item(), "split": runner.resolve_split(1, True),
+            "tokens": seen, "split_rank": model.sequence_parallel.split_rank}
 
 
 def compiled_runner_matches(rank, world_size, model_dir: str, ref: str, steps: int, guidance: float,

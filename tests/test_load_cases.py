@@ -8,7 +8,7 @@ import pytest
 import tiny_models
 import torch
 import toy_models
-from multirank import checked, run_ranks, run_several, values
+from multirank import checked, run_several
 from safetensors.torch import load_file, save_file
 from test_load_multirank import save_case
 
@@ -52,11 +52,51 @@ def test_checkpoint_split_over_several_files(launched):
         assert result["FluxTransformer2DModel"]["close"], result
 
 
+@pytest.fixture(scope="module")
+def four_ranks(tmp_path_factory):
+    """The 4-rank cases in one launch: a 2-D HSDP mesh, and Ulysses 2 under the guidance split (one mesh)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from shardrules import DenoisingRunner
+    from shardrules.runner.inputs import example_inputs
+
+    root = tmp_path_factory.mktemp("four")
+    case = save_case(root, "WanTransformer3DModel")
+    from shardrules.engine.sequence import sequence_plan
+
+    torch.manual_seed(0)
+    wan = tiny_models.build("WanTransformer3DModel")  # the saved model: the same seed
+    seen = tiny_models.count_tokens(wan, tiny_models.split_attention(wan, sequence_plan(wan)))
+    example = example_inputs(wan, batch=1, seed=0)
+    want = DenoisingRunner(wan, FlowMatchEulerDiscreteScheduler(), progress=False).run(
+        example.latents, num_inference_steps=3, guidance_scale=4.0, model_kwargs=example.model_kwargs,
+        negative_model_kwargs=example.negative_model_kwargs)
+    save_file({"latents": want.contiguous()}, str(root / "runner.safetensors"))
+    return run_several({
+        "hsdp": ("rank_checks:forward_matches", {"cases": [case], "mesh_shape": [2, 2]}),
+        "ulysses x guidance": ("rank_checks:sequence_runner_matches", {
+            "model_dir": case["dir"], "ref": str(root / "runner.safetensors"), "steps": 3, "guidance": 4.0}),
+    }, world_size=4), seen[0]
+
+
 @pytest.mark.multirank
-def test_2d_mesh_hsdp_on_4_ranks(tmp_path):
-    case = save_case(tmp_path, "WanTransformer3DModel")
-    results = values(run_ranks("rank_checks:forward_matches", world_size=4, cases=[case],
-                               mesh_shape=[2, 2]))
+def test_ulysses_and_the_guidance_split_share_one_mesh_on_4_ranks(four_ranks):
+    """Ulysses 2 x the guidance split on 4 ranks (`run --nproc 4 --ulysses 2 --guidance G`): ranks 0-1 hold one
+    guidance branch and 2-3 the other, each pair splits its sequence, FSDP2 shards over all four; the latents are the
+    unsharded loop's."""
+    launched, full = four_ranks
+    results = checked(launched["ulysses x guidance"])
+    assert [r["split_rank"] for r in results] == [0, 0, 1, 1]
+    for rank, result in enumerate(results):
+        assert result["split"] == "guidance", (rank, result)
+        assert result["max_abs_diff"] <= 1e-5, (rank, result)
+        # one forward a step, of this pair's branch, over half of the tokens the unsharded loop's attention sees
+        assert result["tokens"] == [full // 2] * 3, (rank, result, full)
+
+
+@pytest.mark.multirank
+def test_2d_mesh_hsdp_on_4_ranks(four_ranks):
+    results = checked(four_ranks[0]["hsdp"])
     for result in results:
         got = result["WanTransformer3DModel"]
         assert got["close"], got
