@@ -59,7 +59,8 @@ def _sequence(model, rules, name: str, proven: dict) -> str:
         if not attention:
             return "none (no diffusers attention)"
         if refused:
-            return f"none ({', '.join(refused)} take{'s' if len(refused) == 1 else ''} no split)"
+            where = sorted({a.name.split(".")[0] for a in attention if not a.takes_split})  # a top-level module
+            return f"none ({', '.join(refused)} take{'s' if len(refused) == 1 else ''} no split, in {', '.join(where)})"
         if flex:
             return f"none ({', '.join(flex)} dispatch{'es' if len(flex) == 1 else ''} on the flex backend: no split)"
         return "none (processors could take one)"

@@ -34,7 +34,8 @@ VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DM
            "Kandinsky6Transformer3DModel": "padded", "SanaWMLTX2RefinerTransformer3DModel": "padded",
            "GlmImageTransformer2DModel": "cached", "MotifVideoTransformer3DModel": "padded",
            "NucleusMoEImageTransformer2DModel": "padded", "LTX2VideoTransformer3DModel": "padded",
-           "AceStepTransformer1DModel": "long", "Cosmos3OmniTransformer": "packed"}
+           "AceStepTransformer1DModel": "long", "Cosmos3OmniTransformer": "packed",
+           "HunyuanImageTransformer2DModel": "padded", "HunyuanVideoFramepackTransformer3DModel": "padded"}
 
 WAN_AS_RULES = """\
 schema = 1
@@ -226,6 +227,7 @@ def test_a_bad_cannot_is_positioned(table, error, token):
                                       "sequence"),
     ("RFD4ProteinaTransformer", "adds a bias for every head over all token pairs"),
     ("SanaWMTransformer3DModel", "a gated delta-rule scan over frames"),
+    ("HunyuanVideo15Transformer3DModel", "build a query x key mask from the text mask over the tokens each rank"),
 ])
 def test_a_model_the_rules_say_no_split_can_carry_is_refused_with_why(class_name, words):
     """Their processors take a parallel config, so only the rules can say why no plan fits: a split run is a typed

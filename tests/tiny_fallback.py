@@ -282,7 +282,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "GlmImageTransformer2DModel", "MotifVideoTransformer3DModel", "QwenImage21Transformer2DModel",
             "NucleusMoEImageTransformer2DModel", "RFD4ProteinaTransformer", "SanaWMTransformer3DModel",
             "HeliosTransformer3DModel", "LTX2VideoTransformer3DModel", "AceStepTransformer1DModel",
-            "Cosmos3OmniTransformer", "MiniMaxMusic3RVQDepthDecoder"}
+            "Cosmos3OmniTransformer", "MiniMaxMusic3RVQDepthDecoder", "HunyuanVideoFramepackTransformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -616,6 +616,10 @@ VARIANTS = {
     ("HeliosTransformer3DModel", "amplified history"): lambda: dict(
         latents_history_short=torch.randn(1, 4, 1, 8, 8, generator=torch.Generator().manual_seed(25)),
         indices_latents_history_short=torch.tensor([[0]]), indices_hidden_states=torch.tensor([[1, 2]])),
+    # two samples, prompts of 1 and 6 valid tokens after 2 image tokens (forward masks [latents | condition] by a key
+    # mask only for a batch; split as one tensor it would mask a valid token); three frames of 2x history: 24 packed
+    # latent tokens, which 2 ranks share evenly
+    ("HunyuanVideoFramepackTransformer3DModel", "padded"): lambda: _framepack_batch(),
     # two of six text tokens valid (the mask ERNIE-Image builds from text_lens)
     ("ErnieImageTransformer2DModel", "padded"): lambda: dict(text_lens=torch.tensor([2])),
     # two prompts of 2 and 6 valid tokens: different gist counts, so the gist tokens are masked
@@ -672,6 +676,16 @@ CACHE_WRITES = {
         prior_token_drop=torch.zeros(1, 16, dtype=torch.bool), timestep=torch.zeros(1),
         target_size=torch.tensor([[8.0, 8.0]]), crop_coords=torch.zeros(1, 2)),
 }
+
+
+def _framepack_batch() -> dict:
+    g = torch.Generator().manual_seed(26)
+    r = lambda *shape: torch.randn(*shape, generator=g)  # noqa: E731
+    return dict(hidden_states=r(2, 4, 3, 4, 4), timestep=torch.full((2,), 500.0), encoder_hidden_states=r(2, 6, 16),
+                pooled_projections=r(2, 8), encoder_attention_mask=torch.tensor([[1.0, 0, 0, 0, 0, 0], [1] * 6]),
+                guidance=torch.full((2,), 500.0), image_embeds=r(2, 2, 16), latents_clean=r(2, 4, 2, 4, 4),
+                latents_history_2x=r(2, 4, 3, 4, 4), indices_latents_history_2x=torch.arange(3.0),
+                latents_history_4x=r(2, 4, 8, 4, 4))
 
 
 def _glm_image_cache():

@@ -149,7 +149,8 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "GlmImageTransformer2DModel": "rules", "MotifVideoTransformer3DModel": "rules",
                    "NucleusMoEImageTransformer2DModel": "rules", "HeliosTransformer3DModel": "rules",
                    "LTX2VideoTransformer3DModel": "rules", "AceStepTransformer1DModel": "rules",
-                   "Cosmos3OmniTransformer": "rules"}
+                   "Cosmos3OmniTransformer": "rules", "HunyuanImageTransformer2DModel": "rules",
+                   "HunyuanVideoFramepackTransformer3DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1,
              "text_encoder_layers": 1}

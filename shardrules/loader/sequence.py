@@ -273,6 +273,32 @@ def _segment_split_hook():
     return SegmentSplitHook
 
 
+def _gather_hook():
+    """diffusers' gather of a module's outputs, except that the module may return more outputs than the plan gathers,
+    and ones that are not tensors: those pass as they are (diffusers wants exactly one entry per output, all tensors;
+    HunyuanVideo Framepack's last single block returns the text states beside the latents, which forward drops)."""
+    from diffusers.hooks.context_parallel import ContextParallelGatherHook
+
+    class GatherHook(ContextParallelGatherHook):
+        def post_forward(self, module, output):
+            if isinstance(output, torch.Tensor):
+                return super().post_forward(module, output)
+            plan, items = self.metadata, list(output)
+            try:
+                for i, spec in enumerate(plan):
+                    if spec is not None:
+                        if i >= len(items) or not isinstance(items[i], torch.Tensor):
+                            raise SequenceParallelError(f"the plan gathers output {i} of {type(module).__name__}, "
+                                                        f"which returned {len(items)} outputs")
+                        self.metadata = [spec]  # diffusers' own gather of that one tensor
+                        items[i] = super().post_forward(module, items[i])
+            finally:
+                self.metadata = plan
+            return type(output)(items)
+
+    return GatherHook
+
+
 def _tail_count_hook():
     """shardrules' own hook for an integer argument that counts the tokens at the end of a split argument (Helios'
     ``original_context_length``, the current frames after the history frames in its self-attention's input, from
@@ -330,7 +356,6 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
                             mesh: DeviceMesh | None = None) -> SequenceParallel:
     """Split ``model``'s sequence across ``ulysses x ring`` ranks by ``plan`` (checked first, on every rank alike).
     Returns what the model now carries as ``model.sequence_parallel``."""
-    from diffusers.hooks.context_parallel import ContextParallelGatherHook
     from diffusers.hooks.hooks import HookRegistry
     from diffusers.models._modeling_parallel import ContextParallelConfig, ParallelConfig
 
@@ -347,13 +372,13 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
             module.processor._parallel_config = config
     if ulysses > 1:
         _ulysses_attention()
-    split_hook = _checked_split_hook()
+    split_hook, gather_output_hook = _checked_split_hook(), _gather_hook()
     for name, spec in plan.hook_specs():  # a module that splits and gathers gets both hooks, under two names
         module = model.get_submodule(name)
         if isinstance(spec, dict):
             hook, hook_name = split_hook(name, spec, cp), _HOOK.format(name)
         else:
-            hook, hook_name = ContextParallelGatherHook(spec, cp), _HOOK.format(name) + "---gather"
+            hook, hook_name = gather_output_hook(spec, cp), _HOOK.format(name) + "---gather"
         HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, hook_name)
     for entry in plan.refusals:
         module = model.get_submodule(entry.module)
