@@ -275,7 +275,7 @@ def test_argument_the_forward_does_not_take_is_refused(tmp_path):
         check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
 
 
-@pytest.mark.parametrize("class_name, processor", [("SD3Transformer2DModel", "JointAttnProcessor2_0"),
+@pytest.mark.parametrize("class_name, processor", [("SanaVideoTransformer3DModel", "SanaLinearAttnProcessor3_0"),
                                                    ("SanaTransformer2DModel", None),
                                                    ("CosmosTransformer3DModel", None)])
 def test_classes_without_a_plan_are_refused_by_name(class_name, processor):
@@ -322,10 +322,11 @@ def one_split_rules(tmp_path, class_name: str, container: str, gather: str):
 
 
 def test_a_processor_that_takes_no_split_is_named(tmp_path):
-    """SD3 given a plan by a rule file still cannot run split: its processor attends over local tokens only."""
-    rules = one_split_rules(tmp_path, "SD3Transformer2DModel", "transformer_blocks", "proj_out")
-    model = tiny_models.build("SD3Transformer2DModel", device="meta")
-    with pytest.raises(SequenceParallelError, match="its attention processor JointAttnProcessor2_0 .*takes no "
+    """Sana given a plan by a rule file still cannot run split: its linear attention (no softmax attention call to
+    route) would attend over local tokens only."""
+    rules = one_split_rules(tmp_path, "SanaTransformer2DModel", "transformer_blocks", "proj_out")
+    model = tiny_models.build("SanaTransformer2DModel", device="meta")
+    with pytest.raises(SequenceParallelError, match="its attention processor SanaLinearAttnProcessor2_0 .*takes no "
                                                     "parallel config"):
         check_sequence(model, sequence_plan(model, rules), 2, 1, world=2)
 
@@ -471,6 +472,8 @@ def launch(tmp_path_factory):
     cases = [_saved(root, name, name, VARIANT.get(name, "even"), suite="fallback" if name in FALLBACK else "models")
              for name in PLANNED]
     cases += [_saved(root, "wan from a rule file", "WanTransformer3DModel", rules=[str(rules)]),
+              # a ControlNet's per-block residuals, split at the root as the image tokens are
+              _saved(root, "sd3 with a controlnet", "SD3Transformer2DModel", "controlnet"),
               _saved(root, "qwen padded text", "QwenImageTransformer2DModel", "padded"),
               # the joint mask built inside forward, split segment by segment
               _saved(root, "hunyuanvideo padded text", "HunyuanVideoTransformer3DModel", "padded"),
@@ -569,7 +572,7 @@ def launched(launched_forward_plans):
                                    "z-image padded text", "z-image omni", "ideogram4 packed",
                                    "prx padded text", "krea2 padded text",
                                    "longcat audio padded", "flux returning its dataclass", "ltx2 image-to-video",
-                                   "helios amplified history"])
+                                   "helios amplified history", "sd3 with a controlnet"])
 def test_ulysses_2_equals_unsharded(launched, label):
     cases, results = launched
     case = cases[label]
@@ -643,7 +646,7 @@ def test_plan_shows_split_and_gather_points(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["plan", "{SD3}", "--ulysses", "2"], 1, "SD3Transformer2DModel has no sequence-parallel plan"),
+    (["plan", "{Sana}", "--ulysses", "2"], 1, "SanaTransformer2DModel has no sequence-parallel plan"),
     (["plan", "{Wan}", "--ulysses", "4", "--world-size", "4"], 1, "has 2 attention heads, which Ulysses 4 cannot"),
     (["run", "{Wan}", "--nproc", "2", "--ulysses", "3"], 2, "--ulysses 3 --ring 1 on 2 ranks: ulysses 3 x ring 1 = 3 "
                                                              "ranks does not divide the world size 2"),
@@ -651,21 +654,21 @@ def test_plan_shows_split_and_gather_points(tmp_path, capsys):
      "x 2 guidance branches = 4 ranks does not divide the world size 2"),
     # the transformer built on meta and its plan checked before any rank starts (these failed in every rank after
     # loading)
-    (["run", "{SD3 weights}", "--nproc", "2", "--ulysses", "2"], 2, "--ulysses 2 --ring 1: SD3Transformer2DModel has "
-                                                                  "no sequence-parallel plan"),
+    (["run", "{Sana weights}", "--nproc", "2", "--ulysses", "2"], 2, "--ulysses 2 --ring 1: SanaTransformer2DModel "
+                                                                   "has no sequence-parallel plan"),
     (["run", "{Wan}", "--nproc", "4", "--ulysses", "4"], 2, "has 2 attention heads, which Ulysses 4 cannot divide"),
 ])
 def test_commands_refuse_what_cannot_run_split(tmp_path, capsys, args, code, message):
     """Refused in the command's own process: no rank starts (run exits 2 before launching)."""
     from shardrules.cli import main
 
-    folders = {"{SD3}": _folder(tmp_path, "SD3Transformer2DModel")}
+    folders = {"{Sana}": _folder(tmp_path, "SanaTransformer2DModel")}
     torch.manual_seed(0)
     wan = tiny_models.build("WanTransformer3DModel")
     wan.save_pretrained(tmp_path / "wan", safe_serialization=True)
     folders["{Wan}"] = str(tmp_path / "wan")
-    tiny_models.build("SD3Transformer2DModel").save_pretrained(tmp_path / "sd3", safe_serialization=True)
-    folders["{SD3 weights}"] = str(tmp_path / "sd3")
+    tiny_models.build("SanaTransformer2DModel").save_pretrained(tmp_path / "sana", safe_serialization=True)
+    folders["{Sana weights}"] = str(tmp_path / "sana")
     assert main([folders.get(a, a) for a in args]) == code
     assert message in capsys.readouterr().err
 

@@ -150,7 +150,7 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "NucleusMoEImageTransformer2DModel": "rules", "HeliosTransformer3DModel": "rules",
                    "LTX2VideoTransformer3DModel": "rules", "AceStepTransformer1DModel": "rules",
                    "Cosmos3OmniTransformer": "rules", "HunyuanImageTransformer2DModel": "rules",
-                   "HunyuanVideoFramepackTransformer3DModel": "rules"}
+                   "HunyuanVideoFramepackTransformer3DModel": "rules", "SD3Transformer2DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1,
              "text_encoder_layers": 1}
@@ -186,7 +186,8 @@ MASKS = ("encoder_attention_mask", "encoder_hidden_states_mask")
 def sequence_inputs(class_name: str, variant: str = "even") -> dict:
     """Inputs for a sequence-parallel check: ``"even"`` text tokens, the model's own (``"odd"``: Flux's five), or
     ``"padded"``: even, with all but the first two text tokens masked out, as a tokenizer pads a short prompt (more
-    than a rank's share of the text: a mask split as one tensor instead of by segments then masks other tokens)."""
+    than a rank's share of the text: a mask split as one tensor instead of by segments then masks other tokens);
+    ``"controlnet"``: SD3 with a ControlNet's per-block residuals."""
     if variant == "odd":
         return inputs(class_name)
     if class_name == "ZImageTransformer2DModel" and variant == "padded":
@@ -202,6 +203,10 @@ def sequence_inputs(class_name: str, variant: str = "even") -> dict:
                     t=torch.full((1,), 0.5), cap_feats=[[torch.randn(n, 16, generator=g) for n in (6, 5)]],
                     siglip_feats=[[torch.randn(4, 4, 8, generator=g), None]], image_noise_mask=[[0, 1]])
     kwargs = even_text_inputs(class_name)
+    if class_name == "SD3Transformer2DModel" and variant == "controlnet":
+        # a ControlNet's residual for each block, added to the image tokens after it: split as they are
+        g = torch.Generator().manual_seed(5)
+        kwargs["block_controlnet_hidden_states"] = [torch.randn(1, 64, 16, generator=g) for _ in range(2)]
     if variant == "padded":
         mask = next(k for k in MASKS if k in kwargs)
         kwargs[mask] = kwargs[mask].clone()

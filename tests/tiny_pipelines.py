@@ -869,7 +869,7 @@ def wan22(root: Path) -> Path:
 # the sequence split over the 2 ranks
 MORE = {
     "ChromaPipeline": (chroma, dict(guidance=3.0, call={"max_sequence_length": 8}, ulysses=True)),
-    "StableDiffusion3Pipeline": (sd3, dict(guidance=3.0, call={"max_sequence_length": 8},
+    "StableDiffusion3Pipeline": (sd3, dict(guidance=3.0, call={"max_sequence_length": 8}, ulysses=True,
                                            seeded="text_encoder_3 (T5EncoderModel)")),
     "FluxKontextPipeline": (flux_kontext, dict(call={"max_sequence_length": 8, "max_area": 64})),  # else 1024²
     "PixArtAlphaPipeline": (pixart_alpha, dict(guidance=4.5, call={"max_sequence_length": 8,

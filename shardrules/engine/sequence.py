@@ -293,11 +293,14 @@ class Attention:
     name: str
     class_name: str
     processor: str
-    takes_split: bool  # its processor has diffusers' _parallel_config (dispatches through Ulysses / ring)
+    takes_split: bool  # its processor has diffusers' _parallel_config (dispatches through Ulysses / ring), or is routed
     heads: int | None
     grouped: bool = False  # grouped-query attention passed as such (enable_gqa): Ulysses only (loader/sequence.py)
     causal: bool = False  # causal attention (is_causal=True): Ulysses only, with the tokens in their order
     flex: bool = False  # dispatched on diffusers' flex backend (a BlockMask), which ignores the parallel config
+    # no parallel config, but calls torch's scaled_dot_product_attention itself: shardrules routes that call through
+    # diffusers' dispatch with the parallel config (loader/sequence.py), so it takes a split too
+    routed: bool = False
 
 
 @functools.cache
@@ -342,6 +345,13 @@ def _flex(processor) -> bool:
 
 
 FLEX_BACKENDS = ("flex", "_native_flex")
+
+
+def _calls_sdpa(processor_class: type) -> bool:
+    """Whether the processor's ``__call__`` calls torch's ``scaled_dot_product_attention`` itself (diffusers' legacy
+    processors: ``AttnProcessor2_0``, SD3's ``JointAttnProcessor2_0``, CogVideoX's, ...), with its ``[B, H, S, D]``
+    tensors."""
+    return re.search(r"\bscaled_dot_product_attention\(", _call_source(processor_class)) is not None
 
 
 def _grouped(module: nn.Module, processor) -> bool:
@@ -395,12 +405,13 @@ def attention_modules(model: nn.Module) -> list[Attention]:
             continue
         processor = getattr(module, "processor", None)
         heads = getattr(module, "heads", None)
-        found.append(Attention(name, type(module).__name__, type(processor).__name__,
-                               processor is not None and hasattr(processor, "_parallel_config"),
+        configured = processor is not None and hasattr(processor, "_parallel_config")
+        routed = processor is not None and not configured and _calls_sdpa(type(processor))
+        found.append(Attention(name, type(module).__name__, type(processor).__name__, configured or routed,
                                heads if isinstance(heads, int) else None,
                                processor is not None and _grouped(module, processor),
                                processor is not None and _passes_causal(type(processor)),
-                               processor is not None and _flex(processor)))
+                               processor is not None and _flex(processor), routed))
     return found
 
 

@@ -273,6 +273,52 @@ def _segment_split_hook():
     return SegmentSplitHook
 
 
+def _sdpa_hook():
+    """A hook for an attention module whose processor takes no parallel config but calls torch's
+    ``scaled_dot_product_attention`` itself (diffusers' legacy processors: SD3's ``JointAttnProcessor2_0``,
+    ``AttnProcessor2_0``, CogVideoX's, ...): its forward runs under a torch function mode that hands that call, its
+    ``[B, H, S, D]`` tensors turned to diffusers' ``[B, S, H, D]``, to diffusers' ``dispatch_attention_fn`` with the
+    model's parallel config, so that diffusers' Ulysses (or ring) attention runs it over the whole sequence. Every
+    other torch call goes on as it is; inside the mode's handler the mode is off, so the attention diffusers runs
+    there is torch's own."""
+    import torch.nn.functional as F
+    from diffusers.hooks.hooks import ModelHook
+    from diffusers.models.attention_dispatch import dispatch_attention_fn
+    from torch.overrides import TorchFunctionMode
+
+    class SplitAttention(TorchFunctionMode):
+        def __init__(self, config) -> None:
+            super().__init__()
+            self.config = config
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is not F.scaled_dot_product_attention:
+                return func(*args, **kwargs)
+            return _split_sdpa(self.config, *args, **kwargs)
+
+    def _split_sdpa(config, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                    enable_gqa=False):
+        if query.dim() != 4:
+            raise SequenceParallelError(f"scaled_dot_product_attention was called with {query.dim()}-d queries; "
+                                        f"shardrules splits [batch, heads, tokens, head_dim] ones")
+        out = dispatch_attention_fn(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2),
+                                    attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale,
+                                    enable_gqa=enable_gqa, parallel_config=config)
+        return out.transpose(1, 2)
+
+    class SDPAHook(ModelHook):
+        def __init__(self, config) -> None:
+            super().__init__()
+            self.config = config
+
+        def new_forward(self, module, *args, **kwargs):
+            with SplitAttention(self.config):
+                return self.fn_ref.original_forward(*args, **kwargs)
+
+    return SDPAHook
+
+
 def _gather_hook():
     """diffusers' gather of a module's outputs, except that the module may return more outputs than the plan gathers,
     and ones that are not tensors: those pass as they are (diffusers wants exactly one entry per output, all tensors;
@@ -366,9 +412,13 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     config.setup(dist.get_rank(), dist.get_world_size(), default_device(), mesh=mesh)
     cp = config.context_parallel_config
     # the processors of modules that see the whole sequence (a text refiner) attend as they are
-    wanted = {a.name for a in attention_modules(model) if a.takes_split and not inside(a.name, plan.whole)}
+    wanted = {a.name: a for a in attention_modules(model) if a.takes_split and not inside(a.name, plan.whole)}
+    sdpa_hook = _sdpa_hook()
     for name, module in model.named_modules():
-        if name in wanted:
+        if name in wanted and wanted[name].routed:
+            HookRegistry.check_if_exists_or_initialize(module).register_hook(sdpa_hook(config),
+                                                                              f"shardrules-sdpa---{name}")
+        elif name in wanted:
             module.processor._parallel_config = config
     if ulysses > 1:
         _ulysses_attention()
