@@ -35,7 +35,8 @@ VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DM
            "GlmImageTransformer2DModel": "cached", "MotifVideoTransformer3DModel": "padded",
            "NucleusMoEImageTransformer2DModel": "padded", "LTX2VideoTransformer3DModel": "padded",
            "AceStepTransformer1DModel": "long", "Cosmos3OmniTransformer": "packed",
-           "HunyuanImageTransformer2DModel": "padded", "HunyuanVideoFramepackTransformer3DModel": "padded"}
+           "HunyuanImageTransformer2DModel": "padded", "HunyuanVideoFramepackTransformer3DModel": "padded",
+           "PixArtTransformer2DModel": "padded", "CogVideoXTransformer3DModel": "rotary"}
 
 WAN_AS_RULES = """\
 schema = 1

@@ -282,7 +282,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "GlmImageTransformer2DModel", "MotifVideoTransformer3DModel", "QwenImage21Transformer2DModel",
             "NucleusMoEImageTransformer2DModel", "RFD4ProteinaTransformer", "SanaWMTransformer3DModel",
             "HeliosTransformer3DModel", "LTX2VideoTransformer3DModel", "AceStepTransformer1DModel",
-            "Cosmos3OmniTransformer", "MiniMaxMusic3RVQDepthDecoder", "HunyuanVideoFramepackTransformer3DModel"}
+            "Cosmos3OmniTransformer", "MiniMaxMusic3RVQDepthDecoder", "HunyuanVideoFramepackTransformer3DModel",
+            "PixArtTransformer2DModel", "CogVideoXTransformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -620,6 +621,11 @@ VARIANTS = {
     # mask only for a batch; split as one tensor it would mask a valid token); three frames of 2x history: 24 packed
     # latent tokens, which 2 ranks share evenly
     ("HunyuanVideoFramepackTransformer3DModel", "padded"): lambda: _framepack_batch(),
+    # CogVideoX 1.5's rotary pair (cos, sin) for the 32 video tokens, which the caller makes and passes
+    ("CogVideoXTransformer3DModel", "rotary"): lambda: dict(image_rotary_emb=tuple(
+        f(torch.rand(32, 8, generator=torch.Generator().manual_seed(27)) * 6) for f in (torch.cos, torch.sin))),
+    # a short prompt padded: two of six text tokens valid
+    ("PixArtTransformer2DModel", "padded"): lambda: dict(encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]])),
     # two of six text tokens valid (the mask ERNIE-Image builds from text_lens)
     ("ErnieImageTransformer2DModel", "padded"): lambda: dict(text_lens=torch.tensor([2])),
     # two prompts of 2 and 6 valid tokens: different gist counts, so the gist tokens are masked
