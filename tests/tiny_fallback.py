@@ -283,7 +283,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "NucleusMoEImageTransformer2DModel", "RFD4ProteinaTransformer", "SanaWMTransformer3DModel",
             "HeliosTransformer3DModel", "LTX2VideoTransformer3DModel", "AceStepTransformer1DModel",
             "Cosmos3OmniTransformer", "MiniMaxMusic3RVQDepthDecoder", "HunyuanVideoFramepackTransformer3DModel",
-            "PixArtTransformer2DModel", "CogVideoXTransformer3DModel"}
+            "PixArtTransformer2DModel", "CogVideoXTransformer3DModel", "AuraFlowTransformer2DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
