@@ -36,7 +36,9 @@ VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DM
            "NucleusMoEImageTransformer2DModel": "padded", "LTX2VideoTransformer3DModel": "padded",
            "AceStepTransformer1DModel": "long", "Cosmos3OmniTransformer": "packed",
            "HunyuanImageTransformer2DModel": "padded", "HunyuanVideoFramepackTransformer3DModel": "padded",
-           "PixArtTransformer2DModel": "padded", "CogVideoXTransformer3DModel": "rotary"}
+           "PixArtTransformer2DModel": "padded", "CogVideoXTransformer3DModel": "rotary",
+           # a ControlNet's per-block residuals, split at the root as the image tokens are
+           "SD3Transformer2DModel": "controlnet"}
 
 WAN_AS_RULES = """\
 schema = 1
@@ -473,8 +475,6 @@ def launch(tmp_path_factory):
     cases = [_saved(root, name, name, VARIANT.get(name, "even"), suite="fallback" if name in FALLBACK else "models")
              for name in PLANNED]
     cases += [_saved(root, "wan from a rule file", "WanTransformer3DModel", rules=[str(rules)]),
-              # a ControlNet's per-block residuals, split at the root as the image tokens are
-              _saved(root, "sd3 with a controlnet", "SD3Transformer2DModel", "controlnet"),
               _saved(root, "qwen padded text", "QwenImageTransformer2DModel", "padded"),
               # the joint mask built inside forward, split segment by segment
               _saved(root, "hunyuanvideo padded text", "HunyuanVideoTransformer3DModel", "padded"),
@@ -573,7 +573,7 @@ def launched(launched_forward_plans):
                                    "z-image padded text", "z-image omni", "ideogram4 packed",
                                    "prx padded text", "krea2 padded text",
                                    "longcat audio padded", "flux returning its dataclass", "ltx2 image-to-video",
-                                   "helios amplified history", "sd3 with a controlnet"])
+                                   "helios amplified history"])
 def test_ulysses_2_equals_unsharded(launched, label):
     cases, results = launched
     case = cases[label]

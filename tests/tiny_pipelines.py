@@ -872,8 +872,8 @@ MORE = {
     "StableDiffusion3Pipeline": (sd3, dict(guidance=3.0, call={"max_sequence_length": 8}, ulysses=True,
                                            seeded="text_encoder_3 (T5EncoderModel)")),
     "FluxKontextPipeline": (flux_kontext, dict(call={"max_sequence_length": 8, "max_area": 64})),  # else 1024²
-    "PixArtAlphaPipeline": (pixart_alpha, dict(guidance=4.5, ulysses=True, call={"max_sequence_length": 8,
-                                                                                  "use_resolution_binning": False})),
+    "PixArtAlphaPipeline": (pixart_alpha, dict(guidance=4.5, call={"max_sequence_length": 8,
+                                                                    "use_resolution_binning": False})),
     "Lumina2Pipeline": (lumina2, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 24,
                                                                                 "system_prompt": ""})),
     "ZImagePipeline": (z_image, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 32},
@@ -912,10 +912,9 @@ MORE = {
     "StableDiffusion3PAGPipeline": (sd3_pag, dict(guidance=3.0, call={
         "max_sequence_length": 8, "pag_scale": 3.0})),
     # videos of one frame, written as an image (Wan's VAE: 8 in space, then 2 x 2 patches)
-    "CogVideoXPipeline": (cogvideox, dict(guidance=6.0, height=64, width=64, frames=1, ulysses=True,
+    "CogVideoXPipeline": (cogvideox, dict(guidance=6.0, height=64, width=64, frames=1,
                                           call={"max_sequence_length": 6})),
-    "LTXPipeline": (ltx, dict(guidance=3.0, height=32, width=32, frames=1, ulysses=True,
-                              call={"max_sequence_length": 8})),
+    "LTXPipeline": (ltx, dict(guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
     "LTXConditionPipeline": (lambda root: relabel(ltx(root), "LTXConditionPipeline"), dict(
         guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
     "HunyuanDiTPipeline": (hunyuan_dit, dict(guidance=5.0, height=16, width=16, call={
