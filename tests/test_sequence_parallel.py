@@ -492,6 +492,8 @@ def launch(tmp_path_factory):
               # per-token timesteps, the connectors' [B, 1, 1, L] text bias, a video self-attention mask, key frames,
               # the "split" rotary tables ([B, H, T, D / 2], split along dim 2)
               _saved(root, "ltx2 image-to-video", "LTX2VideoTransformer3DModel", "image-to-video", suite="fallback"),
+              # the caller's rotary pair, split at the root (rope, which the plain case splits, is not called)
+              _saved(root, "cogview4 caller's rotary", "CogView4Transformer2DModel", "rotary", suite="fallback"),
               # [history | current] tokens, the history keys amplified: each rank's count of current tokens (0.26 off
               # when each was given the whole count)
               _saved(root, "helios amplified history", "HeliosTransformer3DModel", "amplified history",
@@ -573,7 +575,7 @@ def launched(launched_forward_plans):
                                    "z-image padded text", "z-image omni", "ideogram4 packed",
                                    "prx padded text", "krea2 padded text",
                                    "longcat audio padded", "flux returning its dataclass", "ltx2 image-to-video",
-                                   "helios amplified history"])
+                                   "helios amplified history", "cogview4 caller's rotary"])
 def test_ulysses_2_equals_unsharded(launched, label):
     cases, results = launched
     case = cases[label]

@@ -283,7 +283,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "NucleusMoEImageTransformer2DModel", "RFD4ProteinaTransformer", "SanaWMTransformer3DModel",
             "HeliosTransformer3DModel", "LTX2VideoTransformer3DModel", "AceStepTransformer1DModel",
             "Cosmos3OmniTransformer", "MiniMaxMusic3RVQDepthDecoder", "HunyuanVideoFramepackTransformer3DModel",
-            "PixArtTransformer2DModel", "CogVideoXTransformer3DModel", "AuraFlowTransformer2DModel"}
+            "PixArtTransformer2DModel", "CogVideoXTransformer3DModel", "AuraFlowTransformer2DModel",
+            "CogView4Transformer2DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -624,6 +625,9 @@ VARIANTS = {
     # CogVideoX 1.5's rotary pair (cos, sin) for the 32 video tokens, which the caller makes and passes
     ("CogVideoXTransformer3DModel", "rotary"): lambda: dict(image_rotary_emb=tuple(
         f(torch.rand(32, 8, generator=torch.Generator().manual_seed(27)) * 6) for f in (torch.cos, torch.sin))),
+    # the caller's rotary pair (cos, sin) for the 16 image tokens, instead of the one rope makes
+    ("CogView4Transformer2DModel", "rotary"): lambda: dict(image_rotary_emb=tuple(
+        f(torch.rand(16, 8, generator=torch.Generator().manual_seed(28)) * 6) for f in (torch.cos, torch.sin))),
     # a short prompt padded: two of six text tokens valid
     ("PixArtTransformer2DModel", "padded"): lambda: dict(encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]])),
     # two of six text tokens valid (the mask ERNIE-Image builds from text_lens)
