@@ -284,7 +284,7 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "HeliosTransformer3DModel", "LTX2VideoTransformer3DModel", "AceStepTransformer1DModel",
             "Cosmos3OmniTransformer", "MiniMaxMusic3RVQDepthDecoder", "HunyuanVideoFramepackTransformer3DModel",
             "PixArtTransformer2DModel", "CogVideoXTransformer3DModel", "AuraFlowTransformer2DModel",
-            "CogView4Transformer2DModel"}
+            "CogView4Transformer2DModel", "Lumina2Transformer2DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -628,6 +628,13 @@ VARIANTS = {
     # the caller's rotary pair (cos, sin) for the 16 image tokens, instead of the one rope makes
     ("CogView4Transformer2DModel", "rotary"): lambda: dict(image_rotary_emb=tuple(
         f(torch.rand(16, 8, generator=torch.Generator().manual_seed(28)) * 6) for f in (torch.cos, torch.sin))),
+    # two prompts of 2 and 6 valid tokens: packed [valid text | image] sequences of 18 and 22 tokens, the shorter one
+    # padded and masked in the joint layers
+    ("Lumina2Transformer2DModel", "padded"): lambda: dict(
+        hidden_states=torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(29)),
+        timestep=torch.full((2,), 0.5),
+        encoder_hidden_states=torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(30)),
+        encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0], [1] * 6]).bool()),
     # a short prompt padded: two of six text tokens valid
     ("PixArtTransformer2DModel", "padded"): lambda: dict(encoder_attention_mask=torch.tensor([[1, 1, 0, 0, 0, 0]])),
     # two of six text tokens valid (the mask ERNIE-Image builds from text_lens)

@@ -152,7 +152,8 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "Cosmos3OmniTransformer": "rules", "HunyuanImageTransformer2DModel": "rules",
                    "HunyuanVideoFramepackTransformer3DModel": "rules", "SD3Transformer2DModel": "rules",
                    "PixArtTransformer2DModel": "rules", "CogVideoXTransformer3DModel": "rules",
-                   "AuraFlowTransformer2DModel": "rules", "CogView4Transformer2DModel": "rules"}
+                   "AuraFlowTransformer2DModel": "rules", "CogView4Transformer2DModel": "rules",
+                   "Lumina2Transformer2DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1,
              "text_encoder_layers": 1}
