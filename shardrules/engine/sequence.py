@@ -42,6 +42,11 @@ class SequenceEntry:
     tail_count: str | None = None  # an integer argument counting the input's last tokens: each rank gets its share
 
     @property
+    def arguments(self) -> tuple[str, ...]:
+        """The forward arguments this entry names: its input, its segments and its tail count."""
+        return tuple(a for a in (self.input, *self.segments, self.tail_count) if a is not None)
+
+    @property
     def what(self) -> str:
         """The tensor, in words: ``hidden_states`` or ``output 0``."""
         return self.input if self.input is not None else f"output {self.output}"
@@ -445,7 +450,7 @@ def check_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
         if entry.input is None:
             continue
         module = model.get_submodule(entry.module)
-        for argument in (entry.input, *entry.segments, *filter(None, [entry.tail_count])):
+        for argument in entry.arguments:
             if argument not in forward_parameters(module):
                 raise SequenceParallelError(f"{entry.where or plan.origin}: {type(module).__name__}.forward of "
                                             f"'{entry.module or '(root)'}' takes no argument '{argument}'")

@@ -196,13 +196,18 @@ def check_sequence(model: nn.Module, plan: SequencePlan | None, ulysses: int, ri
 
 
 def _argument_hook():
-    """The base of shardrules' own diffusers hooks that read one of a module's forward arguments, passed by name or by
-    position, and hand the forward a replacement."""
+    """The base of shardrules' own diffusers hooks for one entry of a plan (``entry``, under the model's
+    context-parallel config): they read one of a module's forward arguments, passed by name or by position, and hand
+    the forward a replacement."""
     from diffusers.hooks.hooks import ModelHook
 
     from ..engine.sequence import forward_parameters
 
     class ArgumentHook(ModelHook):
+        def __init__(self, entry, parallel_config) -> None:
+            super().__init__()
+            self.entry, self.parallel_config = entry, parallel_config
+
         def initialize_hook(self, module):
             self.names = forward_parameters(module)
             return module
@@ -221,6 +226,18 @@ def _argument_hook():
                 args = (*args[:index], value, *args[index + 1:])
             return args, kwargs
 
+        def _input(self, args, kwargs):
+            """The entry's input when this call passes it as a tensor of the entry's number of dimensions (the plan's
+            meaning of expected-dims), else None: nothing to do for this call."""
+            value = self._get(self.entry.input, args, kwargs)
+            expected = self.entry.expected_dims
+            return value if isinstance(value, torch.Tensor) and expected in (None, value.dim()) else None
+
+        def _place(self) -> tuple[int, int]:
+            """The sequence-parallel degree and this rank's place among those ranks."""
+            mesh = self.parallel_config._flattened_mesh
+            return mesh.size(), dist.get_rank(mesh.get_group())
+
     return ArgumentHook
 
 
@@ -233,30 +250,23 @@ def _segment_split_hook():
     its argument's length along dimension 1, or that times the degree once the argument has been split (the blocks
     after the first)."""
     class SegmentSplitHook(_argument_hook()):
-        def __init__(self, module_name: str, entry, parallel_config) -> None:
-            super().__init__()
-            self.module_name, self.entry, self.parallel_config = module_name, entry, parallel_config
-
         def pre_forward(self, module, *args, **kwargs):
-            entry = self.entry
-            value = self._get(entry.input, args, kwargs)
-            if not isinstance(value, torch.Tensor) or (entry.expected_dims is not None
-                                                       and value.dim() != entry.expected_dims):
+            entry, value = self.entry, self._input(args, kwargs)
+            if value is None:
                 return args, kwargs
-            mesh = self.parallel_config._flattened_mesh
-            degree, rank = mesh.size(), dist.get_rank(mesh.get_group())
+            degree, rank = self._place()
             lengths = [self._get(name, args, kwargs).shape[1] for name in entry.segments]
             total = value.shape[entry.dim]
             if sum(lengths) * degree == total:  # the arguments are already split (a block after the first)
                 lengths = [length * degree for length in lengths]
             elif sum(lengths) != total:
                 raise SequenceParallelError(
-                    f"'{self.module_name}' '{entry.input}' has {total} tokens along dim {entry.dim}, not the "
+                    f"'{entry.module}' '{entry.input}' has {total} tokens along dim {entry.dim}, not the "
                     f"{' + '.join(entry.segments)} it concatenates ({' + '.join(map(str, lengths))})")
             for name, length in zip(entry.segments, lengths, strict=True):
                 if length % degree:
                     raise SequenceParallelError(
-                        f"'{self.module_name}' '{entry.input}': its {name} segment has {length} tokens, which "
+                        f"'{entry.module}' '{entry.input}': its {name} segment has {length} tokens, which "
                         f"sequence parallel of degree {degree} cannot split evenly")
             starts = [sum(lengths[:i]) for i in range(len(lengths))]
 
@@ -353,18 +363,12 @@ def _tail_count_hook():
     holds (diffusers' split gives rank r the r-th of ``degree`` equal pieces). Passed on whole, the count made each
     rank treat its own share as if it ended with all of them."""
     class TailCountHook(_argument_hook()):
-        def __init__(self, entry, parallel_config) -> None:
-            super().__init__()
-            self.entry, self.parallel_config = entry, parallel_config
-
         def pre_forward(self, module, *args, **kwargs):
             entry = self.entry
-            value, count = self._get(entry.input, args, kwargs), self._get(entry.tail_count, args, kwargs)
-            if not isinstance(value, torch.Tensor) or not isinstance(count, int) or (
-                    entry.expected_dims is not None and value.dim() != entry.expected_dims):
+            value, count = self._input(args, kwargs), self._get(entry.tail_count, args, kwargs)
+            if value is None or not isinstance(count, int):
                 return args, kwargs
-            mesh = self.parallel_config._flattened_mesh
-            degree, rank = mesh.size(), dist.get_rank(mesh.get_group())
+            degree, rank = self._place()
             total = value.shape[entry.dim]
             share = total // degree  # an uneven split is refused by the split hook, which runs next
             start, end = rank * share, (rank + 1) * share
@@ -380,19 +384,13 @@ def _input_gather_hook():
     mixture of experts, where each expert takes its top tokens over the whole sequence) gets every rank's share,
     in rank order, as diffusers' split hands them out; a split of its output gives each rank its share back."""
     class InputGatherHook(_argument_hook()):
-        def __init__(self, entry, parallel_config) -> None:
-            super().__init__()
-            self.entry, self.parallel_config = entry, parallel_config
-
         def pre_forward(self, module, *args, **kwargs):
-            entry = self.entry
-            value = self._get(entry.input, args, kwargs)
-            if not isinstance(value, torch.Tensor) or (entry.expected_dims is not None
-                                                       and value.dim() != entry.expected_dims):
+            entry, value = self.entry, self._input(args, kwargs)
+            if value is None:
                 return args, kwargs
-            group = self.parallel_config._flattened_mesh.get_group()
-            pieces = [torch.empty_like(value) for _ in range(dist.get_world_size(group))]
-            dist.all_gather(pieces, value.contiguous(), group=group)
+            degree, _ = self._place()
+            pieces = [torch.empty_like(value) for _ in range(degree)]
+            dist.all_gather(pieces, value.contiguous(), group=self.parallel_config._flattened_mesh.get_group())
             return self._put(entry.input, torch.cat(pieces, dim=entry.dim), args, kwargs)
 
     return InputGatherHook
@@ -412,41 +410,37 @@ def apply_sequence_parallel(model: nn.Module, plan: SequencePlan | None, ulysses
     config.setup(dist.get_rank(), dist.get_world_size(), default_device(), mesh=mesh)
     cp = config.context_parallel_config
     # the processors of modules that see the whole sequence (a text refiner) attend as they are
+    def attach(module_name: str, hook, hook_name: str) -> None:
+        HookRegistry.check_if_exists_or_initialize(model.get_submodule(module_name)).register_hook(hook, hook_name)
+
     wanted = {a.name: a for a in attention_modules(model) if a.takes_split and not inside(a.name, plan.whole)}
     sdpa_hook = _sdpa_hook()
     for name, module in model.named_modules():
         if name in wanted and wanted[name].routed:
-            HookRegistry.check_if_exists_or_initialize(module).register_hook(sdpa_hook(config),
-                                                                              f"shardrules-sdpa---{name}")
+            attach(name, sdpa_hook(config), f"shardrules-sdpa---{name}")
         elif name in wanted:
             module.processor._parallel_config = config
     if ulysses > 1:
         _ulysses_attention()
     split_hook, gather_output_hook = _checked_split_hook(), _gather_hook()
     for name, spec in plan.hook_specs():  # a module that splits and gathers gets both hooks, under two names
-        module = model.get_submodule(name)
         if isinstance(spec, dict):
-            hook, hook_name = split_hook(name, spec, cp), _HOOK.format(name)
+            attach(name, split_hook(name, spec, cp), _HOOK.format(name))
         else:
-            hook, hook_name = gather_output_hook(spec, cp), _HOOK.format(name) + "---gather"
-        HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, hook_name)
+            attach(name, gather_output_hook(spec, cp), _HOOK.format(name) + "---gather")
     for entry in plan.refusals:
         module = model.get_submodule(entry.module)
         module.register_forward_pre_hook(_refuse_argument(type(model).__name__.removeprefix("FSDP"), entry, module),
                                          with_kwargs=True)
     gather_hook = _input_gather_hook()
     for entry in plan.gathered_inputs:
-        HookRegistry.check_if_exists_or_initialize(model.get_submodule(entry.module)).register_hook(
-            gather_hook(entry, cp), f"shardrules-gather---{entry.module}---{entry.input}")
+        attach(entry.module, gather_hook(entry, cp), f"shardrules-gather---{entry.module}---{entry.input}")
     tail_hook = _tail_count_hook()
     for entry in (e for e in plan.splits if e.tail_count):  # after the split of the same argument: runs before it
-        HookRegistry.check_if_exists_or_initialize(model.get_submodule(entry.module)).register_hook(
-            tail_hook(entry, cp), f"shardrules-tail-count---{entry.module}---{entry.tail_count}")
+        attach(entry.module, tail_hook(entry, cp), f"shardrules-tail-count---{entry.module}---{entry.tail_count}")
     segment_hook = _segment_split_hook()
     for entry in plan.segmented:  # registered last: each runs before diffusers' split of the same module's arguments
-        hook = segment_hook(entry.module, entry, cp)
-        HookRegistry.check_if_exists_or_initialize(model.get_submodule(entry.module)).register_hook(
-            hook, f"shardrules-segments---{entry.module}---{entry.input}")
+        attach(entry.module, segment_hook(entry, cp), f"shardrules-segments---{entry.module}---{entry.input}")
     model._parallel_config = config  # what diffusers records after enable_parallelism: it refuses a second one
     # diffusers' gather calls a torch function that torch deprecates; the warning is about diffusers' code, not the
     # user's, and would print once per rank at the first step

@@ -73,6 +73,11 @@ class SequenceRule:
     # the current frames after the history): each rank is given how many of them its share holds
     tail_count: str | None = None
 
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        """The forward arguments this entry names: its input, its segments and its tail count."""
+        return tuple(a for a in (self.input, *self.segments, self.tail_count) if a is not None)
+
 
 @dataclass(frozen=True, eq=False)
 class SequencePlanRules:

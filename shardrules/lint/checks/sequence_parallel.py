@@ -57,8 +57,8 @@ def check(ctx):
                                  f"of {name} ({analysis.model_dir})", SEVERITY)
             for i in chosen:
                 module = facts.modules[i]
-                for argument in (rule.input, *rule.segments, *filter(None, [rule.tail_count])):
-                    if argument is not None and argument not in forward_parameters(module):
+                for argument in rule.arguments:
+                    if argument not in forward_parameters(module):
                         yield Finding.at(source, 0, len(text), CODE, f"{type(module).__name__}.forward of "
                                          f"'{facts.name(i) or '(root)'}' takes no argument '{argument}' "
                                          f"({analysis.model_dir})", SEVERITY)
