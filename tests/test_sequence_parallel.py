@@ -701,6 +701,31 @@ def test_rule_lint_checks_a_plan_against_the_model(tmp_path, capsys):
     assert "WanTransformer3DModel.forward of '(root)' takes no argument 'sparse_params'" in capsys.readouterr().out
     refusing.write_text(WAN_AS_RULES + 'refuse = [{ match = "is root", input = "attention_kwargs", why = "w" }]\n')
     assert main([str(refusing), "--model", str(tmp_path / "wan"), "--select", "SR310"]) == 0
+    # a gather that runs before a split: Wan's forward calls condition_embedder after rope, before the blocks
+    early = tmp_path / "early.toml"
+    early.write_text(WAN_AS_RULES.replace("name == proj_out", "name == condition_embedder"))
+    capsys.readouterr()
+    assert main([str(early), "--model", str(tmp_path / "wan"), "--select", "SR310"]) == 1
+    out = [line for line in capsys.readouterr().out.splitlines() if " SR310 " in line]
+    assert [line.split(" SR310 ")[0].removeprefix(str(early)) for line in out] == [":12:14:"], out
+    assert "split of 'blocks.0' hidden_states reaches no gather: none runs after it" in out[0]
+
+
+def test_every_embedded_plan_splits_before_it_gathers_in_forward_order():
+    """rule-lint's "every split reaches a gather" reads the order a forward runs its modules in from its source:
+    Z-Image registers its final layer (where its plan gathers) before its blocks (where it splits), Bria FIBO its
+    caption projections (split) after proj_out, so the order of registration would flag both."""
+    import tiny_fallback
+
+    from shardrules.engine.sequence import forward_order
+
+    rules = load_rules()
+    for name in PLANNED:
+        model = (tiny_fallback.build(name) if name in FALLBACK else tiny_models.build(name)).to("meta")
+        assert sequence_plan(model, rules).unreached(forward_order(model)) == (), name
+        if name in ("ZImageTransformer2DModel", "BriaFiboTransformer2DModel"):
+            registered = [n for n, _ in model.named_modules()]
+            assert sequence_plan(model, rules).unreached(registered), name
 
 
 @pytest.mark.multirank

@@ -8,9 +8,11 @@ no process group; applying it is :mod:`shardrules.loader.sequence`.
 
 from __future__ import annotations
 
+import ast
 import functools
 import inspect
 import re
+import textwrap
 from dataclasses import dataclass
 
 from torch import nn
@@ -94,6 +96,23 @@ class SequencePlan:
     def segmented(self) -> tuple[SequenceEntry, ...]:
         """Splits of a tensor that concatenates several arguments' tokens (applied by shardrules' own hook)."""
         return tuple(e for e in self.entries if e.segments)
+
+    def unreached(self, names: list[str]) -> tuple[SequenceEntry, ...]:
+        """The splits that no gather comes after, ``names`` being the model's modules in the order its forward runs
+        them (:func:`forward_order`): the model would return each rank's share of the sequence. A split takes
+        effect as its module starts (an argument) or ends (an output), a gather likewise; a module ends after every
+        module inside it."""
+        order = {name: i for i, name in enumerate(names)}
+
+        def end(module: str) -> int:
+            return max(i for name, i in order.items()
+                       if not module or name == module or name.startswith(module + "."))
+
+        def when(entry: SequenceEntry) -> int:
+            return 2 * order[entry.module] if entry.input is not None else 2 * end(entry.module) + 1
+
+        gathers = [when(g) for g in self.gathers]
+        return tuple(s for s in self.splits if not any(g > when(s) for g in gathers))
 
     def as_text(self) -> str:
         if self.cannot:
@@ -242,7 +261,8 @@ def _from_diffusers(model: nn.Module, facts: ModuleFacts, class_plan: dict) -> S
     return SequencePlan(name, DIFFUSERS, f"{name}._cp_plan (diffusers)", tuple(entries))
 
 
-def _from_rules(facts: ModuleFacts, model_name: str, table) -> SequencePlan:
+def plan_from_rules(facts: ModuleFacts, model_name: str, table) -> SequencePlan:
+    """The plan a model's `[model.sequence-parallel]` table resolves to over its modules."""
     if table.cannot:
         return SequencePlan(facts.value("class", 0), RULES, f"model '{model_name}' ({table.where})", (),
                             cannot=table.cannot)
@@ -279,11 +299,57 @@ def sequence_plan(model: nn.Module, rules: RuleSet | None = None) -> SequencePla
     facts = ModuleFacts.of_model(model)
     entry = next((m for m in rules.models if compiled_rule(m.applies_to).test(facts, 0)), None)
     if entry is not None and entry.sequence_parallel is not None:
-        return _from_rules(facts, entry.name, entry.sequence_parallel)
+        return plan_from_rules(facts, entry.name, entry.sequence_parallel)
     class_plan = _class_plan(model)
     if class_plan is not None:
         return _from_diffusers(model, facts, class_plan)
     return None
+
+
+@functools.cache
+def _named_in_forward(cls: type) -> dict[str, int]:
+    """The attributes a class's ``forward`` names as ``self.<name>``, each at its first place in the source; a
+    method of the class it calls (``self._blocks(...)``) is read in place, once."""
+    order: dict[str, int] = {}
+
+    def read(method: str, seen: set[str]) -> None:
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(cls, method))))
+        except (OSError, TypeError, SyntaxError):  # no source (a C extension, a generated forward): no order
+            return
+        named = sorted((node.lineno, node.col_offset, node.attr) for node in ast.walk(tree)
+                       if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                       and node.value.id == "self")
+        for _, _, attr in named:
+            if inspect.isfunction(inspect.getattr_static(cls, attr, None)):
+                if attr not in seen:
+                    seen.add(attr)
+                    read(attr, seen)
+            else:
+                order.setdefault(attr, len(order))
+
+    read("forward", {"forward"})
+    return order
+
+
+def forward_order(model: nn.Module) -> list[str]:
+    """The names of ``model``'s modules, each module before the modules inside it, and a module's children in the
+    order its ``forward`` first names them (children it does not name, and the entries of a ``ModuleList``, where
+    they are registered, after the named ones): the order the forward runs them, read from its source, which
+    ``named_modules()``' order of registration is not (Z-Image registers its final layer before its blocks)."""
+    names: list[str] = []
+
+    def visit(module: nn.Module, prefix: str) -> None:
+        names.append(prefix)
+        children = list(module.named_children())
+        named = _named_in_forward(type(module))
+        ranked = sorted(range(len(children)), key=lambda i: (named.get(children[i][0], len(named) + i)))
+        for i in ranked:
+            child_name, child = children[i]
+            visit(child, f"{prefix}.{child_name}" if prefix else child_name)
+
+    visit(model, "")
+    return names
 
 
 def forward_parameters(module: nn.Module) -> list[str]:
