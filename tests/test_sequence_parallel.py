@@ -38,7 +38,9 @@ VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DM
            "HunyuanImageTransformer2DModel": "padded", "HunyuanVideoFramepackTransformer3DModel": "padded",
            "PixArtTransformer2DModel": "padded", "CogVideoXTransformer3DModel": "rotary",
            # a ControlNet's per-block residuals, split at the root as the image tokens are
-           "SD3Transformer2DModel": "controlnet", "Lumina2Transformer2DModel": "padded"}
+           "SD3Transformer2DModel": "controlnet", "Lumina2Transformer2DModel": "padded",
+           "ConsisIDTransformer3DModel": "rotary", "HunyuanDiT2DModel": "rotary",
+           "StableAudioDiTModel": "odd latents"}
 
 WAN_AS_RULES = """\
 schema = 1

@@ -284,7 +284,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "HeliosTransformer3DModel", "LTX2VideoTransformer3DModel", "AceStepTransformer1DModel",
             "Cosmos3OmniTransformer", "MiniMaxMusic3RVQDepthDecoder", "HunyuanVideoFramepackTransformer3DModel",
             "PixArtTransformer2DModel", "CogVideoXTransformer3DModel", "AuraFlowTransformer2DModel",
-            "CogView4Transformer2DModel", "Lumina2Transformer2DModel"}
+            "CogView4Transformer2DModel", "Lumina2Transformer2DModel", "ConsisIDTransformer3DModel",
+            "CogView3PlusTransformer2DModel", "HunyuanDiT2DModel", "StableAudioDiTModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -625,6 +626,19 @@ VARIANTS = {
     # CogVideoX 1.5's rotary pair (cos, sin) for the 32 video tokens, which the caller makes and passes
     ("CogVideoXTransformer3DModel", "rotary"): lambda: dict(image_rotary_emb=tuple(
         f(torch.rand(32, 8, generator=torch.Generator().manual_seed(27)) * 6) for f in (torch.cos, torch.sin))),
+    # the rotary pair of ConsisID's rotary configs (cos, sin) for the 32 video tokens, which the caller makes
+    ("ConsisIDTransformer3DModel", "rotary"): lambda: dict(image_rotary_emb=tuple(
+        f(torch.rand(32, 8, generator=torch.Generator().manual_seed(31)) * 6) for f in (torch.cos, torch.sin))),
+    # the pipeline's rotary pair (cos, sin) for the 16 image tokens; prompts padded after 2 CLIP and 3 T5 tokens
+    ("HunyuanDiT2DModel", "rotary"): lambda: dict(image_rotary_emb=tuple(
+        f(torch.rand(16, 8, generator=torch.Generator().manual_seed(32)) * 6) for f in (torch.cos, torch.sin)),
+        text_embedding_mask=torch.tensor([[1.0] * 2 + [0.0] * 4]),
+        text_embedding_mask_t5=torch.tensor([[1.0] * 3 + [0.0] * 3])),
+    # 15 audio latents (16 tokens with the global one) and the pipeline's rotary table over them
+    ("StableAudioDiTModel", "odd latents"): lambda: dict(
+        hidden_states=torch.randn(1, 4, 15, generator=torch.Generator().manual_seed(33)),
+        rotary_embedding=diffusers.models.embeddings.get_1d_rotary_pos_embed(4, 16, use_real=True,
+                                                                             repeat_interleave_real=False)),
     # the caller's rotary pair (cos, sin) for the 16 image tokens, instead of the one rope makes
     ("CogView4Transformer2DModel", "rotary"): lambda: dict(image_rotary_emb=tuple(
         f(torch.rand(16, 8, generator=torch.Generator().manual_seed(28)) * 6) for f in (torch.cos, torch.sin))),

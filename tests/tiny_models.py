@@ -153,7 +153,9 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "HunyuanVideoFramepackTransformer3DModel": "rules", "SD3Transformer2DModel": "rules",
                    "PixArtTransformer2DModel": "rules", "CogVideoXTransformer3DModel": "rules",
                    "AuraFlowTransformer2DModel": "rules", "CogView4Transformer2DModel": "rules",
-                   "Lumina2Transformer2DModel": "rules"}
+                   "Lumina2Transformer2DModel": "rules", "ConsisIDTransformer3DModel": "rules",
+                   "CogView3PlusTransformer2DModel": "rules", "DiTTransformer2DModel": "rules",
+                   "HunyuanDiT2DModel": "rules", "StableAudioDiTModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1,
              "text_encoder_layers": 1}
