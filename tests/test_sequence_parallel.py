@@ -233,6 +233,7 @@ def test_a_bad_cannot_is_positioned(table, error, token):
     ("RFD4ProteinaTransformer", "adds a bias for every head over all token pairs"),
     ("SanaWMTransformer3DModel", "a gated delta-rule scan over frames"),
     ("HunyuanVideo15Transformer3DModel", "build a query x key mask from the text mask over the tokens each rank"),
+    ("PriorTransformer", "under a causal query x key mask that forward builds over the whole sequence"),
 ])
 def test_a_model_the_rules_say_no_split_can_carry_is_refused_with_why(class_name, words):
     """Their processors take a parallel config, so only the rules can say why no plan fits: a split run is a typed

@@ -285,7 +285,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "Cosmos3OmniTransformer", "MiniMaxMusic3RVQDepthDecoder", "HunyuanVideoFramepackTransformer3DModel",
             "PixArtTransformer2DModel", "CogVideoXTransformer3DModel", "AuraFlowTransformer2DModel",
             "CogView4Transformer2DModel", "Lumina2Transformer2DModel", "ConsisIDTransformer3DModel",
-            "CogView3PlusTransformer2DModel", "HunyuanDiT2DModel", "StableAudioDiTModel"}
+            "CogView3PlusTransformer2DModel", "HunyuanDiT2DModel", "StableAudioDiTModel",
+            "Transformer2DModel", "TransformerTemporalModel", "PriorTransformer"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
