@@ -286,7 +286,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "PixArtTransformer2DModel", "CogVideoXTransformer3DModel", "AuraFlowTransformer2DModel",
             "CogView4Transformer2DModel", "Lumina2Transformer2DModel", "ConsisIDTransformer3DModel",
             "CogView3PlusTransformer2DModel", "HunyuanDiT2DModel", "StableAudioDiTModel",
-            "Transformer2DModel", "TransformerTemporalModel", "PriorTransformer"}
+            "Transformer2DModel", "TransformerTemporalModel", "PriorTransformer", "EasyAnimateTransformer3DModel",
+            "LuminaNextDiT2DModel", "OmniGenTransformer2DModel", "DreamLiteTransformer2DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -640,6 +641,12 @@ VARIANTS = {
         hidden_states=torch.randn(1, 4, 15, generator=torch.Generator().manual_seed(33)),
         rotary_embedding=diffusers.models.embeddings.get_1d_rotary_pos_embed(4, 16, use_real=True,
                                                                              repeat_interleave_real=False)),
+    # 19 text tokens (16 of them an input image's latents), the time token and 16 image tokens: 36, under the
+    # pipeline's mask, causal over the condition and the time token, the image tokens seeing everything
+    ("OmniGenTransformer2DModel", "even"): lambda: dict(
+        input_ids=torch.randint(0, 10, (1, 19), generator=torch.Generator().manual_seed(34)),
+        attention_mask=torch.tril(torch.ones(36, 36)).index_fill(0, torch.arange(20, 36), 1.0)[None],
+        position_ids=torch.arange(36)[None]),
     # the caller's rotary pair (cos, sin) for the 16 image tokens, instead of the one rope makes
     ("CogView4Transformer2DModel", "rotary"): lambda: dict(image_rotary_emb=tuple(
         f(torch.rand(16, 8, generator=torch.Generator().manual_seed(28)) * 6) for f in (torch.cos, torch.sin))),

@@ -156,7 +156,9 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "Lumina2Transformer2DModel": "rules", "ConsisIDTransformer3DModel": "rules",
                    "CogView3PlusTransformer2DModel": "rules", "DiTTransformer2DModel": "rules",
                    "HunyuanDiT2DModel": "rules", "StableAudioDiTModel": "rules",
-                   "Transformer2DModel": "rules", "TransformerTemporalModel": "rules"}
+                   "Transformer2DModel": "rules", "TransformerTemporalModel": "rules",
+                   "EasyAnimateTransformer3DModel": "rules", "OmniGenTransformer2DModel": "rules",
+                   "DreamLiteTransformer2DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1,
              "text_encoder_layers": 1}
