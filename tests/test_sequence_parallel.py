@@ -40,7 +40,7 @@ VARIANT = {"WanAnimateTransformer3DModel": "even frames", "AnyFlowTransformer3DM
            # a ControlNet's per-block residuals, split at the root as the image tokens are
            "SD3Transformer2DModel": "controlnet", "Lumina2Transformer2DModel": "padded",
            "ConsisIDTransformer3DModel": "rotary", "HunyuanDiT2DModel": "rotary",
-           "StableAudioDiTModel": "odd latents"}
+           "StableAudioDiTModel": "odd latents", "AllegroTransformer3DModel": "rotary"}
 
 WAN_AS_RULES = """\
 schema = 1
@@ -144,6 +144,10 @@ gather = [{{ match = "name == proj_out", dim = 1 }}]
      "'input'", '"n"'),
     ('{ match = "name == rope", input = "m", dim = 1, tail-count = "n m" }', "'tail-count' goes with", '"n m"'),
     ('{ match = "name == rope", input = "m", dim = 1, tail-count = 3 }', "a forward argument's name", "3"),
+    ('{ match = "name == rope", output = 0, dim = 1, element = 1 }', "'element' goes with the split of an 'input'",
+     "1 }"),
+    ('{ match = "name == rope", input = "m", dim = 1, element = -1 }', "'element' goes with", "-1"),
+    ('{ match = "name == rope", input = "m", dim = 1, element = "1" }', "an integer", '"1"'),
 ])
 def test_bad_sequence_entries_are_positioned(text, error, token):
     """Each error names sp.toml, line 11 and the column of the offending token (inside the expression for 'nme')."""
@@ -505,6 +509,11 @@ def launch(tmp_path_factory):
               _saved(root, "longcat audio padded", "LongCatAudioDiTTransformer", "padded", suite="fallback"),
               # optional reference-image tokens, split like the image's (else counted once per rank)
               _saved(root, "flux3 with reference images", "Flux3Transformer2DModel", "reference", suite="fallback")]
+    # an element of an argument that the caller gives as a tensor (no reference: it must not run)
+    elements = root / "wan_element.toml"
+    elements.write_text(WAN_AS_RULES.replace(
+        ']\ngather', '  { match = "is root", input = "encoder_hidden_states", element = 0, dim = 1 },\n]\ngather'))
+    cases.append(_saved(root, "wan element of a tensor", "WanTransformer3DModel", rules=[str(elements)]))
     # an argument the plan refuses (no reference: it must not run)
     kandinsky = next(c for c in cases if c["label"] == "Kandinsky5Transformer3DModel")
     cases.append(dict(kandinsky, label="kandinsky5 with sparse attention", variant="sparse"))
@@ -614,6 +623,15 @@ def test_an_argument_the_plan_refuses_is_a_typed_error_on_every_rank(launched):
                             r"'sparse_params', which sequence parallel cannot take: NABLA sparse attention builds "
                             r"its block mask from each rank's own queries and keys \(.*diffusers\.toml:\d+:\d+\)",
                             error), (rank, error)
+
+
+@pytest.mark.multirank
+def test_an_element_of_an_argument_that_is_a_tensor_is_a_typed_error_on_every_rank(launched):
+    _, results = launched
+    for rank, result in enumerate(checked(results["models"])):
+        assert result["wan element of a tensor"] == {
+            "error": "SequenceParallelError: '(root)' 'encoder_hidden_states' is a Tensor of no elements, so it has "
+                     "no element 0 for the plan to split"}, rank
 
 
 @pytest.mark.multirank
@@ -754,6 +772,25 @@ def test_an_argument_split_twice_is_refused(tmp_path, second):
     plan = sequence_plan(tiny_models.build("WanTransformer3DModel", device="meta"), rules)
     with pytest.raises(SequenceParallelError, match=r"sp.toml:\d+:\d+: '\(root\)' timestep is split twice for the "
                                                     r"same number of dimensions"):
+        plan.cp_plan()
+
+
+def test_a_split_of_one_element_of_an_argument(tmp_path):
+    """Allegro's rotary argument is ((tables), (positions)): the positions follow the tokens, the tables (indexed by
+    position) do not; 'element' splits the one (proven on 2 ranks with the pipeline's argument: its 'rotary' case),
+    and is an argument's only split."""
+    import tiny_fallback
+
+    plan = sequence_plan(tiny_fallback.build("AllegroTransformer3DModel"), load_rules())
+    assert "  split (root) image_rotary_emb[1] along dim 1, 2-d\n" in plan.as_text()
+    assert plan.cp_plan()[""]["image_rotary_emb"].element == 1
+    rules, _ = rules_with(WAN_AS_RULES.replace(
+        '{ match = "is root", input = "timestep", dim = 1, expected-dims = 2 },',
+        '{ match = "is root", input = "timestep", dim = 1, expected-dims = 2 },\n'
+        '  { match = "is root", input = "timestep", dim = 0, expected-dims = 1, element = 0 },'), tmp_path)
+    plan = sequence_plan(tiny_models.build("WanTransformer3DModel", device="meta"), rules)
+    with pytest.raises(SequenceParallelError, match=r"'\(root\)' timestep is split twice: a split of one of its "
+                                                    r"elements \('element'\) must be its only split"):
         plan.cp_plan()
 
 

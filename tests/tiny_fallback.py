@@ -287,7 +287,8 @@ EXPLICIT = {"DiTTransformer2DModel", "T5FilmDecoder", "BriaTransformer2DModel", 
             "CogView4Transformer2DModel", "Lumina2Transformer2DModel", "ConsisIDTransformer3DModel",
             "CogView3PlusTransformer2DModel", "HunyuanDiT2DModel", "StableAudioDiTModel",
             "Transformer2DModel", "TransformerTemporalModel", "PriorTransformer", "EasyAnimateTransformer3DModel",
-            "LuminaNextDiT2DModel", "OmniGenTransformer2DModel", "DreamLiteTransformer2DModel"}
+            "LuminaNextDiT2DModel", "OmniGenTransformer2DModel", "DreamLiteTransformer2DModel",
+            "AllegroTransformer3DModel"}
 
 
 # Classes built on Wan's blocks (SkyReels V2, ChronoEdit, AnyFlow) and on LTX-2's share one tiny config each.
@@ -647,6 +648,9 @@ VARIANTS = {
         input_ids=torch.randint(0, 10, (1, 19), generator=torch.Generator().manual_seed(34)),
         attention_mask=torch.tril(torch.ones(36, 36)).index_fill(0, torch.arange(20, 36), 1.0)[None],
         position_ids=torch.arange(36)[None]),
+    # the pipeline's rotary argument, ((tables), (positions)) for the 2 x 4 x 4 video tokens; a prompt padded after 3
+    ("AllegroTransformer3DModel", "rotary"): lambda: dict(image_rotary_emb=_allegro_rotary(),
+                                                          encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0, 0]])),
     # the caller's rotary pair (cos, sin) for the 16 image tokens, instead of the one rope makes
     ("CogView4Transformer2DModel", "rotary"): lambda: dict(image_rotary_emb=tuple(
         f(torch.rand(16, 8, generator=torch.Generator().manual_seed(28)) * 6) for f in (torch.cos, torch.sin))),
@@ -704,7 +708,9 @@ VARIANTS = {
 # The tiny config's entries a variant overrides (the model is built and saved with them)
 CONFIG_VARIANTS = {("LTX2VideoTransformer3DModel", "image-to-video"): dict(rope_type="split",
                                                                           use_keyframes_abs_pos_embedding=True),
-                   ("HeliosTransformer3DModel", "amplified history"): dict(is_amplify_history=True)}
+                   ("HeliosTransformer3DModel", "amplified history"): dict(is_amplify_history=True),
+                   # heads of 12, which the three rotary axes share evenly (the text projected to their width)
+                   ("AllegroTransformer3DModel", "rotary"): dict(attention_head_dim=12, cross_attention_dim=24)}
 
 # Calls made before the compared one, for the variants that fill a cache: GLM-Image writes a condition image's keys
 # and values (no text, timestep 0), as its pipeline does for an edit
@@ -715,6 +721,18 @@ CACHE_WRITES = {
         prior_token_drop=torch.zeros(1, 16, dtype=torch.bool), timestep=torch.zeros(1),
         target_size=torch.tensor([[8.0, 8.0]]), crop_coords=torch.zeros(1, 2)),
 }
+
+
+def _allegro_rotary() -> tuple:
+    """Allegro's rotary argument as its pipeline makes it: the three axes' (cos, sin) tables, indexed by position, and
+    each token's three positions ([1, tokens] each)."""
+    from diffusers.models.embeddings import get_3d_rotary_pos_embed_allegro
+
+    freqs_t, freqs_h, freqs_w, grid_t, grid_h, grid_w = get_3d_rotary_pos_embed_allegro(
+        embed_dim=12, crops_coords=((0, 0), (4, 4)), grid_size=(4, 4), temporal_size=2,
+        interpolation_scale=(2.2, 2.0, 2.0))  # the config's interpolation scales
+    positions = torch.cartesian_prod(grid_t.long(), grid_h.long(), grid_w.long())
+    return (freqs_t, freqs_h, freqs_w), tuple(positions.reshape(-1, 3).transpose(0, 1).reshape(3, 1, -1))
 
 
 def _framepack_batch() -> dict:

@@ -158,7 +158,7 @@ SEQUENCE_PROVEN = {"WanTransformer3DModel": "diffusers", "FluxTransformer2DModel
                    "HunyuanDiT2DModel": "rules", "StableAudioDiTModel": "rules",
                    "Transformer2DModel": "rules", "TransformerTemporalModel": "rules",
                    "EasyAnimateTransformer3DModel": "rules", "OmniGenTransformer2DModel": "rules",
-                   "DreamLiteTransformer2DModel": "rules"}
+                   "DreamLiteTransformer2DModel": "rules", "AllegroTransformer3DModel": "rules"}
 
 TEXT_DIMS = {"encoder_hidden_states": 1, "txt_ids": -2, "encoder_attention_mask": 1, "encoder_hidden_states_mask": 1,
              "text_encoder_layers": 1}

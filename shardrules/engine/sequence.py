@@ -42,6 +42,7 @@ class SequenceEntry:
     why: str = ""  # kind "refuse": why a split run cannot take ``input``
     layout: str = "local"  # with segments: "local" or "gathered" (whole, in the all-to-all's token order)
     tail_count: str | None = None  # an integer argument counting the input's last tokens: each rank gets its share
+    element: int | None = None  # the input is a tuple or list: only this element of it is split
 
     @property
     def arguments(self) -> tuple[str, ...]:
@@ -61,7 +62,8 @@ class SequenceEntry:
         parts += ", whole in the order of the gathered tokens" if self.layout == "gathered" else ""
         parts += ", before it runs" if self.kind == "gather" and self.input is not None else ""
         parts += f", {self.tail_count} counting its last tokens" if self.tail_count else ""
-        return f"{self.kind} {self.module or '(root)'} {self.what} along dim {self.dim}{dims}{parts}"
+        what = f"{self.what}[{self.element}]" if self.element is not None else self.what
+        return f"{self.kind} {self.module or '(root)'} {what} along dim {self.dim}{dims}{parts}"
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class SequencePlan:
                              "dim": e.dim, "expected_dims": e.expected_dims, "segments": list(e.segments),
                              **({"layout": e.layout} if e.segments else {}),
                              **({"tail_count": e.tail_count} if e.tail_count else {}),
+                             **({"element": e.element} if e.element is not None else {}),
                              **({"why": e.why} if e.kind == "refuse" else {})}
                             for e in self.entries]}
 
@@ -150,15 +153,20 @@ class SequencePlan:
                 key = entry.input if entry.input is not None else entry.output
                 spec = ContextParallelInput(split_dim=entry.dim, expected_dims=entry.expected_dims,
                                             split_output=entry.input is None)
+                if entry.element is not None:
+                    spec = of_element()(split_dim=entry.dim, expected_dims=entry.expected_dims, split_output=False,
+                                        element=entry.element)
                 earlier = splits.get(entry.module, {}).get(key)
                 if earlier is not None:  # diffusers' hooks take one split per argument or output
                     choices = getattr(earlier, "choices", (earlier,))
-                    if entry.expected_dims is None or any(c.expected_dims in (None, entry.expected_dims)
-                                                          for c in choices):
-                        raise SequenceParallelError(
-                            f"{entry.where or self.origin}: '{entry.module or '(root)'}' {entry.what} is split twice "
-                            f"for the same number of dimensions; a module splits each argument or output once, or "
-                            f"once for each expected-dims")
+                    elements = entry.element is not None or getattr(earlier, "element", None) is not None
+                    if elements or entry.expected_dims is None or any(c.expected_dims in (None, entry.expected_dims)
+                                                                      for c in choices):
+                        why = (": a split of one of its elements ('element') must be its only split" if elements else
+                               " for the same number of dimensions; a module splits each argument or output once, or "
+                               "once for each expected-dims")
+                        raise SequenceParallelError(f"{entry.where or self.origin}: '{entry.module or '(root)'}' "
+                                                    f"{entry.what} is split twice{why}")
                     spec = by_dims()(split_dim=choices[0].split_dim, expected_dims=None,
                                      split_output=entry.input is None, choices=(*choices, spec))
                 splits.setdefault(entry.module, {})[key] = spec
@@ -192,6 +200,20 @@ def by_dims() -> type:
         choices: tuple = ()
 
     return ContextParallelByDims
+
+
+@functools.cache
+def of_element() -> type:
+    """diffusers' ``ContextParallelInput`` for one element of a tuple or list argument (``element``): shardrules' split
+    hook splits each tensor in that element and passes the others as they are (Allegro's rotary argument is
+    ``(tables, positions)``, and only the positions follow the tokens)."""
+    from diffusers.models._modeling_parallel import ContextParallelInput
+
+    @dataclass(frozen=True)
+    class ContextParallelElement(ContextParallelInput):
+        element: int = 0
+
+    return ContextParallelElement
 
 
 def _class_plan(model: nn.Module) -> dict | None:
@@ -276,7 +298,7 @@ def plan_from_rules(facts: ModuleFacts, model_name: str, table) -> SequencePlan:
         for i in chosen:
             entries.append(SequenceEntry(facts.name(i), rule.kind, rule.input, rule.output, rule.dim,
                                          rule.expected_dims, rule.match.text, rule.where, rule.segments, rule.why,
-                                         rule.layout, rule.tail_count))
+                                         rule.layout, rule.tail_count, rule.element))
     whole = ()
     if table.whole is not None:
         whole = tuple(facts.name(i) for i in sorted(compile_rule(table.whole.expr).select(facts)))

@@ -115,19 +115,32 @@ def _checked_split_hook():
             """diffusers' split, except that one split of an argument that is a tuple, list or dict of tensors,
             nested or not (a rotary table passed as ``(cos, sin)`` or ``{"query": ..., "key": ...}``), splits each of
             its tensors the same way and keeps its types (diffusers wants a plan entry per element, returns a list,
-            and refuses a dict)."""
+            and refuses a dict); a split of one element of a tuple or list (``element``) splits that one alone."""
             lookup = self.module_forward_metadata._get_parameter_from_args_kwargs
             args, plan, each = list(args), self.metadata, {}
             for name, spec in plan.items():
                 if isinstance(name, str) and not isinstance(spec, (list, tuple)) and not spec.split_output:
                     value, is_kwarg, index = lookup(name, args, kwargs)
-                    if isinstance(value, (list, tuple, dict)):
-                        each[name] = spec
+                    element = getattr(spec, "element", None)
+                    if element is None and not isinstance(value, (list, tuple, dict)):
+                        continue  # a tensor: diffusers' own split
+                    each[name] = spec
+                    if value is None:  # an optional argument not passed: nothing to split
+                        continue
+                    if element is None:
                         value = self._split_each(value, spec)
-                        if is_kwarg:
-                            kwargs[name] = value
-                        else:
-                            args[index] = value
+                    elif isinstance(value, (list, tuple)) and element < len(value):
+                        value = type(value)(self._split_each(v, spec) if i == element else v
+                                            for i, v in enumerate(value))
+                    else:
+                        got = f"{len(value)} elements" if isinstance(value, (list, tuple)) else "no elements"
+                        raise SequenceParallelError(f"'{self.module_name or '(root)'}' '{name}' is a "
+                                                    f"{type(value).__name__} of {got}, so it has no element "
+                                                    f"{element} for the plan to split")
+                    if is_kwarg:
+                        kwargs[name] = value
+                    else:
+                        args[index] = value
             if not each:
                 return super().pre_forward(module, *args, **kwargs)
             self.metadata = {name: spec for name, spec in plan.items() if name not in each}

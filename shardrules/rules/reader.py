@@ -50,7 +50,7 @@ _STRINGS_AND_COMMENTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"
 _TOP_KEYS = ("schema", "resolution", "strategy", "model")
 _MODEL_KEYS = ("name", "applies-to", "shard", "rename", "allow-init", "description", "sequence-parallel", "compile")
 _SEQUENCE_KEYS = ("split", "gather", "whole", "refuse", "cannot")
-_SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims", "segments", "layout", "tail-count")
+_SPLIT_KEYS = ("match", "input", "output", "dim", "expected-dims", "segments", "layout", "tail-count", "element")
 _GATHER_KEYS = ("match", "input", "output", "dim", "expected-dims")
 _REFUSE_KEYS = ("match", "input", "why")
 _SHARD_TABLE_KEYS = ("match", "reshard-after-forward", "one-unit", "compile")
@@ -433,8 +433,15 @@ class _FileReader:
                 raise self.value_error(WrongValueError, "'tail-count' goes with the split of an 'input' (not by "
                                        "segments): the name of a forward argument that counts the tokens at the end "
                                        "of that tensor, which each rank is given its share of", path + ("tail-count",))
+        element = None
+        if "element" in item:
+            element = self.typed(item["element"], int, path + ("element",), "an integer")
+            if name is None or kind != "split" or segments or element < 0:
+                raise self.value_error(WrongValueError, "'element' goes with the split of an 'input' (not by "
+                                       "segments): the index, 0 or more, of the element of that tuple or list "
+                                       "argument which is split, the others passed as they are", path + ("element",))
         return SequenceRule(kind, match, name, output, dim, expected, self.where(path + ("match",)), segments,
-                            layout=layout, tail_count=tail_count)
+                            layout=layout, tail_count=tail_count, element=element)
 
     def rename(self, item: Any, path: tuple) -> Rename:
         self.typed(item, dict, path, "a table")

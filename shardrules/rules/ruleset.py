@@ -72,6 +72,9 @@ class SequenceRule:
     # an integer forward argument that counts the tokens at the end of ``input`` (Helios' ``original_context_length``:
     # the current frames after the history): each rank is given how many of them its share holds
     tail_count: str | None = None
+    # the element of a tuple or list argument that is split (Allegro's rotary argument is (tables, positions): the
+    # positions follow the tokens, the tables do not); the other elements are passed as they are
+    element: int | None = None
 
     @property
     def arguments(self) -> tuple[str, ...]:
