@@ -648,9 +648,11 @@ VARIANTS = {
         input_ids=torch.randint(0, 10, (1, 19), generator=torch.Generator().manual_seed(34)),
         attention_mask=torch.tril(torch.ones(36, 36)).index_fill(0, torch.arange(20, 36), 1.0)[None],
         position_ids=torch.arange(36)[None]),
-    # the pipeline's rotary argument, ((tables), (positions)) for the 2 x 4 x 4 video tokens; a prompt padded after 3
-    ("AllegroTransformer3DModel", "rotary"): lambda: dict(image_rotary_emb=_allegro_rotary(),
-                                                          encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0, 0]])),
+    # the pipeline's rotary argument, ((tables), (positions)) for the 2 x 4 x 4 video tokens; a prompt padded after 3,
+    # [B, 1, L, D] as the pipeline passes it
+    ("AllegroTransformer3DModel", "rotary"): lambda: dict(
+        image_rotary_emb=_allegro_rotary(), encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0, 0]]),
+        encoder_hidden_states=torch.randn(1, 1, 6, 8, generator=torch.Generator().manual_seed(35))),
     # the caller's rotary pair (cos, sin) for the 16 image tokens, instead of the one rope makes
     ("CogView4Transformer2DModel", "rotary"): lambda: dict(image_rotary_emb=tuple(
         f(torch.rand(16, 8, generator=torch.Generator().manual_seed(28)) * 6) for f in (torch.cos, torch.sin))),
