@@ -247,17 +247,29 @@ def in_torchrun() -> bool:
 
 def run_on_ranks(target: Target, nproc: int, kwargs: dict, timeout: float | None = None,
                  threads: int | None = None, backend: str = "auto",
-                 collective_timeout: float = PG_TIMEOUT_S) -> list[RankResult]:
+                 collective_timeout: float = PG_TIMEOUT_S, start_method: str = "spawn") -> list[RankResult]:
     """Run ``target`` (a module-level function, which spawned ranks import by its qualified name, or
     ``"package.module:function"``; called as ``f(rank, world_size, **kwargs)``) on ``nproc``
     ranks (or as this torchrun rank); return every rank's result. ``timeout`` bounds the whole job,
-    ``collective_timeout`` each collective. Raises :class:`RankFailure` naming the first rank that failed."""
+    ``collective_timeout`` each collective. Raises :class:`RankFailure` naming the first rank that failed.
+
+    ``start_method="forkserver"`` is for a process that launches many jobs (a notebook, a service, a test suite):
+    the ranks fork from one server process (Python's multiprocessing forkserver, started at the first such launch
+    with this process's ``sys.path`` and environment) that has imported torch, diffusers' model classes, shardrules'
+    loader and the first target's module, instead of each rank of each job importing them again (2-3 s a job on a
+    CPU); the Linux parent death signal of the ranks then goes with the server, which ends with this process."""
     chosen, _ = choose_backend(backend, local_ranks(nproc))
     if in_torchrun():
         return _run_here(target, kwargs, chosen, collective_timeout)
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
+    if start_method not in ("spawn", "forkserver"):
+        raise LaunchError(f"start_method is 'spawn' or 'forkserver', not {start_method!r}")
+    context = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":  # read when the server starts: the first such launch of this process
+        module = target.partition(":")[0] if isinstance(target, str) else target.__module__
+        context.set_forkserver_preload(["torch", "torch.distributed", "diffusers", "diffusers.models.transformers",
+                                        "diffusers.models.autoencoders", "shardrules.loader.load", module])
     try:
         temporary = tempfile.TemporaryDirectory(prefix="shardrules-")
     except OSError as exc:

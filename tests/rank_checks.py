@@ -412,6 +412,13 @@ def library_error(rank, world_size) -> dict:
     return {"finished": True}
 
 
+def imported(rank, world_size, names: list[str]) -> list[str]:
+    """Which of ``names`` this rank had imported when its job began."""
+    import sys
+
+    return [name for name in names if name in sys.modules]
+
+
 def hang_one(rank, world_size) -> dict:
     """Rank 0 hangs outside any collective after the last one (as in a write that never returns); rank 1 finishes."""
     import time

@@ -107,6 +107,24 @@ def test_backend_counts_the_ranks_of_this_node_under_torchrun(monkeypatch):
 
 
 @pytest.mark.multirank
+def test_forkserver_ranks_start_with_the_libraries_imported():
+    """start_method="forkserver" (what the suite's own launches use): the ranks fork from a server that imported
+    diffusers' model classes once, which spawned ranks (the default) import themselves when they need them."""
+    from multirank import ready_for_ranks
+
+    from shardrules.launch import LaunchError, run_on_ranks
+
+    ready_for_ranks()
+    names = ["diffusers.models.transformers", "diffusers.models.autoencoders"]
+    for method, want in (("forkserver", names), ("spawn", [])):
+        results = run_on_ranks("rank_checks:imported", 2, {"names": names}, timeout=120, threads=1,
+                               start_method=method)
+        assert [r.value for r in results] == [want, want], method
+    with pytest.raises(LaunchError, match="start_method is 'spawn' or 'forkserver', not 'fork'"):
+        run_on_ranks("rank_checks:imported", 2, {"names": names}, start_method="fork")
+
+
+@pytest.mark.multirank
 def test_a_frozen_rank_is_named_as_the_cause():
     """Rank 1 is SIGSTOPped; rank 0's collective times out. The report blames rank 1, and the launcher does not wait
     out its grace period for a rank that cannot fail on its own."""
