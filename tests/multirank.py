@@ -26,7 +26,8 @@ def run_ranks(target: str, world_size: int = 2, timeout: float = 240, **kwargs) 
     """Run ``target`` on ``world_size`` ranks; every rank's result, failed or not. Fails on a hang."""
     ready_for_ranks()
     try:
-        # the ranks fork from a server that imported torch, diffusers and the checks once for the whole session
+        # the ranks fork from a server that imported torch, diffusers and the checks once for the whole session; it
+        # keeps the environment it started with, so a check that needs a variable takes it as an argument
         results = run_on_ranks(target, world_size, kwargs, timeout=timeout, threads=1, start_method="forkserver")
     except RankFailure as failure:
         results = sorted(failure.results, key=lambda r: r.rank)
