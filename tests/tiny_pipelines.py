@@ -906,7 +906,8 @@ MORE = {
         guidance=3.0, height=32, width=32, frames=1, call={"max_sequence_length": 8})),
     "BriaPipeline": (bria, dict(guidance=5.0, call={"max_sequence_length": 8})),
     "CogView4Pipeline": (cogview4, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 32})),
-    "CogView3PlusPipeline": (cogview3, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 8})),
+    "CogView3PlusPipeline": (cogview3, dict(guidance=4.0, height=16, width=16, call={"max_sequence_length": 8},
+                                            ulysses=True)),
     "PixArtSigmaPAGPipeline": (pixart_sigma_pag, dict(guidance=4.5, call={
         "max_sequence_length": 8, "use_resolution_binning": False, "pag_scale": 3.0})),
     "StableDiffusion3PAGPipeline": (sd3_pag, dict(guidance=3.0, call={
@@ -924,8 +925,9 @@ MORE = {
     "LuminaPipeline": (lumina, dict(guidance=4.0, height=64, width=64, call={"max_sequence_length": 16})),
     "AuraFlowPipeline": (aura_flow, dict(guidance=3.5, call={"max_sequence_length": 8})),
     # 24 frames of 128 x 128: one tile of Allegro's VAE
+    # split: the pipeline's rotary argument (its positions by element) and its [B, 1, L, D] text
     "AllegroPipeline": (allegro, dict(guidance=7.5, height=128, width=128, frames=24, tiled=True, call={
-        "max_sequence_length": 8})),
+        "max_sequence_length": 8}, ulysses=True)),
     "HunyuanImagePipeline": (hunyuan_image, dict(height=32, width=32, call={})),
     "ErnieImagePipeline": (ernie_image, dict(guidance=4.0, height=32, width=32, call={"use_pe": False})),
     "BriaFiboPipeline": (bria_fibo, dict(guidance=5.0, height=32, width=32, call={"max_sequence_length": 16})),
@@ -933,7 +935,7 @@ MORE = {
     "Krea2Pipeline": (krea2, dict(guidance=4.0, height=32, width=32, call={"max_sequence_length": 200})),
     # the prompt after a long instruction, which the tiny tokenizer spells out letter by letter
     "OvisImagePipeline": (ovis_image, dict(guidance=5.0, height=32, width=32, call={"max_sequence_length": 256})),
-    "EasyAnimatePipeline": (easy_animate, dict(guidance=5.0, height=64, width=64, frames=1, call={})),
+    "EasyAnimatePipeline": (easy_animate, dict(guidance=5.0, height=64, width=64, frames=1, call={}, ulysses=True)),
     # the pipeline scales every picture to its default area: 128 x 128 with a VAE of scale factor 1
     "HiDreamImagePipeline": (hidream, dict(guidance=5.0, height=128, width=128, call={"max_sequence_length": 8})),
     # at 12.5 frames a second, one frame holds two audio latents, which Ulysses 2 splits (at 24, one)
