@@ -3,11 +3,11 @@
 ## What it does
 With `--model`: checks the `[model.sequence-parallel]` table of the entry that applies to the model: every split,
 gather and refuse rule matches a module, every `input` (of a split, a gather or a refusal, and every `segments`
-argument) is an argument of that module's `forward`, every split reaches a gather (a gather runs after it, in the order
-the forwards run the modules, read from their source: the order they name them in), every attention processor outside the `whole` modules takes
-diffusers' parallel config (else it would attend over its own share of the tokens only), and with `--ulysses U` every
-attention module's heads divide by U. A table that says `cannot` has nothing to check: a split run is refused with
-its reason.
+argument) is an argument of that module's `forward`, every split reaches a gather (one runs after it, in the order
+the forwards run the modules, read from their source: the order they name them in), every attention processor
+outside the `whole` modules takes diffusers' parallel config (else it would attend over its own share of the tokens
+only), and with `--ulysses U` every attention module's heads divide by U. A table that says `cannot` has nothing to
+check: a split run is refused with its reason.
 
 ## Why is this bad?
 Each of these fails at the first forward on every rank, or, for a processor that takes no split, runs and gives a
