@@ -151,9 +151,10 @@ class SequencePlan:
                 continue  # shardrules' own hooks (loader/sequence.py)
             if entry.kind == "split":
                 key = entry.input if entry.input is not None else entry.output
-                spec = ContextParallelInput(split_dim=entry.dim, expected_dims=entry.expected_dims,
-                                            split_output=entry.input is None)
-                if entry.element is not None:
+                if entry.element is None:
+                    spec = ContextParallelInput(split_dim=entry.dim, expected_dims=entry.expected_dims,
+                                                split_output=entry.input is None)
+                else:
                     spec = of_element()(split_dim=entry.dim, expected_dims=entry.expected_dims, split_output=False,
                                         element=entry.element)
                 earlier = splits.get(entry.module, {}).get(key)
